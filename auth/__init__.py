@@ -1,0 +1,1 @@
+"""Identity and access: principals, password hashes, tokens, access policy, user sync."""

@@ -1,0 +1,1 @@
+"""The Lick Archive VO service: TAP, SIAv2, DataLink and pages over one PostgreSQL database."""
