@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 def _default_always_public() -> Mapping[str, tuple[str, ...]]:
     # Camera products are published at once by the observatory (MISSION §1 rule 2).
-    return MappingProxyType({"allsky": ("*.jpg", "*.jpeg", "*.mp4")})
+    return MappingProxyType({"*": ("*.jpg", "*.jpeg", "*.mp4")})
 
 
 def _default_telescopes() -> Mapping[str, str]:
@@ -29,15 +29,18 @@ class IngestConfig:
     ``roots`` are the archive trees (``<root>/YYYY-MM/DD/<instrument dir>/<file>``);
     ``authority`` and ``base_url`` build dataset identifiers and access URLs;
     ``release_period`` is the default proprietary period ("N days|months|years");
-    ``always_public`` maps an instrument directory to file-name globs that are public
-    at once; ``telescopes`` maps an instrument directory to the telescope name used
-    by the scheduling database.  ``workers`` is the size of the reading process pool,
-    ``batch_size`` the rows per write transaction.  The watcher treats a file as
-    complete once its size and mtime are unchanged for ``stable_delay`` seconds,
-    polls every ``poll_interval`` seconds, rescans every directory of the archive
-    every ``rescan_interval`` seconds and always rescans the last ``active_nights``
-    nights.  ``schedule_dsn`` is the scheduling database (None: the archive
-    database itself), with its tables in ``schedule_schema``.
+    ``always_public`` maps an instrument directory (or ``"*"``: every directory)
+    to file-name globs that are public at once; ``telescopes`` maps an instrument
+    directory to the telescope name used by the scheduling database.
+
+    ``workers`` is the size of the reading process pool, ``batch_size`` the rows
+    per write transaction.  The watcher treats a file as complete once its size and
+    mtime are unchanged for ``stable_delay`` seconds, polls every ``poll_interval``
+    seconds, rescans every directory of the archive every ``rescan_interval``
+    seconds and always rescans the last ``active_nights`` nights; after a database
+    failure it retries with a backoff capped at ``retry_max_delay`` seconds.
+    ``schedule_dsn`` is the scheduling database (None: the archive database
+    itself), with its tables in ``schedule_schema``.
     """
 
     roots: tuple[Path, ...]
@@ -55,7 +58,7 @@ class IngestConfig:
     active_nights: int = 2
     retry_max_delay: float = 60.0
     schedule_dsn: str | None = None
-    schedule_schema: str = "schedule"
+    schedule_schema: str = "public"
 
     def __post_init__(self) -> None:
         # Normalise so that the object compares, pickles and prints the same however
