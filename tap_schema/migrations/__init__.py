@@ -1,0 +1,1 @@
+"""Alembic migrations of the whole database schema (published and internal tables)."""

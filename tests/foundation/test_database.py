@@ -1,0 +1,108 @@
+"""The DDL applies, TAP_SCHEMA equals the declaration, the query role cannot write."""
+
+from __future__ import annotations
+
+import psycopg2
+import pytest
+
+from tap_schema import rows as tap_rows
+from tap_schema.declaration import SCHEMAS, published_tables
+
+
+def _fetch(dsn: str, query: str, params: tuple = ()) -> list[tuple]:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(query, params)
+        result = cur.fetchall()
+    conn.close()
+    return result
+
+
+def test_pgsphere_is_installed(database):
+    (distance, contained) = _fetch(
+        database.query_dsn,
+        "SELECT degrees(spoint '(0d, 0d)' <-> spoint '(1d, 0d)'), "
+        "spoint '(10d, 10d)' @ scircle '<(10d, 10.5d), 1d>'",
+    )[0]
+    assert abs(distance - 1.0) < 1e-12
+    assert contained is True
+
+
+def test_migrations_match_declaration(database):
+    """Every declared column exists with its storage type; nothing undeclared exists."""
+    for schema in SCHEMAS:
+        for table in schema.tables:
+            found = dict(_fetch(
+                database.owner_dsn,
+                "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+                (table.qualified_name,),
+            ))
+            declared = {
+                c.name: c.storage_type.split(" GENERATED")[0] for c in table.columns
+            }
+            assert found == declared, table.qualified_name
+            indexes = {name for (name,) in _fetch(
+                database.owner_dsn,
+                "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+                (table.schema, table.name),
+            )}
+            assert {i.name for i in table.indexes} <= indexes, table.qualified_name
+
+
+def test_tap_schema_rows_equal_declaration(database):
+    for table_name, produce in tap_rows.ALL_ROWS.items():
+        expected = produce()
+        if not expected:
+            continue
+        columns = list(expected[0])
+        stored = _fetch(database.owner_dsn,
+                        f"SELECT {', '.join(columns)} FROM {table_name}")
+        as_dicts = sorted((dict(zip(columns, r, strict=True)) for r in stored), key=repr)
+        assert as_dicts == sorted(expected, key=repr), table_name
+
+
+def test_tap_schema_lists_every_published_column(database):
+    stored = set(_fetch(database.owner_dsn,
+                        "SELECT table_name, column_name FROM tap_schema.columns"))
+    for table in published_tables():
+        for column in table.columns:
+            assert ((table.qualified_name, column.name) in stored) == column.published
+
+
+def test_query_role_reads_published_tables(database):
+    for table in published_tables():
+        _fetch(database.query_dsn, f"SELECT count(*) FROM {table.qualified_name}")
+
+
+@pytest.mark.parametrize("statement", [
+    "INSERT INTO tap_schema.schemas (schema_name) VALUES ('evil')",
+    "DELETE FROM tap_schema.columns",
+    "UPDATE ivoa.obscore SET target_name = 'x'",
+    "CREATE TABLE public.evil (x int)",
+    "CREATE TABLE ivoa.evil (x int)",
+    "CREATE SCHEMA evil",
+    "DROP TABLE ivoa.obscore",
+    "ALTER TABLE lick.files ADD COLUMN evil int",
+    "TRUNCATE lick.files",
+    "CREATE FUNCTION public.evil() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+    "SET default_transaction_read_only = off; INSERT INTO tap_schema.keys (key_id, "
+    "from_table, target_table) VALUES ('a', 'b', 'c')",
+    "SET SESSION AUTHORIZATION lick_owner",
+    "SET ROLE lick_owner",
+    "ALTER ROLE lick_query SET default_transaction_read_only = off",
+])
+def test_query_role_cannot_write_or_create(database, statement):
+    conn = psycopg2.connect(database.query_dsn)
+    try:
+        with conn.cursor() as cur, pytest.raises(psycopg2.Error):
+            cur.execute(statement)
+            conn.commit()
+    finally:
+        conn.close()
+
+
+def test_query_role_transactions_are_read_only_by_default(database):
+    (value,) = _fetch(database.query_dsn, "SHOW default_transaction_read_only")[0]
+    assert value == "on"
+    (timeout,) = _fetch(database.query_dsn, "SHOW statement_timeout")[0]
+    assert timeout not in ("0", "")

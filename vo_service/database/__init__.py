@@ -1,0 +1,1 @@
+"""The database: the embedded PostgreSQL cluster, roles, migrations and TAP_SCHEMA rows."""

@@ -1,0 +1,216 @@
+"""Typed configuration: ``conf/lick-archive.toml`` plus ``LICK_ARCHIVE_*`` environment overrides.
+
+Every key is documented in ``conf/lick-archive.toml`` (a test checks that each field
+here appears there).  An environment variable ``LICK_ARCHIVE_<SECTION>_<KEY>``
+overrides ``[section] key``; ``LICK_ARCHIVE_DATABASE_URL`` is the common case.
+Nothing is read at import time: :func:`load_settings` is called by the CLI and tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "LICK_ARCHIVE_"
+CONFIG_ENV = "LICK_ARCHIVE_CONFIG"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    base_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("var")
+    authority: str = "lick.archive.example"
+    title: str = "Lick Observatory Archive"
+    short_name: str = "Lick Archive"
+    publisher: str = "Lick Observatory, University of California Observatories"
+    contact_name: str = "Lick Archive staff"
+    contact_email: str = "archive@lick.example"
+    workers: int = 8
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = ""
+    query_url: str = ""
+    owner_role: str = "lick_owner"
+    query_role: str = "lick_query"
+    pool_size: int = 8
+    sync_statement_timeout_ms: int = 60_000
+    async_statement_timeout_ms: int = 3_600_000
+    sync_work_mem: str = "64MB"
+    async_work_mem: str = "256MB"
+    sync_temp_file_limit: str = "1GB"
+    async_temp_file_limit: str = "20GB"
+
+
+@dataclass(frozen=True)
+class TapSettings:
+    default_maxrec: int = 10_000
+    hard_maxrec: int = 100_000_000
+    upload_limit_bytes: int = 20_000_000
+    upload_max_rows: int = 200_000
+    fetch_batch_rows: int = 5_000
+
+
+@dataclass(frozen=True)
+class UwsSettings:
+    runner_threads: int = 2
+    max_active_jobs_per_owner: int = 10
+    max_active_anonymous_jobs: int = 50
+    default_execution_duration_s: int = 3_600
+    hard_execution_duration_s: int = 14_400
+    default_destruction_days: int = 7
+    hard_destruction_days: int = 30
+    sweep_interval_s: int = 300
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    roots: tuple[Path, ...] = ()
+    instrument_dirs: tuple[str, ...] = ("shane", "AO", "nickel")
+    release_period: str = "2 years"
+    workers: int = 2
+    stable_seconds: float = 10.0
+    poll_seconds: float = 30.0
+    always_public_suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".mp4")
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    dsn: str = ""
+    user_sync_query: str = (
+        "SELECT obid, first_name, last_name, email, password_hash FROM observers"
+    )
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    session_lifetime_s: int = 28_800
+    max_failed_logins: int = 10
+    throttle_window_s: int = 900
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    tap: TapSettings = field(default_factory=TapSettings)
+    uws: UwsSettings = field(default_factory=UwsSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+
+    @property
+    def embedded(self) -> bool:
+        """No database URL configured: run our own PostgreSQL cluster in the data dir."""
+        return not self.database.url
+
+    @property
+    def data_dir(self) -> Path:
+        return self.service.data_dir.resolve()
+
+    def replace(self, **sections: Any) -> Settings:
+        """A copy with some keys changed: ``replace(database={"url": "..."})``."""
+        changed = {
+            name: dataclasses.replace(getattr(self, name), **values)
+            for name, values in sections.items()
+        }
+        return dataclasses.replace(self, **changed)
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    hint = annotation
+    origin = typing.get_origin(hint)
+    try:
+        if hint is Path:
+            return Path(value)
+        if origin is tuple:
+            (inner, _ellipsis) = typing.get_args(hint)
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(_coerce(v.strip() if isinstance(v, str) else v, inner, key)
+                         for v in items if v != "")
+        if hint is bool:
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if hint in (int, float, str):
+            return hint(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"configuration key {key}: cannot use {value!r} ({exc})") from exc
+    return value
+
+
+def _build_section(cls: type[Any], name: str, values: Mapping[str, Any],
+                   environ: Mapping[str, str]) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise SettingsError(
+            f"unknown configuration key(s) in [{name}]: {', '.join(sorted(unknown))}"
+        )
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        key = f"{name}.{f.name}"
+        env_name = f"{ENV_PREFIX}{name}_{f.name}".upper()
+        if env_name in environ:
+            kwargs[f.name] = _coerce(environ[env_name], hints[f.name], key)
+        elif f.name in values:
+            kwargs[f.name] = _coerce(values[f.name], hints[f.name], key)
+    return cls(**kwargs)
+
+
+def default_config_path() -> Path | None:
+    """``$LICK_ARCHIVE_CONFIG``, else ``conf/lick-archive.toml`` in the working directory."""
+    explicit = os.environ.get(CONFIG_ENV)
+    if explicit:
+        return Path(explicit)
+    candidate = Path("conf/lick-archive.toml")
+    return candidate if candidate.exists() else None
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read configuration {path}: {exc}") from exc
+    sections = {f.name: f for f in dataclasses.fields(Settings)}
+    unknown = set(raw) - set(sections)
+    if unknown:
+        raise SettingsError(f"unknown configuration section(s): {', '.join(sorted(unknown))}")
+    built = {
+        name: _build_section(
+            typing.get_type_hints(Settings)[name], name, raw.get(name, {}), environ
+        )
+        for name in sections
+    }
+    settings = Settings(**built)
+    if path is not None and not settings.service.data_dir.is_absolute():
+        # A relative data_dir is relative to the project directory holding conf/.
+        base = path.resolve().parent.parent
+        settings = settings.replace(service={"data_dir": base / settings.service.data_dir})
+    return settings
+
+
+def documented_keys() -> list[str]:
+    """Every ``section.key``; the test suite checks each is described in the TOML file."""
+    return [
+        f"{section.name}.{f.name}"
+        for section in dataclasses.fields(Settings)
+        for f in dataclasses.fields(typing.get_type_hints(Settings)[section.name])
+    ]
