@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.access import (
-    AccessDecision,
     PROPRIETARY,
     PUBLIC,
+    AccessDecision,
     add_period,
     decide_access,
     is_public,
