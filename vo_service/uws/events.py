@@ -1,0 +1,119 @@
+"""Phase-change notifications: one LISTEN connection per process, many waiters.
+
+The ``0004_uws`` trigger NOTIFYs ``uws_phase`` on every insert and phase change, from any
+server instance.  A single background thread listens and wakes the threads that wait for
+a given job (UWS 1.1 WAIT) or for any QUEUED job (idle runner threads).  Waiters always
+re-read the database after waking and use bounded waits, so a missed notification (while
+the listener reconnects) only delays them, never loses a change.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import threading
+from collections import defaultdict
+
+import psycopg2
+import psycopg2.extensions
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "uws_phase"
+
+
+class PhaseEvents:
+    """Listens on ``uws_phase`` and wakes waiters; :meth:`start` and :meth:`stop` it."""
+
+    def __init__(self, dsn: str, *, reconnect_delay: float = 1.0) -> None:
+        self._dsn = dsn
+        self._reconnect_delay = reconnect_delay
+        self._lock = threading.Lock()
+        self._waiters: dict[str, list[threading.Event]] = defaultdict(list)
+        self._queued = threading.Condition(self._lock)
+        self._queued_count = 0
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._listening = threading.Event()
+
+    def start(self, *, timeout: float = 10.0) -> None:
+        """Start the listener thread and wait until it is LISTENing."""
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="uws-events", daemon=True)
+        self._thread.start()
+        self._listening.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop listening and wake every waiter."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        with self._lock:
+            for events in self._waiters.values():
+                for event in events:
+                    event.set()
+            self._queued.notify_all()
+
+    def wait_for_job(self, job_id: str, timeout: float) -> bool:
+        """Block until a notification about ``job_id`` arrives or ``timeout`` passes."""
+        event = threading.Event()
+        with self._lock:
+            self._waiters[job_id].append(event)
+        try:
+            return event.wait(timeout)
+        finally:
+            with self._lock:
+                waiting = self._waiters.get(job_id)
+                if waiting is not None:
+                    if event in waiting:
+                        waiting.remove(event)
+                    if not waiting:
+                        del self._waiters[job_id]
+
+    def wait_for_queued(self, seen: int, timeout: float) -> int:
+        """Block until a job was queued after ``seen`` (a value this returned before)."""
+        with self._queued:
+            self._queued.wait_for(
+                lambda: self._queued_count != seen or self._stopping.is_set(), timeout
+            )
+            return self._queued_count
+
+    @property
+    def queued_count(self) -> int:
+        with self._lock:
+            return self._queued_count
+
+    def _dispatch(self, payload: str) -> None:
+        job_id, _, phase = payload.partition(" ")
+        with self._lock:
+            for event in self._waiters.get(job_id, ()):
+                event.set()
+            if phase == "QUEUED":
+                self._queued_count += 1
+                self._queued.notify_all()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            conn: psycopg2.extensions.connection | None = None
+            try:
+                conn = psycopg2.connect(self._dsn)
+                conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
+                with conn.cursor() as cursor:
+                    cursor.execute(f"LISTEN {CHANNEL}")
+                self._listening.set()
+                while not self._stopping.is_set():
+                    readable, _, _ = select.select([conn], [], [], 0.5)
+                    if not readable:
+                        continue
+                    conn.poll()
+                    while conn.notifies:
+                        self._dispatch(conn.notifies.pop(0).payload)
+            except psycopg2.Error as exc:
+                log.warning("uws listener lost its connection (%s); reconnecting", exc)
+                self._stopping.wait(self._reconnect_delay)
+            finally:
+                if conn is not None:
+                    conn.close()
