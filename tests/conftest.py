@@ -90,3 +90,84 @@ def database() -> Iterator[TestDatabase]:
         import shutil
 
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@dataclass
+class RunningServer:
+    """A real `lick-archive serve` process on a loopback port, over the test database."""
+
+    __test__ = False
+
+    base_url: str
+    database: TestDatabase
+    log_path: Path
+
+    @property
+    def tap_url(self) -> str:
+        return f"{self.base_url}/tap"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(database: TestDatabase, extra_env: dict[str, str] | None = None
+                 ) -> tuple[RunningServer, object]:
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ)
+    env.update({
+        "LICK_ARCHIVE_CONFIG": str(PROJECT / "conf" / "lick-archive.toml"),
+        "LICK_ARCHIVE_SERVICE_DATA_DIR": str(database.settings.service.data_dir),
+        "LICK_ARCHIVE_SERVICE_PORT": str(port),
+        "LICK_ARCHIVE_SERVICE_BASE_URL": base_url,
+        "LICK_ARCHIVE_DATABASE_URL": database.settings.database.url,
+    })
+    env.update(extra_env or {})
+    log_path = Path(database.settings.service.data_dir) / f"server-{port}.log"
+    log_file = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vo_service.cli", "serve"], env=env, cwd=PROJECT,
+        stdout=log_file, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base_url}/tap/availability", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
+        time.sleep(0.2)
+    return RunningServer(base_url, database, log_path), process
+
+
+@pytest.fixture(scope="session")
+def server(database: TestDatabase) -> Iterator[RunningServer]:
+    running, process = start_server(database)
+    try:
+        yield running
+    finally:
+        import subprocess
+
+        assert isinstance(process, subprocess.Popen)
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()

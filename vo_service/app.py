@@ -1,0 +1,84 @@
+"""The application factory: ``create_app(settings)`` builds the Starlette app.
+
+Nothing connects or reads configuration at import; the lifespan opens the pools.
+Every error leaves through :func:`_service_error`, which renders a DALI document, so
+a client never sees a stack trace or an HTML error page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from vo_service.context import AppContext
+from vo_service.errors import FatalFault, ServiceError, error_votable
+from vo_service.routes import vosi
+from vo_service.settings import Settings
+
+log = logging.getLogger("lick_archive")
+
+VOTABLE_MEDIA_TYPE = "application/x-votable+xml"
+
+
+def _error_response(error: ServiceError) -> Response:
+    headers = {}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="Lick Archive", charset="UTF-8"'
+    return Response(error_votable(error.message, error.fault), status_code=error.status,
+                    media_type=VOTABLE_MEDIA_TYPE, headers=headers)
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    if exc.status >= 500:
+        log.warning("%s on %s: %s", exc.fault, request.url.path, exc.message)
+    return _error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    fault = "NotFoundFault" if exc.status_code == 404 else "UsageFault"
+    error = ServiceError(str(exc.detail), status=exc.status_code)
+    error.fault = fault
+    return _error_response(error)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s", request.url.path)
+    return _error_response(FatalFault(
+        "internal error; it has been logged. Please report the time and the request."))
+
+
+def routes() -> list[BaseRoute]:
+    return [*vosi.routes()]
+
+
+def create_app(settings: Settings, context: AppContext | None = None) -> Starlette:
+    ctx = context or AppContext.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ctx.database.open()
+        try:
+            yield
+        finally:
+            ctx.database.close()
+
+    app = Starlette(
+        routes=routes(),
+        lifespan=lifespan,
+        exception_handlers={
+            ServiceError: _service_error,
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
+        },
+    )
+    app.state.context = ctx
+    return app

@@ -1,0 +1,119 @@
+"""``lick-archive``: the one command line for operators (the composition root).
+
+It loads the settings, builds what a subcommand needs and calls into the packages.
+It is the only module of ``vo_service`` allowed to import ``ingest`` (through
+``vo_service.commands``), as the import-linter contract in pyproject.toml says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from vo_service.database import setup
+from vo_service.database.cluster import ClusterError
+from vo_service.settings import Settings, SettingsError, default_config_path, load_settings
+
+Handler = Callable[[Settings, argparse.Namespace], int]
+
+
+def _db_init(settings: Settings, args: argparse.Namespace) -> int:
+    target = setup.initialize(settings)
+    where = "embedded cluster in " + str(setup.embedded_cluster(settings).root) \
+        if settings.embedded else "external database"
+    print(f"database ready ({where}); owner role {target.owner_role}, "
+          f"query role {target.query_role}")
+    return 0
+
+
+def _db_start(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.embedded:
+        print("database.url is set: the database is external; nothing to start")
+        return 0
+    cluster = setup.embedded_cluster(settings)
+    started = cluster.start()
+    print(f"embedded database {'started' if started else 'already running'} "
+          f"(socket {cluster.socket_dir})")
+    return 0
+
+
+def _db_stop(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.embedded:
+        print("database.url is set: the database is external; nothing to stop")
+        return 0
+    stopped = setup.embedded_cluster(settings).stop()
+    print("embedded database " + ("stopped" if stopped else "was not running"))
+    return 0
+
+
+def _db_status(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.embedded:
+        print(f"external database: {setup.database_target(settings).owner_dsn}")
+        return 0
+    cluster = setup.embedded_cluster(settings)
+    running = cluster.running()
+    state = "running" if running else ("stopped" if cluster.initialized else "not created")
+    print(f"embedded database {state} (data {cluster.pgdata}, socket {cluster.socket_dir})")
+    return 0 if running else 3
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from vo_service.app import create_app
+
+    setup.initialize(settings)
+    host = args.host or settings.service.host
+    port = args.port or settings.service.port
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
+                proxy_headers=True, timeout_graceful_shutdown=10)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lick-archive", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", type=Path, help="TOML configuration file "
+                        "(default: $LICK_ARCHIVE_CONFIG or conf/lick-archive.toml)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    db = commands.add_parser("db", help="the database: init, start, stop, status")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    for name, handler, text in (
+        ("init", _db_init, "create or upgrade roles, schemas, tables and TAP_SCHEMA"),
+        ("start", _db_start, "start the embedded PostgreSQL cluster"),
+        ("stop", _db_stop, "stop the embedded PostgreSQL cluster"),
+        ("status", _db_status, "is the embedded cluster running?"),
+    ):
+        db_commands.add_parser(name, help=text).set_defaults(handler=handler)
+
+    serve = commands.add_parser("serve", help="run the web service (starts the embedded db)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(handler=_serve)
+
+    from vo_service import commands as extra
+
+    extra.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config or default_config_path())
+        handler: Handler = args.handler
+        return handler(settings, args)
+    except (SettingsError, ClusterError, setup.DatabaseSetupError) as exc:
+        print(f"lick-archive: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

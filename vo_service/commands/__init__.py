@@ -1,0 +1,9 @@
+"""Subcommands that reach into ``ingest`` and ``auth``: demo-data, ingest, watch, access."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def register(commands: Any) -> None:
+    """Add the subcommands of each area to the top-level parser."""

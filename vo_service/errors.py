@@ -1,0 +1,71 @@
+"""The one error tree: each error knows its DALI fault and HTTP status.
+
+Handlers and services raise these; :func:`error_votable` is the one place that renders
+a DALI error document (DALI 1.1 sect. 4.4: a VOTable with ``INFO name="QUERY_STATUS"
+value="ERROR"`` whose content is the message).  Messages say what to fix.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
+
+
+class ServiceError(Exception):
+    """Base of every error a client may see; never carries a stack trace to the client."""
+
+    fault = "FatalFault"
+    status = 500
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+
+class UsageFault(ServiceError):
+    """The request is wrong: a bad parameter, bad ADQL, an unknown format."""
+
+    fault = "UsageFault"
+    status = 400
+
+
+class NotFoundFault(ServiceError):
+    """No such resource, or one the requester may not know exists."""
+
+    fault = "NotFoundFault"
+    status = 404
+
+
+class AuthorizationFault(ServiceError):
+    """Credentials are missing or wrong (401) or do not allow this (403)."""
+
+    fault = "AuthorizationFault"
+    status = 401
+
+
+class TransientFault(ServiceError):
+    """The service cannot answer now (database down, limits reached); try again later."""
+
+    fault = "TransientFault"
+    status = 503
+
+
+class FatalFault(ServiceError):
+    """Something broke on our side; the message is safe to show, details are logged."""
+
+    fault = "FatalFault"
+    status = 500
+
+
+def error_votable(message: str, fault: str | None = None) -> bytes:
+    """A DALI error document."""
+    root = etree.Element(f"{{{VOTABLE_NS}}}VOTABLE", nsmap={None: VOTABLE_NS})
+    root.set("version", "1.4")
+    resource = etree.SubElement(root, f"{{{VOTABLE_NS}}}RESOURCE", type="results")
+    info = etree.SubElement(resource, f"{{{VOTABLE_NS}}}INFO", name="QUERY_STATUS",
+                            value="ERROR")
+    info.text = f"{fault}: {message}" if fault else message
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

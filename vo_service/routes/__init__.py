@@ -1,0 +1,1 @@
+"""HTTP handlers only: parse parameters, call a service, serialize."""

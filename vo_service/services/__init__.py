@@ -1,0 +1,1 @@
+"""Framework-free services the handlers call (no starlette here)."""
