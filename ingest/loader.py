@@ -1,0 +1,788 @@
+"""Bulk ingest: files on disk into ivoa.obscore and lick.files, idempotently.
+
+Files are compared with the database by size and mtime, so a second run over the same
+tree reads nothing; changed files are re-read and their rows updated; unreadable files
+go to ``ingest.rejected_files`` and are retried when they change.  Headers are read in
+a process pool (bounded, so memory stays flat); rows are written in batches, each
+batch in one transaction covering both tables and the rejected-file table, so that a
+crash leaves either the whole batch or nothing.  The watcher drives the same `Loader`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import logging
+import os
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
+from psycopg2 import sql
+
+from ingest.access import AccessDecision, decide_access, override_number, read_overrides
+from ingest.config import IngestConfig
+from ingest.schedule import PostgresSchedule, ScheduleSource
+from tap_schema.declaration import FILES, OBSCORE
+
+log = logging.getLogger(__name__)
+
+OVERRIDE_FLAG = "obstype_override"
+_EPOCH = datetime(1970, 1, 1)
+
+
+class IngestError(RuntimeError):
+    """Ingest cannot start or go on; the message says what the operator must fix."""
+
+
+# ---------------------------------------------------------------- files on disk
+
+
+@dataclass(frozen=True)
+class DiskFile:
+    """A file of the archive as seen by ``stat`` before it is read."""
+
+    root: Path
+    path: str  # relative to root, POSIX separators: YYYY-MM/DD/<instrument dir>/<file>
+    size: int
+    mtime: datetime  # UTC, naive, truncated to microseconds (as stored)
+
+    @property
+    def absolute(self) -> Path:
+        return self.root / self.path
+
+    @property
+    def directory(self) -> str:
+        return self.path.rsplit("/", 1)[0]
+
+    @property
+    def filename(self) -> str:
+        return self.path.rsplit("/", 1)[1]
+
+
+def mtime_of(st: os.stat_result) -> datetime:
+    """The mtime as stored in the database: UTC, naive, whole microseconds."""
+    return _EPOCH + timedelta(microseconds=st.st_mtime_ns // 1000)
+
+
+def night_of(relative: str) -> date | None:
+    """The observing night of a layout path ``YYYY-MM/DD/<dir>/<file>``, else None."""
+    parts = relative.split("/")
+    if len(parts) != 4 or len(parts[0]) != 7 or parts[0][4] != "-" or len(parts[1]) != 2:
+        return None
+    try:
+        return date(int(parts[0][:4]), int(parts[0][5:]), int(parts[1]))
+    except ValueError:
+        return None
+
+
+def is_archive_file(relative: str, config: IngestConfig) -> bool:
+    """Whether ``relative`` is an ingestible file: the layout, a configured instrument
+    directory, not hidden, not an override file."""
+    parts = relative.split("/")
+    return (
+        night_of(relative) is not None
+        and parts[2] in config.instrument_dirs
+        and not parts[3].startswith(".")
+        and override_number(parts[3]) is None
+    )
+
+
+def find_root(path: Path, config: IngestConfig) -> Path:
+    """The configured root that contains ``path``."""
+    resolved = path.resolve()
+    for root in config.roots:
+        if resolved == root.resolve() or resolved.is_relative_to(root.resolve()):
+            return root
+    roots = ", ".join(str(r) for r in config.roots) or "(none configured)"
+    raise IngestError(f"{path} is not below any archive root ({roots}); "
+                      "add its root to [ingest] roots")
+
+
+def stat_file(root: Path, relative: str) -> DiskFile | None:
+    try:
+        st = (root / relative).stat()
+    except OSError:
+        return None
+    return DiskFile(root, relative, st.st_size, mtime_of(st))
+
+
+def scan_directory(root: Path, relative_dir: str, config: IngestConfig) -> list[DiskFile]:
+    """The archive files directly inside one instrument directory."""
+    found: list[DiskFile] = []
+    try:
+        entries = list(os.scandir(root / relative_dir))
+    except OSError:
+        return found
+    for entry in entries:
+        relative = f"{relative_dir}/{entry.name}"
+        if not is_archive_file(relative, config):
+            continue
+        try:
+            if not entry.is_file():
+                continue
+            st = entry.stat()
+        except OSError:
+            continue  # vanished between listing and stat
+        found.append(DiskFile(root, relative, st.st_size, mtime_of(st)))
+    return sorted(found, key=lambda f: f.path)
+
+
+def instrument_dirs(root: Path, config: IngestConfig, below: str = "") -> Iterator[str]:
+    """Relative ``YYYY-MM/DD/<dir>`` directories of a root (or below a part of it)."""
+    base = root / below if below else root
+    depth = len([p for p in below.split("/") if p])
+    if depth == 3:
+        if (base).is_dir() and below.split("/")[2] in config.instrument_dirs:
+            yield below.strip("/")
+        return
+    try:
+        children = sorted(e.name for e in os.scandir(base) if e.is_dir())
+    except OSError:
+        return
+    for name in children:
+        child = f"{below.strip('/')}/{name}" if below.strip("/") else name
+        if depth == 0 and not (len(name) == 7 and name[4] == "-"):
+            continue
+        if depth == 1 and len(name) != 2:
+            continue
+        if depth == 2 and name not in config.instrument_dirs:
+            continue
+        yield from instrument_dirs(root, config, child)
+
+
+def collect(paths: Iterable[Path | str], config: IngestConfig) -> tuple[list[DiskFile], int]:
+    """Files named by ``paths`` (files or directories); returns (files, ignored count)."""
+    files: dict[tuple[Path, str], DiskFile] = {}
+    ignored = 0
+    for given in paths:
+        path = Path(given)
+        root = find_root(path, config)
+        relative = path.resolve().relative_to(root.resolve()).as_posix()
+        relative = "" if relative == "." else relative
+        if path.is_file():
+            disk = stat_file(root, relative)
+            if disk is not None and is_archive_file(relative, config):
+                files[(root, relative)] = disk
+            else:
+                ignored += 1
+            continue
+        if not path.is_dir():
+            raise IngestError(f"{path} does not exist")
+        depth = len(relative.split("/")) if relative else 0
+        if depth > 3:
+            raise IngestError(f"{path} is below an instrument directory: not the archive layout")
+        for directory in instrument_dirs(root, config, relative):
+            for disk in scan_directory(root, directory, config):
+                files[(root, disk.path)] = disk
+    return sorted(files.values(), key=lambda f: f.path), ignored
+
+
+# ---------------------------------------------------------------- reading (pool workers)
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """What a worker sends back: the metadata or the rejection, plus the checksum."""
+
+    disk: DiskFile
+    meta: Any  # ingest.records.FileMetadata, or None when rejected
+    reason: str | None = None
+    detail: str = ""
+    checksum: str | None = None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_one(disk: DiskFile, config: IngestConfig) -> ReadResult:
+    """Read one file; never raises, so that one bad file cannot stop a run."""
+    from ingest.records import Rejection, read_file
+
+    try:
+        result = read_file(disk.absolute, disk.root, config)
+    except Exception as exc:  # a reader bug must reject the file, not kill the run
+        log.exception("reader failed on %s", disk.absolute)
+        return ReadResult(disk, None, "reader_error", f"{type(exc).__name__}: {exc}")
+    if isinstance(result, Rejection):
+        return ReadResult(disk, None, str(result.reason), str(getattr(result, "detail", "")))
+    checksum = getattr(result, "checksum", None)
+    if not checksum:
+        try:
+            checksum = sha256_of(disk.absolute)
+        except OSError as exc:
+            return ReadResult(disk, None, "unreadable", str(exc))
+    return ReadResult(disk, result, checksum=checksum)
+
+
+def _read_chunk(chunk: Sequence[DiskFile], config: IngestConfig) -> list[ReadResult]:
+    return [read_one(d, config) for d in chunk]
+
+
+# ---------------------------------------------------------------- rows
+
+
+def _columns(table: Any) -> list[str]:
+    return [c.name for c in table.columns if not c.pg_type or "IDENTITY" not in c.pg_type]
+
+
+def _template(table: Any, names: Sequence[str]) -> str:
+    # Explicit casts: pgSphere types and timestamps arrive as text.
+    parts = []
+    for name in names:
+        storage = table.column(name).storage_type
+        cast = "" if storage in ("text", "bigint", "integer", "double precision") else storage
+        parts.append(f"%s::{cast}" if cast else "%s")
+    return "(" + ", ".join(parts) + ")"
+
+
+def _upsert(table: Any, names: Sequence[str], conflict: str) -> sql.Composed:
+    updates = sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n)) for n in names if n != conflict
+    )
+    return sql.SQL("INSERT INTO {}.{} ({}) VALUES %s ON CONFLICT ({}) DO UPDATE SET {}").format(
+        sql.Identifier(table.schema), sql.Identifier(table.name),
+        sql.SQL(", ").join(sql.Identifier(n) for n in names), sql.Identifier(conflict), updates,
+    )
+
+
+def _flags_with(flags: str | None, flag: str, present: bool) -> str:
+    words = [w for w in (flags or "").split() if w != flag]
+    if present:
+        words.append(flag)
+    return " ".join(words)
+
+
+@dataclass
+class IngestSummary:
+    """Counts of one run; ``rejected`` counts files rejected in this run, by reason."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    still_rejected: int = 0
+    ignored: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    dry_run: bool = False
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return (self.new + self.updated + self.unchanged + self.still_rejected
+                + sum(self.rejected.values()))
+
+    def add(self, other: IngestSummary) -> None:
+        self.new += other.new
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.still_rejected += other.still_rejected
+        self.ignored += other.ignored
+        self.rejected.update(other.rejected)
+        self.seconds += other.seconds
+
+
+@dataclass(frozen=True)
+class _Known:
+    size: int
+    mtime: datetime
+    rejected: bool
+
+
+# ---------------------------------------------------------------- the loader
+
+
+class Loader:
+    """Reads files and writes their rows; owns one connection and one process pool.
+
+    ``ingest`` is safe to call again after a database error: nothing is committed for
+    a batch that failed, and the next call compares with the database again.
+    """
+
+    def __init__(self, config: IngestConfig, dsn: str, *,
+                 schedule: ScheduleSource | None = None, dry_run: bool = False) -> None:
+        self.config = config
+        self.dsn = dsn
+        self.dry_run = dry_run
+        self._schedule = schedule
+        self._conn: psycopg2.extensions.connection | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        self._overrides: dict[tuple[Path, str], tuple[Any, ...]] = {}
+        self._obscore_cols = _columns(OBSCORE)
+        self._files_cols = _columns(FILES)
+        self._obscore_sql = _upsert(OBSCORE, self._obscore_cols, "obs_publisher_did")
+        self._files_sql = _upsert(FILES, self._files_cols, "path")
+        self._obscore_tpl = _template(OBSCORE, self._obscore_cols)
+        self._files_tpl = _template(FILES, self._files_cols)
+
+    # -- resources
+
+    @property
+    def schedule(self) -> ScheduleSource:
+        if self._schedule is None:
+            self._schedule = PostgresSchedule(self.config.schedule_dsn or self.dsn,
+                                              self.config.schedule_schema)
+        return self._schedule
+
+    def connection(self) -> psycopg2.extensions.connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg2.connect(self.dsn, application_name="lick-archive-ingest")
+        return self._conn
+
+    def drop_connection(self) -> None:
+        """Forget the connection after a failure (the watcher reconnects later)."""
+        if self._conn is not None:
+            with contextlib.suppress(psycopg2.Error):
+                self._conn.close()
+            self._conn = None
+        if isinstance(self._schedule, PostgresSchedule):
+            self._schedule.close()
+
+    def close(self) -> None:
+        self.drop_connection()
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Loader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def recompute(self, target: str | date | Path) -> RecomputeSummary:
+        """Re-apply the access rules to a night, directory or file (see recompute_access)."""
+        return _recompute(self, target)
+
+    def forget_caches(self) -> None:
+        """Drop cached override rules and schedule answers (they may have changed)."""
+        self._overrides.clear()
+        invalidate = getattr(self._schedule, "invalidate", None)
+        if callable(invalidate):
+            invalidate()
+
+    # -- comparison with the database
+
+    def known(self, paths: Sequence[str]) -> dict[str, _Known]:
+        """Size and mtime recorded for ``paths`` (ingested or rejected)."""
+        found: dict[str, _Known] = {}
+        conn = self.connection()
+        with conn.cursor() as cur:
+            for start in range(0, len(paths), 5000):
+                chunk = list(paths[start:start + 5000])
+                cur.execute("SELECT path, file_size, file_mtime FROM lick.files"
+                            " WHERE path = ANY(%s)", (chunk,))
+                for path, size, mtime in cur.fetchall():
+                    found[path] = _Known(size, mtime, False)
+                cur.execute("SELECT path, size, mtime FROM ingest.rejected_files"
+                            " WHERE path = ANY(%s)", (chunk,))
+                for path, size, mtime in cur.fetchall():
+                    found.setdefault(path, _Known(size, mtime, True))
+        conn.rollback()
+        return found
+
+    # -- access
+
+    def overrides_for(self, root: Path, directory: str) -> tuple[Any, ...]:
+        key = (root, directory)
+        if key not in self._overrides:
+            self._overrides[key] = read_overrides(root / directory)
+        return self._overrides[key]
+
+    def decide(self, root: Path, relative: str, frame_type: str | None,
+               program: str | None, observer: str | None) -> AccessDecision:
+        night = night_of(relative)
+        if night is None:
+            raise IngestError(f"{relative}: not YYYY-MM/DD/<dir>/<file>")
+        directory, filename = relative.rsplit("/", 1)
+        instrument_dir = directory.split("/")[2]
+        return decide_access(
+            night=night, filename=filename, instrument_dir=instrument_dir,
+            telescope=self.config.telescope_of(instrument_dir), frame_type=frame_type,
+            program=program, observer=observer,
+            overrides=self.overrides_for(root, directory),
+            runs=self.schedule.runs_on(night), observers=self.schedule.observers(),
+            always_public=self.config.always_public,
+            release_period=self.config.release_period,
+        )
+
+    # -- rows
+
+    def rows_for(self, result: ReadResult) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The obscore and files rows of a successfully read file."""
+        from ingest.obscore_map import files_row, obscore_row
+
+        meta = result.meta
+        disk = result.disk
+        frame_type = getattr(meta, "frame_type", None)
+        decision = self.decide(disk.root, disk.path, frame_type,
+                               getattr(meta, "program", None), getattr(meta, "observer", None))
+        overridden = (decision.obstype_override is not None
+                      and decision.obstype_override != frame_type)
+        if overridden and dataclasses.is_dataclass(meta) and not isinstance(meta, type) \
+                and hasattr(meta, "frame_type"):
+            meta = dataclasses.replace(meta, frame_type=decision.obstype_override)
+        release = decision.release_date
+        kwargs: dict[str, Any] = {
+            "authority": self.config.authority, "base_url": self.config.base_url,
+            "release_date": release, "data_rights": decision.data_rights,
+            "owner_ids": list(decision.owner_ids),
+        }
+        obscore = obscore_row(meta, **kwargs)
+        files = files_row(meta, **kwargs)
+        # The stat taken before reading is what later runs compare with.
+        files["file_size"] = disk.size
+        files["file_mtime"] = disk.mtime
+        files["checksum"] = result.checksum
+        files["path"] = disk.path
+        files["ingested_at"] = datetime.now(UTC).replace(tzinfo=None)
+        if overridden:
+            files["frame_type"] = decision.obstype_override
+        files["ingest_flags"] = _flags_with(files.get("ingest_flags"), OVERRIDE_FLAG, overridden)
+        files["owner_ids"] = list(decision.owner_ids)
+        files["release_date"] = release
+        obscore["owner_ids"] = list(decision.owner_ids)
+        obscore["obs_release_date"] = release
+        obscore["data_rights"] = decision.data_rights
+        return obscore, files
+
+    # -- writing
+
+    def write_batch(self, results: Sequence[ReadResult], summary: IngestSummary,
+                    known: dict[str, _Known]) -> None:
+        """Write one batch in one transaction (or count it, in a dry run)."""
+        good: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        bad: list[ReadResult] = []
+        for result in results:
+            if result.meta is None:
+                bad.append(result)
+                continue
+            try:
+                good.append(self.rows_for(result))
+            except psycopg2.Error:
+                raise
+            except Exception as exc:  # a mapping bug rejects the file, not the run
+                log.exception("cannot map %s", result.disk.path)
+                bad.append(dataclasses.replace(
+                    result, meta=None, reason="mapping_error",
+                    detail=f"{type(exc).__name__}: {exc}"))
+        if not self.dry_run:
+            conn = self.connection()
+            try:
+                with conn.cursor() as cur:
+                    self._write(cur, good, bad)
+                conn.commit()
+            except BaseException:
+                with contextlib.suppress(psycopg2.Error):
+                    conn.rollback()
+                raise
+        for _, files in good:
+            previous = known.get(files["path"])
+            if previous is None or previous.rejected:
+                summary.new += 1
+            else:
+                summary.updated += 1
+        for result in bad:
+            summary.rejected[result.reason or "unknown"] += 1
+
+    def _write(self, cur: psycopg2.extensions.cursor,
+               good: Sequence[tuple[dict[str, Any], dict[str, Any]]],
+               bad: Sequence[ReadResult]) -> None:
+        if good:
+            psycopg2.extras.execute_values(
+                cur, self._obscore_sql,
+                [[o.get(c) for c in self._obscore_cols] for o, _ in good],
+                template=self._obscore_tpl, page_size=len(good))
+            psycopg2.extras.execute_values(
+                cur, self._files_sql,
+                [[f.get(c) for c in self._files_cols] for _, f in good],
+                template=self._files_tpl, page_size=len(good))
+            cur.execute("DELETE FROM ingest.rejected_files WHERE path = ANY(%s)",
+                        ([f["path"] for _, f in good],))
+        if bad:
+            paths = [r.disk.path for r in bad]
+            # A file that became unreadable no longer matches its rows: they go, the
+            # rejection (with its reason) stays until the file changes again.
+            cur.execute("DELETE FROM ivoa.obscore WHERE obs_publisher_did IN"
+                        " (SELECT obs_publisher_did FROM lick.files WHERE path = ANY(%s))",
+                        (paths,))
+            psycopg2.extras.execute_values(
+                cur,
+                "INSERT INTO ingest.rejected_files (path, size, mtime, reason, detail)"
+                " VALUES %s ON CONFLICT (path) DO UPDATE SET size = EXCLUDED.size,"
+                " mtime = EXCLUDED.mtime, reason = EXCLUDED.reason,"
+                " detail = EXCLUDED.detail, last_tried = now()",
+                [(r.disk.path, r.disk.size, r.disk.mtime, r.reason or "unknown", r.detail)
+                 for r in bad])
+
+    # -- the whole run
+
+    def plan(self, files: Sequence[DiskFile],
+             summary: IngestSummary) -> tuple[list[DiskFile], dict[str, _Known]]:
+        """The files that must be read: new, changed, or rejected and since changed."""
+        known = self.known([f.path for f in files])
+        todo = []
+        for disk in files:
+            previous = known.get(disk.path)
+            if previous is not None and (previous.size, previous.mtime) == (disk.size,
+                                                                            disk.mtime):
+                if previous.rejected:
+                    summary.still_rejected += 1
+                else:
+                    summary.unchanged += 1
+                continue
+            todo.append(disk)
+        return todo, known
+
+    def read(self, files: Sequence[DiskFile]) -> Iterator[ReadResult]:
+        """Results in order, from the pool, with a bounded number of chunks in flight."""
+        if self.config.workers == 1 or len(files) < 8:
+            for disk in files:
+                yield read_one(disk, self.config)
+            return
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.config.workers)
+        chunk = max(1, min(64, len(files) // (self.config.workers * 4) or 1))
+        work = partial(_read_chunk, config=self.config)
+        pending: deque[Future[list[ReadResult]]] = deque()
+        starts = iter(range(0, len(files), chunk))
+        limit = self.config.workers * 3
+        for start in starts:
+            pending.append(self._pool.submit(work, files[start:start + chunk]))
+            if len(pending) >= limit:
+                break
+        while pending:
+            done = pending.popleft().result()
+            start_next = next(starts, None)
+            if start_next is not None:
+                pending.append(self._pool.submit(work, files[start_next:start_next + chunk]))
+            yield from done
+
+    def ingest(self, files: Sequence[DiskFile],
+               progress: Callable[[int], None] | None = None) -> IngestSummary:
+        """Ingest ``files`` (already stat'ed); returns what happened."""
+        started = time.monotonic()
+        summary = IngestSummary(dry_run=self.dry_run)
+        todo, known = self.plan(files, summary)
+        if progress is not None and len(files) > len(todo):
+            progress(len(files) - len(todo))
+        batch: list[ReadResult] = []
+        for result in self.read(todo):
+            batch.append(result)
+            if len(batch) >= self.config.batch_size:
+                self.write_batch(batch, summary, known)
+                if progress is not None:
+                    progress(len(batch))
+                batch = []
+        if batch:
+            self.write_batch(batch, summary, known)
+            if progress is not None:
+                progress(len(batch))
+        summary.seconds = time.monotonic() - started
+        return summary
+
+
+# ---------------------------------------------------------------- access recompute
+
+
+@dataclass
+class RecomputeSummary:
+    examined: int = 0
+    changed: int = 0
+    reread: int = 0
+
+
+@dataclass(frozen=True)
+class OverrideState:
+    """The override file in force in a directory as seen on disk (all None: none)."""
+
+    name: str | None
+    size: int | None
+    mtime: datetime | None
+
+    @classmethod
+    def of(cls, directory: Path) -> OverrideState:
+        from ingest.access import override_file
+
+        path = override_file(directory)
+        if path is None:
+            return cls(None, None, None)
+        try:
+            st = path.stat()
+        except OSError:
+            return cls(None, None, None)
+        return cls(path.name, st.st_size, mtime_of(st))
+
+
+def target_filter(target: str | date | Path, config: IngestConfig) -> tuple[str, list[Any]]:
+    """SQL condition on ``lick.files f`` for a night, a file or a directory."""
+    if isinstance(target, str):
+        with contextlib.suppress(ValueError):
+            target = date.fromisoformat(target)
+    if isinstance(target, date):
+        return "f.night = %s", [target]
+    path = Path(target)
+    if path.is_absolute():
+        root = find_root(path, config)
+        relative = path.resolve().relative_to(root.resolve()).as_posix()
+    else:
+        relative = path.as_posix()
+    relative = relative.strip("/")
+    if relative in ("", "."):
+        return "TRUE", []
+    pattern = relative.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+    return "(f.path = %s OR f.path LIKE %s)", [relative, pattern]
+
+
+def _recompute(loader: Loader, target: str | date | Path) -> RecomputeSummary:
+    where, args = target_filter(target, loader.config)
+    loader.forget_caches()
+    summary = RecomputeSummary()
+    conn = loader.connection()
+    directories: dict[tuple[Path, str], OverrideState] = {}
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT f.path, f.frame_type, f.program, f.observer, f.ingest_flags,"
+                " f.owner_ids, f.release_date, o.data_rights, f.obs_publisher_did"
+                " FROM lick.files f JOIN ivoa.obscore o USING (obs_publisher_did)"
+                f" WHERE {where} ORDER BY f.path FOR UPDATE OF f, o", args)
+            for (path, frame_type, program, observer, flags, owners, release, rights,
+                 did) in cur.fetchall():
+                summary.examined += 1
+                directory = path.rsplit("/", 1)[0]
+                root = next((r for r in loader.config.roots if (r / directory).is_dir()),
+                            loader.config.roots[0] if loader.config.roots else Path("/"))
+                base = frame_type
+                if OVERRIDE_FLAG in (flags or "").split():
+                    # The header's own frame type is not stored: read it again.
+                    disk = stat_file(root, path)
+                    if disk is not None:
+                        result = read_one(disk, loader.config)
+                        summary.reread += 1
+                        if result.meta is not None:
+                            base = getattr(result.meta, "frame_type", frame_type)
+                decision = loader.decide(root, path, base, program, observer)
+                new_type = decision.obstype_override or base
+                new_flags = _flags_with(flags, OVERRIDE_FLAG, new_type != base)
+                old_release = release.date() if isinstance(release, datetime) else release
+                if (tuple(owners or ()), old_release, rights, frame_type, flags or "") == (
+                        decision.owner_ids, decision.release_date, decision.data_rights,
+                        new_type, new_flags):
+                    directories.setdefault((root, directory), OverrideState.of(root / directory))
+                    continue
+                summary.changed += 1
+                cur.execute(
+                    "UPDATE lick.files SET owner_ids = %s, release_date = %s, frame_type = %s,"
+                    " ingest_flags = %s WHERE path = %s",
+                    (list(decision.owner_ids), decision.release_date, new_type, new_flags, path))
+                cur.execute(
+                    "UPDATE ivoa.obscore SET owner_ids = %s, obs_release_date = %s,"
+                    " data_rights = %s WHERE obs_publisher_did = %s",
+                    (list(decision.owner_ids), decision.release_date, decision.data_rights,
+                     did))
+                directories.setdefault((root, directory), OverrideState.of(root / directory))
+            for (_, directory), state in directories.items():
+                record_override_state(cur, directory, state)
+        conn.commit()
+    except BaseException:
+        with contextlib.suppress(psycopg2.Error):
+            conn.rollback()
+        raise
+    return summary
+
+
+def record_override_state(cur: psycopg2.extensions.cursor, directory: str,
+                          state: OverrideState) -> None:
+    cur.execute(
+        "INSERT INTO ingest.override_files (directory, name, size, mtime) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (directory) DO UPDATE SET name = EXCLUDED.name, size = EXCLUDED.size,"
+        " mtime = EXCLUDED.mtime, applied_at = now()",
+        (directory, state.name, state.size, state.mtime))
+
+
+def recompute_access(config: IngestConfig, dsn: str, target: str | date | Path, *,
+                     schedule: ScheduleSource | None = None) -> RecomputeSummary:
+    """``lick-archive access recompute PATH|NIGHT``: re-apply the access rules.
+
+    ``target`` is a night (``date`` or ``YYYY-MM-DD``), or a file or directory
+    (absolute below a root, or relative to the roots).  Schedule answers and override
+    rules are read afresh; rows whose owners, release date, rights or overridden
+    frame type change are updated in one transaction.
+    """
+    with Loader(config, dsn, schedule=schedule) as loader:
+        return _recompute(loader, target)
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def ingest_paths(config: IngestConfig, dsn: str, paths: Sequence[Path | str], *,
+                 dry_run: bool = False, show_progress: bool = True, console: Any = None,
+                 schedule: ScheduleSource | None = None) -> IngestSummary:
+    """``lick-archive ingest PATH...``: ingest files and trees, print a summary."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = console or Console(stderr=True)
+    files, ignored = collect(paths, config)
+    with Loader(config, dsn, schedule=schedule, dry_run=dry_run) as loader:
+        if show_progress:
+            with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(),
+                          TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                          TimeRemainingColumn(), console=console, transient=False) as bar:
+                task = bar.add_task("ingest", total=len(files), rate="")
+                started = time.monotonic()
+
+                def advance(n: int) -> None:
+                    bar.advance(task, n)
+                    done = bar.tasks[0].completed
+                    rate = done / max(time.monotonic() - started, 1e-6)
+                    bar.update(task, rate=f"{rate:,.0f} files/s")
+
+                summary = loader.ingest(files, advance)
+        else:
+            summary = loader.ingest(files)
+    summary.ignored = ignored
+    if show_progress:
+        print_summary(summary, console)
+    return summary
+
+
+def print_summary(summary: IngestSummary, console: Any) -> None:
+    from rich.table import Table
+
+    title = "ingest summary" + (" (dry run: nothing written)" if summary.dry_run else "")
+    table = Table(title=title, show_header=False)
+    table.add_row("new", str(summary.new))
+    table.add_row("updated", str(summary.updated))
+    table.add_row("unchanged", str(summary.unchanged))
+    table.add_row("rejected earlier, unchanged", str(summary.still_rejected))
+    for reason, count in sorted(summary.rejected.items()):
+        table.add_row(f"rejected: {reason}", f"[red]{count}[/red]")
+    if summary.ignored:
+        table.add_row("ignored (not archive files)", str(summary.ignored))
+    rate = summary.total / summary.seconds if summary.seconds > 0 else 0.0
+    table.add_row("time", f"{summary.seconds:.1f} s ({rate:,.0f} files/s)")
+    console.print(table)
