@@ -1,0 +1,107 @@
+"""Binding a query transaction to its requester, so PostgreSQL can enforce visibility.
+
+Row-level security on ``ivoa.obscore`` and ``lick.files`` (migration ``0003_auth``)
+shows a row to the query role only if it is public, or the transaction's verified
+requester is staff, an owner, or holds a live override grant.  The requester is
+asserted with ``auth.assume(user_id, mac)``, where ``mac`` is an HMAC-SHA256 keyed
+by a secret that only the owner role can read, over
+``"<user_id or 'anonymous'>:<backend pid>:<transaction start in µs>"``.  The policy
+functions re-verify the MAC on every query, so SQL run as the query role can neither
+set another identity (``set_config`` alone fails verification), forge one (no key)
+nor replay one seen elsewhere (bound to this backend and this transaction).
+
+The service reads the secret once with the owner connection (:func:`load_secret`)
+and calls :func:`begin_query_transaction` first in every query transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+from auth.principals import Principal
+
+# The observing night starts at local noon, Pacific Standard Time (UTC-8, all year):
+# 20:00 UTC.  Same rule as auth.current_night() in the database.
+NIGHT_START_OFFSET = timedelta(hours=20)
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor (psycopg2) this module uses."""
+
+    @property
+    def connection(self) -> Any: ...
+
+    def execute(self, query: str, vars: Any = ...) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+
+class IdentityError(RuntimeError):
+    """The database refused the identity assertion (wrong secret or misuse)."""
+
+
+def observing_night(moment: datetime) -> date:
+    """The night (named by its first noon, PST) that ``moment`` belongs to."""
+    if moment.tzinfo is None:
+        raise ValueError("observing_night needs an aware datetime")
+    return (moment.astimezone(UTC).replace(tzinfo=None) - NIGHT_START_OFFSET).date()
+
+
+def assertion_mac(secret: bytes, user_id: int | None, backend_pid: int, stamp: str) -> str:
+    """The MAC ``auth.assume`` expects for this requester, backend and transaction."""
+    claim = "anonymous" if user_id is None else str(int(user_id))
+    message = f"{claim}:{int(backend_pid)}:{stamp}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def load_secret(owner_cursor: Cursor) -> bytes:
+    """The identity secret, read with an owner-role cursor (the query role cannot)."""
+    owner_cursor.execute("SELECT secret FROM auth.identity_secret")
+    row = owner_cursor.fetchone()
+    if row is None:
+        raise IdentityError("auth.identity_secret is empty: run the database migrations")
+    return bytes(row[0])
+
+
+def rotate_secret(owner_cursor: Cursor) -> bytes:
+    """Replace the secret (commit afterwards); running services must reload it."""
+    owner_cursor.execute(
+        "UPDATE auth.identity_secret SET secret = public.gen_random_bytes(32), "
+        "created_at = now() RETURNING secret"
+    )
+    row = owner_cursor.fetchone()
+    if row is None:
+        raise IdentityError("auth.identity_secret is empty: run the database migrations")
+    return bytes(row[0])
+
+
+def begin_query_transaction(cursor: Cursor, principal: Principal, secret: bytes) -> None:
+    """Make the open transaction read-only and bind it to ``principal``.
+
+    Call it on a query-role connection (autocommit off) before running any user
+    query in the transaction; the binding ends with the transaction (COMMIT or
+    ROLLBACK), and a later transaction on the same connection needs its own call.
+    ``SET TRANSACTION READ ONLY`` is allowed at any point of a transaction, and the
+    query role cannot switch it back once a query has run.
+    """
+    if getattr(cursor.connection, "autocommit", False):
+        raise IdentityError("begin_query_transaction needs a connection with autocommit off")
+    cursor.execute(
+        "SET TRANSACTION READ ONLY; SELECT pg_backend_pid(), auth.transaction_stamp()"
+    )
+    row = cursor.fetchone()
+    if row is None:
+        raise IdentityError("could not read the backend pid and transaction stamp")
+    pid, stamp = int(row[0]), str(row[1])
+    mac = assertion_mac(secret, principal.user_id, pid, stamp)
+    try:
+        cursor.execute("SELECT auth.assume(%s, %s)", (principal.user_id, mac))
+    except Exception as exc:  # psycopg2.Error, but auth stays free of a driver import
+        raise IdentityError(
+            "the database rejected the identity assertion: the service's secret does "
+            "not match auth.identity_secret (reload it after a rotation)"
+        ) from exc
+    cursor.fetchone()
