@@ -1,0 +1,435 @@
+"""Fast, forgiving reader of the primary FITS header of archive files.
+
+The archive holds decades of files written by several acquisition systems, and broken
+files are normal (MISSION §1): a missing END or SIMPLE card, mandatory keywords in the
+wrong order, NUL bytes, unparsable cards, data that does not match the header.  This
+module reads only the header blocks (2880 bytes at a time until END), parses the
+80-character cards itself (astropy's ``Header`` costs about a millisecond per file,
+which is the whole ingest budget), repairs what it can and names every repair as an
+ingest flag.  It never raises for a file whose header can be read at all; a file that
+is not FITS, empty or unreadable yields a :class:`HeaderError` with a reason code.
+
+The checks mirror astropy's ``verify('fix')`` for a primary HDU (the tests compare the
+two on the real broken files): SIMPLE first, then BITPIX, NAXIS and NAXISn in order;
+keywords of the allowed characters; values that parse.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+BLOCK = 2880
+CARD = 80
+END_CARD = "END" + " " * 77
+# Headers of the archive's instruments use 1-8 blocks; a file without END stops here.
+MAX_HEADER_BLOCKS = 64
+_READ_CHUNK = BLOCK * 4
+
+# Repairs and oddities, as stored in lick.files.ingest_flags.
+MISSING_END = "missing_end"
+MISSING_SIMPLE = "missing_simple"
+SIMPLE_FALSE = "simple_false"
+NUL_BYTES = "nul_bytes"
+NON_ASCII = "non_ascii"
+BAD_CARD = "bad_card"
+VERIFY_FIXED = "verify_fixed"
+BAD_STRUCTURE = "bad_structure"
+TRUNCATED = "truncated"
+TRAILING_BYTES = "trailing_bytes"
+
+# Reasons a file cannot be read at all (lick.files never gets a row; the loader keeps
+# them with the reason and retries when the file changes).
+NOT_FITS = "not_fits"
+EMPTY = "empty"
+PERMISSION_DENIED = "permission_denied"
+NOT_A_FILE = "not_a_file"
+MISSING = "missing"
+IO_ERROR = "io_error"
+
+_KEYWORD_OK = re.compile(r"[A-Z0-9_-]*")
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[EeDd][+-]?\d+)?")
+_COMMENTARY = frozenset({"COMMENT", "HISTORY", ""})
+_COMMENTARY_FIELDS = frozenset({"COMMENT ", "HISTORY ", "        "})
+# Whole-header checks in one regex call each (per-card Python costs more than the
+# rest of the ingest): keyword fields are 8 characters of [A-Z0-9_-] padded with
+# blanks; a value card's field is a string, logical, number or complex number,
+# optionally followed by a comment.
+_KEYWORD_CHARS = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_- |")
+_EMBEDDED_BLANK = re.compile(r" [A-Z0-9_-]")
+_VALUE = (
+    r" *(?:'(?:[^'\n]|'')*'|[TF]|[+-]?(?:\d+\.?\d*|\.\d+)(?:[EeDd][+-]?\d+)?"
+    r"|\( *[+-]?[\d.EeDd+-]+ *, *[+-]?[\d.EeDd+-]+ *\))? *(?:/|\n|$)"
+)
+# Searched in "\n" + the cards joined by "\n": finds the first value card whose
+# value does not parse (the comment after "/" is free text and not looked at).
+_BAD_VALUE = re.compile(r"\n(?!COMMENT |HISTORY |        )[^\n]{8}= (?!" + _VALUE + ")")
+_PRINTABLE = bytes(range(0x20, 0x7F))
+_BITPIX = frozenset({8, 16, 32, 64, -32, -64})
+# Bytes other than printable ASCII and NUL in a card before it counts as binary data:
+# a stray accented letter is repaired, a block of pixels ends the header.
+_MAX_ODD_BYTES = 8
+
+Value = str | bool | int | float | complex | None
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One header card; ``image`` is its 80-character text after repairs."""
+
+    keyword: str
+    value: Value
+    comment: str
+    image: str
+
+
+@dataclass(frozen=True)
+class HeaderError:
+    """Why a file has no readable FITS header; ``reason`` is a stable code."""
+
+    reason: str
+    detail: str = ""
+
+
+class FitsHeader:
+    """The primary header: cards in file order, first occurrence wins on lookup.
+
+    Values are parsed when first asked for (a reader looks at a few dozen of the
+    100-250 cards); the syntax of every card is checked up front, so ``flags`` do
+    not depend on what was asked.  ``header_size`` is the byte offset of the data
+    (whole blocks), ``flags`` the repairs made while reading, ``file_size`` the size
+    of the file read.
+    """
+
+    __slots__ = ("_cache", "_index", "file_size", "flags", "header_size", "images")
+
+    def __init__(
+        self,
+        images: tuple[str, ...],
+        index: Mapping[str, int],
+        flags: frozenset[str],
+        header_size: int,
+        file_size: int,
+    ) -> None:
+        self.images = images
+        self._index = index
+        self.flags = flags
+        self.header_size = header_size
+        self.file_size = file_size
+        self._cache: dict[str, Value] = {}
+
+    def with_flags(self, flags: frozenset[str]) -> FitsHeader:
+        return FitsHeader(self.images, self._index, flags, self.header_size, self.file_size)
+
+    def __contains__(self, keyword: object) -> bool:
+        return keyword in self._index
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def get(self, keyword: str, default: Value = None) -> Value:
+        try:
+            return self._cache[keyword]
+        except KeyError:
+            pass
+        index = self._index.get(keyword)
+        if index is None:
+            return default
+        value = _parse_card(self.images[index])[0].value
+        self._cache[keyword] = value
+        return value
+
+    @property
+    def cards(self) -> tuple[Card, ...]:
+        return tuple(_parse_card(image)[0] for image in self.images)
+
+    def text(self) -> str:
+        """The header as stored in lick.files.header: one card per line, no END."""
+        return "\n".join(self.images)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """NAXIS1..NAXISn (empty when the header does not say)."""
+        naxis = self.get("NAXIS")
+        if not isinstance(naxis, int) or isinstance(naxis, bool) or not 0 < naxis <= 999:
+            return ()
+        dims = []
+        for i in range(1, naxis + 1):
+            n = self.get(f"NAXIS{i}")
+            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                return ()
+            dims.append(n)
+        return tuple(dims)
+
+    @property
+    def data_size(self) -> int | None:
+        """Bytes of the primary data array (unpadded), None if BITPIX/NAXIS are unusable."""
+        bitpix = self.get("BITPIX")
+        if not isinstance(bitpix, int) or bitpix not in _BITPIX:
+            return None
+        naxis = self.get("NAXIS")
+        if naxis == 0:
+            return 0
+        shape = self.shape
+        if not shape:
+            return None
+        return abs(bitpix) // 8 * math.prod(shape)
+
+
+def parse_value(field: str) -> tuple[Value, str, bool]:
+    """Parse the value field (columns 11-80) of a value card.
+
+    Returns (value, comment, ok); ``ok`` is False when the field had to be repaired,
+    e.g. an unclosed string (``'nickel_spectrograph / comment``) or an unquoted word.
+    """
+    stripped = field.lstrip()
+    if stripped.startswith("'"):
+        pieces: list[str] = []
+        i = 1
+        n = len(stripped)
+        while i < n:
+            j = stripped.find("'", i)
+            if j < 0:
+                break
+            if j + 1 < n and stripped[j + 1] == "'":
+                pieces.append(stripped[i : j + 1])
+                i = j + 2
+                continue
+            pieces.append(stripped[i:j])
+            rest = stripped[j + 1 :]
+            slash = rest.find("/")
+            ok = not rest[: slash if slash >= 0 else None].strip()
+            comment = rest[slash + 1 :].strip() if slash >= 0 else ""
+            return "".join(pieces).rstrip(), comment, ok
+        # Unclosed string: the value runs to the comment slash, if any.
+        body = stripped[1:]
+        slash = body.find(" /")
+        if slash >= 0:
+            return body[:slash].strip(), body[slash + 2 :].strip(), False
+        return body.strip(), "", False
+    slash = stripped.find("/")
+    token = (stripped[:slash] if slash >= 0 else stripped).strip()
+    comment = stripped[slash + 1 :].strip() if slash >= 0 else ""
+    if not token:
+        return None, comment, True
+    if token == "T":
+        return True, comment, True
+    if token == "F":
+        return False, comment, True
+    if _INT.fullmatch(token):
+        return int(token), comment, True
+    if _FLOAT.fullmatch(token):
+        return float(token.replace("D", "E").replace("d", "e")), comment, True
+    if token.startswith("(") and token.endswith(")"):
+        parts = token[1:-1].split(",")
+        if len(parts) == 2:
+            try:
+                return complex(float(parts[0]), float(parts[1])), comment, True
+            except ValueError:
+                pass
+    return token, comment, False
+
+
+def _parse_card(image: str) -> tuple[Card, bool]:
+    keyword = image[:8].rstrip()
+    ok = _KEYWORD_OK.fullmatch(keyword) is not None and " " not in keyword
+    if keyword in _COMMENTARY or image[8:10] != "= ":
+        if keyword == "END":
+            return Card(keyword, None, "", image), ok
+        return Card(keyword, None, image[8:].rstrip(), image), ok
+    value, comment, value_ok = parse_value(image[10:])
+    return Card(keyword, value, comment, image), ok and value_ok
+
+
+def _odd_bytes(card: bytes) -> int:
+    return len(card.translate(None, _PRINTABLE)) - card.count(0)
+
+
+def _looks_like_first_card(card: bytes) -> bool:
+    if _odd_bytes(card) or card.count(0):
+        return False
+    text = card.decode("ascii")
+    keyword = text[:8].rstrip()
+    if not keyword or not _KEYWORD_OK.fullmatch(keyword) or " " in keyword:
+        return False
+    return text[8:10] == "= "
+
+
+def _find_end(data: bytes) -> int:
+    """Byte offset of the END card, or -1."""
+    at = data.find(b"END")
+    while at >= 0:
+        if at % CARD == 0 and not data[at + 3 : at + CARD].strip(b" \0"):
+            return at
+        at = data.find(b"END", at + 1)
+    return -1
+
+
+def _decode_cards(region: bytes, flags: set[str]) -> list[str]:
+    """Cards of the header region; repairs NUL and stray bytes, stops at binary data."""
+    if not region.translate(None, _PRINTABLE):
+        text = region.decode("ascii")
+        return [text[i : i + CARD] for i in range(0, len(text), CARD)]
+    images = []
+    for i in range(0, len(region), CARD):
+        raw = region[i : i + CARD]
+        nuls = raw.count(0)
+        odd = len(raw.translate(None, _PRINTABLE)) - nuls
+        if odd > _MAX_ODD_BYTES or nuls == CARD:
+            flags.add(MISSING_END)  # binary data: the header had no END card
+            break
+        if nuls:
+            flags.add(NUL_BYTES)
+            raw = raw.replace(b"\0", b" ")
+        if odd:
+            flags.add(NON_ASCII)
+            images.append(raw.decode("ascii", "replace").replace("\ufffd", "?"))
+        else:
+            images.append(raw.decode("ascii"))
+    return images
+
+
+def parse_header_bytes(data: bytes, file_size: int | None = None) -> FitsHeader | HeaderError:
+    """Parse the primary header from the first bytes of a file (all of its header blocks).
+
+    ``file_size`` enables the data-size checks (``truncated``, ``trailing_bytes``;
+    whether an extension follows is checked by :func:`read_primary_header`).
+    """
+    size = len(data) if file_size is None else file_size
+    if not data:
+        return HeaderError(EMPTY, "the file is empty")
+    if len(data) < CARD or not _looks_like_first_card(data[:CARD]):
+        return HeaderError(NOT_FITS, "the file does not start with a FITS header card")
+    flags: set[str] = set()
+    end = _find_end(data)
+    if end < 0:
+        flags.add(MISSING_END)
+        region = data[: len(data) // CARD * CARD]
+    else:
+        region = data[:end]
+    images = _decode_cards(region, flags)
+    keys = [image[:8] for image in images]
+    index: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        index.setdefault(key.rstrip(), i)
+    fields = "|".join(keys)
+    if (
+        fields.translate(_KEYWORD_CHARS)
+        or _EMBEDDED_BLANK.search(fields)
+        or _BAD_VALUE.search("\n" + "\n".join(images))
+    ):
+        flags.add(BAD_CARD)
+    if MISSING_END in flags:
+        used = len(images) * CARD
+    else:
+        used = end + CARD
+    header_size = -(-used // BLOCK) * BLOCK
+    if "BITPIX" not in index and "NAXIS" not in index and "SIMPLE" not in index:
+        return HeaderError(NOT_FITS, "no SIMPLE, BITPIX or NAXIS card")
+    header = FitsHeader(tuple(images), index, frozenset(), header_size, size)
+    _verify(header, flags)
+    data_size = header.data_size
+    if data_size is None:
+        flags.add(BAD_STRUCTURE)
+    elif file_size is not None:
+        expected = header_size + -(-data_size // BLOCK) * BLOCK
+        if size < header_size + data_size:
+            flags.add(TRUNCATED)
+        elif size > expected:
+            flags.add(TRAILING_BYTES)
+    return header.with_flags(frozenset(flags))
+
+
+def _verify(header: FitsHeader, flags: set[str]) -> None:
+    """The primary-HDU checks of the FITS standard (sect. 4.4.1), as flags."""
+    index = header._index
+    first = header.images[0][:8].rstrip()
+    if first != "SIMPLE":
+        flags.add(MISSING_SIMPLE)
+    elif header.get("SIMPLE") is not True:
+        flags.add(SIMPLE_FALSE)
+    # A replaced SIMPLE card keeps BITPIX second; a deleted one moves it first.
+    offset = -1 if first == "BITPIX" else 0
+    expected = ["BITPIX", "NAXIS"]
+    naxis = header.get("NAXIS")
+    if isinstance(naxis, int) and not isinstance(naxis, bool) and 0 <= naxis <= 999:
+        expected += [f"NAXIS{i}" for i in range(1, naxis + 1)]
+    for position, keyword in enumerate(expected, start=1):
+        where = index.get(keyword)
+        if where is None or where != position + offset:
+            flags.add(VERIFY_FIXED)
+            break
+    bitpix = header.get("BITPIX")
+    if bitpix is not None and bitpix not in _BITPIX:
+        flags.add(BAD_STRUCTURE)
+
+
+def read_primary_header(path: Path) -> FitsHeader | HeaderError:
+    """Read and parse the primary header of ``path``; never raises for I/O problems."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return HeaderError(MISSING, "the file disappeared")
+    except PermissionError as exc:
+        return HeaderError(PERMISSION_DENIED, str(exc))
+    except IsADirectoryError:
+        return HeaderError(NOT_A_FILE, "a directory")
+    except OSError as exc:
+        return HeaderError(IO_ERROR, str(exc))
+    try:
+        try:
+            size = os.fstat(fd).st_size
+            chunks = [os.read(fd, _READ_CHUNK)]
+            while _needs_more(chunks, size):
+                chunk = os.read(fd, _READ_CHUNK)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            data = b"".join(chunks) if len(chunks) > 1 else chunks[0]
+            header = parse_header_bytes(data[: MAX_HEADER_BLOCKS * BLOCK], size)
+            if isinstance(header, FitsHeader) and TRAILING_BYTES in header.flags:
+                header = _check_extension(fd, header)
+            return header
+        except IsADirectoryError:
+            return HeaderError(NOT_A_FILE, "a directory")
+        except OSError as exc:
+            if exc.errno == errno.EACCES:
+                return HeaderError(PERMISSION_DENIED, str(exc))
+            return HeaderError(IO_ERROR, str(exc))
+    finally:
+        os.close(fd)
+
+
+def _needs_more(chunks: list[bytes], size: int) -> bool:
+    """True while the blocks read so far hold no END card and still look like text."""
+    total = sum(len(c) for c in chunks)
+    if total >= size or total >= MAX_HEADER_BLOCKS * BLOCK:
+        return False
+    last = chunks[-1]
+    start = total - len(last)  # a multiple of CARD: chunks are whole blocks
+    at = last.find(b"END")
+    while at >= 0:
+        if (start + at) % CARD == 0 and not last[at + 3 : at + CARD].strip(b" \0"):
+            return False
+        at = last.find(b"END", at + 1)
+    # Binary data instead of cards: the header has no END, stop reading.
+    return len(last.translate(None, _PRINTABLE)) - last.count(0) < len(last) // 10
+
+
+def _check_extension(fd: int, header: FitsHeader) -> FitsHeader:
+    """A file longer than its primary HDU is fine when an extension follows."""
+    data_size = header.data_size or 0
+    offset = header.header_size + -(-data_size // BLOCK) * BLOCK
+    following = os.pread(fd, 8, offset)
+    if following == b"XTENSION":
+        return header.with_flags(header.flags - {TRAILING_BYTES})
+    return header
