@@ -11,6 +11,7 @@ concurrent creation.  Values are always bound parameters.
 from __future__ import annotations
 
 import logging
+import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -77,6 +78,9 @@ class JobStore:
     def __init__(self, dsn: str, *, max_connections: int = 8) -> None:
         self._dsn = dsn
         self._pool = psycopg2.pool.ThreadedConnectionPool(0, max_connections, dsn)
+        # psycopg2's pool raises when exhausted; callers (HTTP threads, runner threads)
+        # should queue instead, so a semaphore bounds the borrowers.
+        self._slots = threading.BoundedSemaphore(max_connections)
 
     @property
     def dsn(self) -> str:
@@ -89,17 +93,18 @@ class JobStore:
     @contextmanager
     def _transaction(self) -> Iterator[psycopg2.extensions.cursor]:
         """One transaction on a pooled connection; broken connections are discarded."""
-        conn = self._pool.getconn()
-        broken = False
-        try:
-            with conn, conn.cursor() as cursor:
-                cursor.execute("SET LOCAL TIME ZONE 'UTC'")
-                yield cursor
-        except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            broken = True
-            raise
-        finally:
-            self._pool.putconn(conn, close=broken or bool(conn.closed))
+        with self._slots:
+            conn = self._pool.getconn()
+            broken = False
+            try:
+                with conn, conn.cursor() as cursor:
+                    cursor.execute("SET LOCAL TIME ZONE 'UTC'")
+                    yield cursor
+            except (psycopg2.OperationalError, psycopg2.InterfaceError):
+                broken = True
+                raise
+            finally:
+                self._pool.putconn(conn, close=broken or bool(conn.closed))
 
     # -- reading -----------------------------------------------------------------------
 
