@@ -14,7 +14,9 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
+import multiprocessing
 import os
+import signal
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -228,6 +230,11 @@ def read_one(disk: DiskFile, config: IngestConfig) -> ReadResult:
         except OSError as exc:
             return ReadResult(disk, None, "unreadable", str(exc))
     return ReadResult(disk, result, checksum=checksum)
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _read_chunk(chunk: Sequence[DiskFile], config: IngestConfig) -> list[ReadResult]:
@@ -555,7 +562,11 @@ class Loader:
                 yield read_one(disk, self.config)
             return
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.config.workers)
+            # forkserver: workers do not inherit the parent's database connection or
+            # threads; they ignore SIGINT/SIGTERM, which the parent handles.
+            self._pool = ProcessPoolExecutor(
+                self.config.workers, mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_worker_init)
         chunk = max(1, min(64, len(files) // (self.config.workers * 4) or 1))
         work = partial(_read_chunk, config=self.config)
         pending: deque[Future[list[ReadResult]]] = deque()
@@ -573,8 +584,13 @@ class Loader:
             yield from done
 
     def ingest(self, files: Sequence[DiskFile],
-               progress: Callable[[int], None] | None = None) -> IngestSummary:
-        """Ingest ``files`` (already stat'ed); returns what happened."""
+               progress: Callable[[int], None] | None = None,
+               stop: Callable[[], bool] | None = None) -> IngestSummary:
+        """Ingest ``files`` (already stat'ed); returns what happened.
+
+        ``stop`` is asked after every batch: when it says so, the run ends with
+        everything written so far committed and the rest left for the next run.
+        """
         started = time.monotonic()
         summary = IngestSummary(dry_run=self.dry_run)
         todo, known = self.plan(files, summary)
@@ -588,6 +604,8 @@ class Loader:
                 if progress is not None:
                     progress(len(batch))
                 batch = []
+                if stop is not None and stop():
+                    break
         if batch:
             self.write_batch(batch, summary, known)
             if progress is not None:
@@ -766,23 +784,7 @@ def ingest_paths(config: IngestConfig, dsn: str, paths: Sequence[Path | str], *,
             summary = loader.ingest(files)
     summary.ignored = ignored
     if show_progress:
+        from ingest.report import print_summary
+
         print_summary(summary, console)
     return summary
-
-
-def print_summary(summary: IngestSummary, console: Any) -> None:
-    from rich.table import Table
-
-    title = "ingest summary" + (" (dry run: nothing written)" if summary.dry_run else "")
-    table = Table(title=title, show_header=False)
-    table.add_row("new", str(summary.new))
-    table.add_row("updated", str(summary.updated))
-    table.add_row("unchanged", str(summary.unchanged))
-    table.add_row("rejected earlier, unchanged", str(summary.still_rejected))
-    for reason, count in sorted(summary.rejected.items()):
-        table.add_row(f"rejected: {reason}", f"[red]{count}[/red]")
-    if summary.ignored:
-        table.add_row("ignored (not archive files)", str(summary.ignored))
-    rate = summary.total / summary.seconds if summary.seconds > 0 else 0.0
-    table.add_row("time", f"{summary.seconds:.1f} s ({rate:,.0f} files/s)")
-    console.print(table)

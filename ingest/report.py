@@ -1,0 +1,149 @@
+"""``lick-archive ingest report``: the archive disk against the database, per night and
+instrument, with every mismatch marked; and the rich rendering of ingest summaries.
+
+A file on disk is accounted for when ``lick.files`` or ``ingest.rejected_files`` holds
+its path with the same size and mtime; anything else is a mismatch the operator should
+see: files not ingested yet (``missing``), files changed since ingest (``stale``) and
+rows whose file is gone (``orphaned``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+
+from ingest.config import IngestConfig
+from ingest.loader import IngestSummary, find_root, instrument_dirs, night_of, scan_directory
+
+
+@dataclass(frozen=True)
+class ReportLine:
+    """One night and instrument directory."""
+
+    night: date
+    instrument_dir: str
+    on_disk: int
+    ingested: int  # rows in lick.files
+    rejected: int  # rows in ingest.rejected_files
+    missing: int  # on disk, in neither table
+    stale: int  # in a table with another size or mtime
+    orphaned: int  # in a table, not on disk
+
+    @property
+    def ok(self) -> bool:
+        return self.missing == 0 and self.stale == 0 and self.orphaned == 0
+
+
+def _prefixes(paths: Sequence[Path | str], config: IngestConfig) -> list[str]:
+    prefixes = []
+    for given in paths:
+        path = Path(given)
+        root = find_root(path, config)
+        relative = path.resolve().relative_to(root.resolve()).as_posix()
+        prefixes.append("" if relative == "." else relative.strip("/"))
+    return prefixes
+
+
+def _wanted(relative: str, prefixes: Sequence[str]) -> bool:
+    return not prefixes or any(
+        p == "" or relative == p or relative.startswith(p + "/") for p in prefixes)
+
+
+def ingest_report(config: IngestConfig, dsn: str, paths: Sequence[Path | str] = (),
+                  ) -> list[ReportLine]:
+    """Compare disk and database for the whole archive, or below ``paths``."""
+    prefixes = _prefixes(paths, config)
+    disk: dict[str, tuple[int, datetime]] = {}
+    for root in config.roots:
+        for directory in instrument_dirs(root, config):
+            if not (_wanted(directory, prefixes)
+                    or any(p.startswith(directory + "/") for p in prefixes)):
+                continue
+            for f in scan_directory(root, directory, config):
+                if _wanted(f.path, prefixes):
+                    disk[f.path] = (f.size, f.mtime)
+    recorded: dict[str, tuple[str, int, datetime]] = {}
+    conn = psycopg2.connect(dsn, application_name="lick-archive-report")
+    try:
+        for table, query in (
+            ("files", "SELECT path, file_size, file_mtime FROM lick.files"),
+            ("rejected", "SELECT path, size, mtime FROM ingest.rejected_files"),
+        ):
+            with conn.cursor(name=f"report_{table}") as cur:
+                cur.itersize = 20_000
+                cur.execute(query)
+                for path, size, mtime in cur:
+                    if _wanted(path, prefixes):
+                        recorded.setdefault(path, (table, size, mtime))
+        conn.rollback()
+    finally:
+        conn.close()
+
+    counts: dict[tuple[date, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for path in disk.keys() | recorded.keys():
+        night = night_of(path)
+        if night is None:
+            continue
+        c = counts[(night, path.split("/")[2])]
+        on_disk = disk.get(path)
+        row = recorded.get(path)
+        if on_disk is not None:
+            c["on_disk"] += 1
+        if row is not None:
+            c["ingested" if row[0] == "files" else "rejected"] += 1
+        if on_disk is None:
+            c["orphaned"] += 1
+        elif row is None:
+            c["missing"] += 1
+        elif (row[1], row[2]) != on_disk:
+            c["stale"] += 1
+    return [
+        ReportLine(night, instrument, c["on_disk"], c["ingested"], c["rejected"],
+                   c["missing"], c["stale"], c["orphaned"])
+        for (night, instrument), c in sorted(counts.items())
+    ]
+
+
+def print_report(lines: Sequence[ReportLine], console: Any, *, only_mismatches: bool = False
+                 ) -> None:
+    from rich.table import Table
+
+    table = Table(title="archive disk vs database")
+    for name in ("night", "instrument", "on disk", "ingested", "rejected", "missing",
+                 "stale", "orphaned", ""):
+        table.add_column(name, justify="left" if name in ("night", "instrument") else "right")
+    for line in lines:
+        if only_mismatches and line.ok:
+            continue
+        mark = "[green]ok[/green]" if line.ok else "[bold red]MISMATCH[/bold red]"
+        table.add_row(line.night.isoformat(), line.instrument_dir, str(line.on_disk),
+                      str(line.ingested), str(line.rejected), str(line.missing),
+                      str(line.stale), str(line.orphaned), mark)
+    console.print(table)
+    bad = sum(1 for line in lines if not line.ok)
+    console.print(f"{len(lines)} night/instrument directories, {bad} with mismatches")
+
+
+def print_summary(summary: IngestSummary, console: Any) -> None:
+    """The summary table printed at the end of ``lick-archive ingest``."""
+    from rich.table import Table
+
+    title = "ingest summary" + (" (dry run: nothing written)" if summary.dry_run else "")
+    table = Table(title=title, show_header=False)
+    table.add_row("new", str(summary.new))
+    table.add_row("updated", str(summary.updated))
+    table.add_row("unchanged", str(summary.unchanged))
+    table.add_row("rejected earlier, unchanged", str(summary.still_rejected))
+    for reason, count in sorted(summary.rejected.items()):
+        table.add_row(f"rejected: {reason}", f"[red]{count}[/red]")
+    if summary.ignored:
+        table.add_row("ignored (not archive files)", str(summary.ignored))
+    rate = summary.total / summary.seconds if summary.seconds > 0 else 0.0
+    table.add_row("time", f"{summary.seconds:.1f} s ({rate:,.0f} files/s)")
+    console.print(table)
