@@ -1,0 +1,332 @@
+"""Column-at-a-time conversion of fetched rows into cells, shared by every writer.
+
+The writers never loop over cells in Python where numpy or a C-level ``map`` /
+``str.join`` can do the work: a batch of rows is transposed once (``zip(*rows)``),
+and each column is converted as a whole — numbers into big-endian numpy arrays,
+strings into one joined buffer plus a length array, pgSphere geometry text into one
+float array parsed in a single call.  Per-value Python code runs only on rare
+paths (NULLs in integer columns, non-ASCII text, NaN in text output).
+
+pgSphere writes geometry in radians by default (``set_sphere_output('RAD')``, with
+15 significant digits): spoint ``(lon , lat)``, scircle ``<(lon , lat) , r>``,
+spoly ``{(lon , lat),(lon , lat),...}``, sbox ``((lon , lat), (lon , lat))``.  DALI
+wants double arrays in degrees (point: ra dec; circle: ra dec radius; polygon:
+ra1 dec1 ...); an sbox becomes its four-corner polygon.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from vo_service.result import ResultColumn
+
+GEOMETRY_XTYPES = ("point", "circle", "polygon")
+
+# Cell kinds the writers know.
+BOOL, SHORT, INT, LONG, FLOAT, DOUBLE = "boolean", "short", "int", "long", "float", "double"
+CHAR, UNICODE, TIMESTAMP, GEOMETRY, ARRAY = "char", "unicodeChar", "timestamp", "geometry", "array"
+
+SCALAR_DTYPES: dict[str, str] = {
+    SHORT: ">i2", INT: ">i4", LONG: ">i8", FLOAT: ">f4", DOUBLE: ">f8",
+}
+INT_NULLS: dict[str, int] = {SHORT: -(2**15), INT: -(2**31), LONG: -(2**63)}
+
+_GEOMETRY_PUNCTUATION = str.maketrans("{}()<>,", "       ")
+_XML_NEEDS = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_XML_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """How one result column is written: its cell kind and its VOTable metadata."""
+
+    column: ResultColumn
+    kind: str
+    element_dtype: str | None
+    """Big-endian numpy dtype of one array element (numbers and geometry)."""
+    fixed_count: int | None
+    """Element count for fixed-size arrays (point 2, circle 3, char(n)); None: variable."""
+
+    @property
+    def arraysize(self) -> str | None:
+        if self.kind in (CHAR, UNICODE, TIMESTAMP):
+            return self.column.arraysize if self.fixed_count is not None else (
+                self.column.arraysize if self.column.arraysize else "*")
+        return self.column.arraysize
+
+
+def plan_column(column: ResultColumn) -> ColumnPlan:
+    """Decide the cell kind from datatype/arraysize/xtype (raises ValueError if unknown)."""
+    datatype, arraysize, xtype = column.datatype, column.arraysize, column.xtype
+    fixed = _fixed_size(arraysize)
+    if xtype in GEOMETRY_XTYPES and datatype in (DOUBLE, FLOAT):
+        count = {"point": 2, "circle": 3}.get(xtype)
+        return ColumnPlan(column, GEOMETRY, SCALAR_DTYPES[datatype], count)
+    if datatype in (CHAR, UNICODE):
+        kind = TIMESTAMP if xtype == "timestamp" else datatype
+        if kind == TIMESTAMP:
+            return ColumnPlan(column, TIMESTAMP, None, None)
+        return ColumnPlan(column, kind, None, fixed)
+    if datatype == BOOL:
+        if arraysize not in (None, "1"):
+            raise ValueError(f"column {column.name}: boolean arrays are not supported")
+        return ColumnPlan(column, BOOL, None, None)
+    if datatype in SCALAR_DTYPES:
+        if arraysize in (None, "1"):
+            return ColumnPlan(column, datatype, SCALAR_DTYPES[datatype], None)
+        return ColumnPlan(column, ARRAY, SCALAR_DTYPES[datatype], fixed)
+    raise ValueError(f"column {column.name}: VOTable datatype {datatype!r} cannot be written")
+
+
+def _fixed_size(arraysize: str | None) -> int | None:
+    if arraysize is None or arraysize.endswith("*"):
+        return None
+    if "x" in arraysize:
+        raise ValueError(f"multi-dimensional arraysize {arraysize!r} is not supported")
+    return int(arraysize)
+
+
+# ---------------------------------------------------------------- null masks
+
+
+def null_mask(values: Sequence[Any]) -> npt.NDArray[np.bool_] | None:
+    """A boolean mask of the None cells, or None when the column has none (fast path)."""
+    if values.count(None) == 0:
+        return None
+    return np.fromiter((v is None for v in values), dtype=np.bool_, count=len(values))
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def numbers(values: Sequence[Any], kind: str, mask: npt.NDArray[np.bool_] | None
+            ) -> npt.NDArray[Any]:
+    """Big-endian array of a scalar numeric column; NULL cells become NaN / the int null.
+
+    psycopg2 hands Decimal for numeric columns; numpy converts those through float.
+    """
+    dtype = SCALAR_DTYPES[kind]
+    if mask is None:
+        try:
+            return np.array(values, dtype=dtype)
+        except (TypeError, ValueError):
+            return np.array([float(v) for v in values], dtype=dtype)
+    if kind in (FLOAT, DOUBLE):
+        return np.array([math.nan if v is None else float(v) for v in values], dtype=dtype)
+    null = INT_NULLS[kind]
+    return np.array([null if v is None else v for v in values], dtype=dtype)
+
+
+def booleans(values: Sequence[Any]) -> npt.NDArray[np.uint8]:
+    """VOTable boolean bytes: T, F and ? for NULL."""
+    return np.array([ord("?") if v is None else (ord("T") if v else ord("F")) for v in values],
+                    dtype=np.uint8)
+
+
+# ---------------------------------------------------------------- strings
+
+
+def texts(values: Sequence[Any], kind: str) -> list[str]:
+    """Each cell as its DALI text form; NULL becomes the empty string."""
+    if kind == TIMESTAMP:
+        return timestamps(values)
+    if kind in (CHAR, UNICODE):
+        if values.count(None):
+            return ["" if v is None else str(v) for v in values]
+        if values and not isinstance(values[0], str):
+            return [str(v) for v in values]
+        return list(values)
+    raise AssertionError(kind)
+
+
+def timestamps(values: Sequence[Any]) -> list[str]:
+    """DALI timestamps: ISO 8601 with a 'T' separator and no time zone."""
+    out: list[str] = []
+    sample = next((v for v in values if v is not None), None)
+    if sample is None:
+        return [""] * len(values)
+    if isinstance(sample, str):
+        # Text straight from PostgreSQL ('2020-01-02 03:04:05'): one join/replace/split.
+        joined = "\x00".join("" if v is None else v for v in values)
+        return joined.replace(" ", "T").split("\x00")
+    for value in values:
+        if value is None:
+            out.append("")
+        elif isinstance(value, datetime):
+            if value.tzinfo is not None:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            out.append(value.isoformat())
+        elif isinstance(value, date):
+            out.append(value.isoformat())
+        else:
+            out.append(str(value).replace(" ", "T"))
+    return out
+
+
+def encoded_strings(cells: list[str], kind: str
+                    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], bytes]:
+    """(element counts, byte lengths, concatenated bytes) of a string column.
+
+    char is 7-bit ASCII in VOTable binary: other characters become '?', which keeps
+    one byte per character so the counts come from ``len`` without encoding twice.
+    unicodeChar is UCS-2: characters outside the BMP become U+FFFD for the same reason.
+    """
+    counts = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells))
+    joined = "".join(cells)
+    if kind == UNICODE:
+        if joined and max(joined) > "\uffff":
+            joined = "".join("\ufffd" if c > "\uffff" else c for c in joined)
+        return counts, counts * 2, joined.encode("utf-16-be")
+    return counts, counts, joined.encode("ascii", "replace")
+
+
+# ---------------------------------------------------------------- geometry
+
+
+def geometry(values: Sequence[Any], plan: ColumnPlan
+             ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """(element counts per row, all elements in degrees) of a pgSphere column.
+
+    A column holds one pgSphere type, so the first value tells the shape for all;
+    the whole column is parsed by one numpy conversion after the punctuation is
+    turned into spaces, and polygon rows are told apart by counting '(' per value.
+    """
+    n = len(values)
+    sample = next((v for v in values if v is not None), None)
+    if sample is None:
+        return np.zeros(n, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    if not isinstance(sample, str) or sample.lstrip().startswith("(("):
+        return _geometry_slow(values)
+    present: Sequence[str] = values if values.count(None) == 0 else \
+        [v for v in values if v is not None]
+    if sample.lstrip().startswith("<"):
+        per_row = np.full(len(present), 3, dtype=np.int64)
+    elif sample.lstrip().startswith("{"):
+        per_row = 2 * np.fromiter(map(str.count, present, repeat("(")), dtype=np.int64,
+                                  count=len(present))
+    else:
+        per_row = np.full(len(present), 2, dtype=np.int64)
+    text = " ".join(present).translate(_GEOMETRY_PUNCTUATION)
+    flat = np.array(text.split(), dtype=np.float64)
+    if flat.size != int(per_row.sum()):
+        raise ValueError(f"column {plan.column.name}: unparsable pgSphere value")
+    if len(present) == n:
+        counts = per_row
+    else:
+        counts = np.zeros(n, dtype=np.int64)
+        counts[np.fromiter((v is not None for v in values), np.bool_, n)] = per_row
+    # Every element is an angle (the circle radius too); pgSphere already keeps
+    # longitudes in [0, 2pi).
+    return counts, np.degrees(flat)
+
+
+def _geometry_slow(values: Sequence[Any]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Per-value parsing: sbox values (as four-corner polygons) and pre-parsed sequences."""
+    counts: list[int] = []
+    flat: list[float] = []
+    for value in values:
+        if value is None:
+            counts.append(0)
+            continue
+        if not isinstance(value, str):  # already a sequence of degrees
+            nums = [math.radians(float(x)) for x in value]
+        else:
+            nums = [float(x) for x in value.translate(_GEOMETRY_PUNCTUATION).split()]
+            if value.lstrip().startswith("(("):
+                lon1, lat1, lon2, lat2 = nums
+                nums = [lon1, lat1, lon2, lat1, lon2, lat2, lon1, lat2]
+        counts.append(len(nums))
+        flat.extend(nums)
+    return np.array(counts, dtype=np.int64), np.degrees(np.array(flat, dtype=np.float64))
+
+
+def generic_arrays(values: Sequence[Any], plan: ColumnPlan
+                   ) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
+    """(counts, flat elements) of a numeric array column (PostgreSQL arrays arrive as lists)."""
+    counts = np.fromiter((0 if v is None else len(v) for v in values), dtype=np.int64,
+                         count=len(values))
+    flat = [x for v in values if v is not None for x in v]
+    dtype = plan.element_dtype or ">f8"
+    if dtype[1] == "i":
+        flat = [INT_NULLS[{">i2": SHORT, ">i4": INT, ">i8": LONG}[dtype]] if x is None else x
+                for x in flat]
+    else:
+        flat = [math.nan if x is None else x for x in flat]
+    return counts, np.array(flat, dtype=dtype)
+
+
+# ---------------------------------------------------------------- text output
+
+
+def scalar_texts(values: Sequence[Any], kind: str, *, nan: str = "NaN",
+                 true_false: tuple[str, str] = ("T", "F")) -> list[str]:
+    """Text cells of a scalar number or boolean column from the Python values.
+
+    ``str`` of a Python float is its shortest round-trip form, so REAL values keep the
+    digits PostgreSQL sent (no float32 widening artefacts).  NULL becomes ''.
+    """
+    if kind == BOOL:
+        t, f = true_false
+        return ["" if v is None else (t if v else f) for v in values]
+    cells = list(map(str, values))
+    if kind in (FLOAT, DOUBLE):
+        if "n" in "".join(cells):  # 'nan', 'inf' or 'None'; digits never contain n
+            names = {"nan": nan, "inf": "+Inf", "-inf": "-Inf", "None": ""}
+            cells = [names.get(c, c) for c in cells]
+    elif values.count(None):
+        cells = ["" if v is None else c for v, c in zip(values, cells, strict=True)]
+    return cells
+
+
+def format_arrays(counts: npt.NDArray[np.int64], flat: npt.NDArray[Any],
+                  mask: npt.NDArray[np.bool_] | None) -> list[str]:
+    """Space-separated array cells (DALI point/circle/polygon, numeric arrays)."""
+    if flat.dtype.kind == "f":
+        tokens = list(map(repr, flat.astype(np.float64).tolist()))
+    else:
+        tokens = list(map(str, flat.tolist()))
+    out: list[str] = []
+    pos = 0
+    for count in counts.tolist():
+        out.append(" ".join(tokens[pos:pos + count]))
+        pos += count
+    if mask is not None:
+        for i in np.flatnonzero(mask):
+            out[i] = ""
+    return out
+
+
+def xml_escape_column(cells: list[str]) -> list[str]:
+    """Escape a whole column of cell texts for XML character data at once.
+
+    The column is joined with NUL (which XML cannot carry, so it cannot be data),
+    scanned once, escaped with ``str.replace`` and split again.  Characters XML 1.0
+    forbids become U+FFFD; CR is written as a reference so it survives parsing.
+    """
+    joined = "\x00".join(cells)
+    if _XML_NEEDS.search(joined) is None:
+        return cells
+    if joined.count("\x00") != len(cells) - 1:
+        return [xml_escape(c) for c in cells]
+    escaped = joined.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = escaped.replace("\r", "&#13;")
+    parts = escaped.split("\x00")
+    if _XML_CONTROL.search(escaped.replace("\x00", "")):
+        parts = [_XML_CONTROL.sub("\ufffd", p) for p in parts]
+    return parts
+
+
+def xml_escape(text: str) -> str:
+    """Escape one string for XML character data or a double-quoted attribute."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace('"', "&quot;").replace("\r", "&#13;")
+    return _XML_CONTROL.sub("\ufffd", text)

@@ -1,0 +1,270 @@
+"""Streaming a query result in the requested format, batch by batch.
+
+``stream_result`` takes the batches the executor fetches from a server-side cursor
+and yields bytes; memory is bounded by one batch.  It owns the DALI result rules
+that are the same for every format: MAXREC truncation with an honest OVERFLOW (the
+executor fetches MAXREC+1 rows, and OVERFLOW is reported only if a row beyond MAXREC
+really arrived), MAXREC=0 as metadata only, and errors while streaming.
+
+Errors: nothing is yielded until the first batch has been fetched, so a query that
+fails at once raises out of the first ``next()`` and the caller can still answer
+with a DALI error document.  A failure after output began cannot change the HTTP
+status any more: the VOTable writers close the data cleanly and append
+``<INFO name="QUERY_STATUS" value="ERROR">`` after the TABLE (DALI 4.4.2); CSV/TSV
+have no place for it and just end.  The failure is logged and recorded in
+``info.error``; it is re-raised after the document is complete only when
+``reraise=True`` (async jobs, which must end in ERROR) — a sync HTTP response must
+finish its body instead, or the client would see a truncated transfer.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vo_service.result import ResultColumn
+from vo_service.serialize import columns as col
+from vo_service.serialize import votable
+from vo_service.serialize.columns import ColumnPlan, plan_column
+from vo_service.serialize.formats import OutputFormat
+
+log = logging.getLogger(__name__)
+
+Batch = Sequence[tuple[Any, ...]]
+
+
+@dataclass
+class ResultInfo:
+    """What the result document says besides the rows, and what happened while writing.
+
+    ``query`` (the user's ADQL) is echoed in an ``INFO name="QUERY"``; ``infos`` are
+    further (name, value) INFOs (e.g. request parameters).  The writer fills in
+    ``rows``, ``overflow`` and ``error`` so that the caller (e.g. the UWS runner)
+    can record the outcome once the stream is exhausted.
+    """
+
+    query: str | None = None
+    infos: list[tuple[str, str]] = field(default_factory=list)
+    rows: int = 0
+    overflow: bool = False
+    error: str | None = None
+
+    def all_infos(self) -> list[tuple[str, str]]:
+        head = [("QUERY", self.query)] if self.query is not None else []
+        return head + list(self.infos)
+
+
+class _Limiter:
+    """Applies MAXREC to the batch stream and notices a real overflow."""
+
+    def __init__(self, batches: Iterator[Batch], maxrec: int | None) -> None:
+        self._source = batches
+        self._maxrec = maxrec
+        self._done = False
+        self.rows = 0
+        self.overflow = False
+
+    def next_batch(self) -> Batch | None:
+        while not self._done:
+            try:
+                batch = next(self._source)
+            except StopIteration:
+                self._done = True
+                return None
+            if not batch:
+                continue
+            if self._maxrec is not None and self.rows + len(batch) > self._maxrec:
+                room = self._maxrec - self.rows
+                self.overflow = True
+                self.close()
+                batch = batch[:room]
+                if not batch:
+                    return None
+            self.rows += len(batch)
+            return batch
+        return None
+
+    def close(self) -> None:
+        """Stop reading: closing a generator lets the executor close its cursor."""
+        self._done = True
+        closer = getattr(self._source, "close", None)
+        if closer is not None:
+            closer()
+
+
+def _transpose(batch: Batch, width: int) -> list[Sequence[Any]]:
+    columns = list(zip(*batch, strict=True))
+    if len(columns) != width:
+        raise ValueError(f"rows have {len(columns)} values, the result declares {width} columns")
+    return columns
+
+
+class _Writer:
+    """The three parts every streamed format has."""
+
+    def __init__(self, plans: Sequence[ColumnPlan], info: ResultInfo) -> None:
+        self.plans = plans
+        self.info = info
+
+    def head(self) -> bytes:
+        raise NotImplementedError
+
+    def rows(self, columns: list[Sequence[Any]]) -> bytes:
+        raise NotImplementedError
+
+    def tail(self, overflow: bool, error: str | None) -> bytes:
+        raise NotImplementedError
+
+
+class _VOTableWriter(_Writer):
+    def __init__(self, plans: Sequence[ColumnPlan], info: ResultInfo, serialization: str
+                 ) -> None:
+        super().__init__(plans, info)
+        self.serialization = serialization
+        self._head, self._close_data = votable.document_parts(
+            plans, serialization, info.all_infos())
+        self._base64 = votable.Base64Lines()
+
+    def head(self) -> bytes:
+        return self._head
+
+    def rows(self, columns: list[Sequence[Any]]) -> bytes:
+        if self.serialization == "TABLEDATA":
+            return votable.tabledata_rows(self.plans, columns)
+        raw = votable.binary_rows(self.plans, columns,
+                                  binary2=self.serialization == "BINARY2")
+        return self._base64.feed(raw)
+
+    def tail(self, overflow: bool, error: str | None) -> bytes:
+        rest = self._base64.finish() if self.serialization != "TABLEDATA" else b""
+        status = "ERROR" if error is not None else ("OVERFLOW" if overflow else None)
+        message = error if error is not None else (
+            "the result was truncated at MAXREC rows" if overflow else None)
+        return rest + self._close_data + votable.trailer(status, message)
+
+
+class _CsvWriter(_Writer):
+    """RFC 4180: CRLF line ends, quotes only where needed, a header line of names."""
+
+    def head(self) -> bytes:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\r\n").writerow([p.column.name for p in self.plans])
+        return buffer.getvalue().encode()
+
+    def rows(self, columns: list[Sequence[Any]]) -> bytes:
+        cells = [votable.text_cells(p, c, true_false=("true", "false"))
+                 for p, c in zip(self.plans, columns, strict=True)]
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\r\n").writerows(zip(*cells, strict=True))
+        return buffer.getvalue().encode()
+
+    def tail(self, overflow: bool, error: str | None) -> bytes:
+        return b""
+
+
+class _TsvWriter(_Writer):
+    """IANA text/tab-separated-values: a value cannot hold TAB or line breaks, so those
+    become spaces (TAP 1.1 sect. 5.1.2 forbids TAB in values)."""
+
+    def head(self) -> bytes:
+        return ("\t".join(_tsv_clean([p.column.name for p in self.plans])) + "\n").encode()
+
+    def rows(self, columns: list[Sequence[Any]]) -> bytes:
+        cells = []
+        for plan, column in zip(self.plans, columns, strict=True):
+            texts = votable.text_cells(plan, column, true_false=("true", "false"))
+            if plan.kind in (col.CHAR, col.UNICODE):
+                texts = _tsv_clean(texts)
+            cells.append(texts)
+        return ("\n".join(map("\t".join, zip(*cells, strict=True))) + "\n").encode()
+
+    def tail(self, overflow: bool, error: str | None) -> bytes:
+        return b""
+
+
+def _tsv_clean(cells: list[str]) -> list[str]:
+    joined = "\x00".join(cells)
+    if "\t" not in joined and "\n" not in joined and "\r" not in joined:
+        return cells
+    return [c.replace("\r\n", " ").replace("\t", " ").replace("\n", " ").replace("\r", " ")
+            for c in cells]
+
+
+def _writer(fmt: OutputFormat, plans: Sequence[ColumnPlan], info: ResultInfo) -> _Writer:
+    if fmt.serialization is not None:
+        return _VOTableWriter(plans, info, fmt.serialization)
+    if fmt.name == "csv":
+        return _CsvWriter(plans, info)
+    if fmt.name == "tsv":
+        return _TsvWriter(plans, info)
+    raise ValueError(f"no streaming writer for {fmt.name}")
+
+
+def stream_result(
+    fmt: OutputFormat,
+    columns: Sequence[ResultColumn],
+    batches: Iterator[Batch],
+    *,
+    maxrec: int | None,
+    info: ResultInfo,
+    reraise: bool = False,
+) -> Iterator[bytes]:
+    """Yield the result document in ``fmt``; see the module docstring for errors.
+
+    ``batches`` yields lists of row tuples (psycopg2 ``fetchmany``); at most
+    ``maxrec`` rows are written.  If ``batches`` has a ``close`` method (a generator),
+    it is called as soon as no more rows are needed, also when the consumer stops
+    early (a client that disconnects), so the executor can close its cursor.
+    """
+    plans = [plan_column(c) for c in columns]
+    if fmt.name == "fits":
+        from vo_service.serialize.fits import stream_fits
+
+        yield from stream_fits(plans, batches, maxrec=maxrec, info=info)
+        return
+    writer = _writer(fmt, plans, info)
+    yield from _drive(writer, batches, maxrec, info, reraise, len(plans))
+
+
+def _drive(writer: _Writer, batches: Iterator[Batch], maxrec: int | None, info: ResultInfo,
+           reraise: bool, width: int) -> Iterator[bytes]:
+    limiter = _Limiter(iter(batches), maxrec)
+    try:
+        batch = limiter.next_batch()
+    except BaseException:
+        limiter.close()
+        raise
+    yield writer.head()
+    failure: Exception | None = None
+    try:
+        while batch is not None:
+            chunk = writer.rows(_transpose(batch, width))
+            if chunk:
+                yield chunk
+            batch = limiter.next_batch()
+    except Exception as exc:  # a failure mid-stream: end the document, report it inside
+        failure = exc
+        log.exception("result stream failed after %d rows", limiter.rows)
+    finally:
+        limiter.close()
+    info.rows = limiter.rows
+    info.overflow = limiter.overflow and failure is None
+    info.error = _message(failure) if failure is not None else None
+    yield writer.tail(info.overflow, info.error)
+    if failure is not None and reraise:
+        raise failure
+
+
+def _message(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return f"the query failed while its result was being written: {text}"
+
+
+def collect(stream: Iterator[bytes], sink: Callable[[bytes], Any]) -> None:
+    """Feed a stream into a file-like ``write`` (async jobs writing their result file)."""
+    for chunk in stream:
+        sink(chunk)

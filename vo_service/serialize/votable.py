@@ -1,0 +1,266 @@
+"""Streaming VOTable writers: TABLEDATA, BINARY and BINARY2.
+
+The document skeleton (VOTABLE, RESOURCE, INFOs, FIELDs) is built with lxml and cut
+at the data; rows are then appended batch by batch.  Binary rows are built a batch
+at a time with numpy: every column becomes a block of an ``(n, width)`` byte matrix
+(variable-length cells padded to the batch's longest value, with a mask of the
+bytes that are real), and one boolean compress of the matrix yields the row-major
+records.  Base64 is produced by ``binascii`` over multiples of 57 bytes, reshaped
+into 76-character lines, carrying the remainder to the next batch.
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from lxml import etree
+
+from vo_service.serialize import columns as col
+from vo_service.serialize.columns import ColumnPlan
+
+VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
+VOTABLE_VERSION = "1.4"
+_MARKER = "@@data-7f3a9c@@"
+_LINE_BYTES = 57  # base64 of 57 bytes is one 76-character line
+
+
+def safe_ids(names: Sequence[str]) -> list[str]:
+    """Unique XML NCName IDs derived from column names (ID must be an xs:ID)."""
+    ids: list[str] = []
+    seen: set[str] = set()
+    for name in names:
+        base = "".join(c if c.isascii() and (c.isalnum() or c in "_-.") else "_" for c in name)
+        if not base or not (base[0].isalpha() or base[0] == "_"):
+            base = "_" + base
+        candidate, n = base, 1
+        while candidate.lower() in seen:
+            n += 1
+            candidate = f"{base}_{n}"
+        seen.add(candidate.lower())
+        ids.append(candidate)
+    return ids
+
+
+def _info(parent: etree._Element, name: str, value: str, text: str | None = None) -> None:
+    element = etree.SubElement(parent, f"{{{VOTABLE_NS}}}INFO", name=name,
+                               value=_clean(value))
+    if text:
+        element.text = _clean(text)
+
+
+def _clean(text: str) -> str:
+    """lxml refuses XML-illegal characters; a user's query may contain them."""
+    return col._XML_CONTROL.sub("\ufffd", text)
+
+
+def document_parts(plans: Sequence[ColumnPlan], serialization: str,
+                   infos: Sequence[tuple[str, str]]) -> tuple[bytes, bytes]:
+    """(everything up to the first data byte, the closing tags up to ``</TABLE>``)."""
+    root = etree.Element(f"{{{VOTABLE_NS}}}VOTABLE", nsmap={None: VOTABLE_NS},
+                         version=VOTABLE_VERSION)
+    resource = etree.SubElement(root, f"{{{VOTABLE_NS}}}RESOURCE", type="results")
+    _info(resource, "QUERY_STATUS", "OK")
+    for name, value in infos:
+        _info(resource, name, value)
+    table = etree.SubElement(resource, f"{{{VOTABLE_NS}}}TABLE")
+    for plan, field_id in zip(plans, safe_ids([p.column.name for p in plans]), strict=True):
+        c = plan.column
+        field = etree.SubElement(table, f"{{{VOTABLE_NS}}}FIELD", name=c.name, ID=field_id,
+                                 datatype=c.datatype)
+        for attr, value in (("arraysize", plan.arraysize), ("xtype", c.xtype),
+                            ("unit", c.unit), ("ucd", c.ucd), ("utype", c.utype)):
+            if value:
+                field.set(attr, _clean(value))
+        if c.description:
+            etree.SubElement(field, f"{{{VOTABLE_NS}}}DESCRIPTION").text = _clean(c.description)
+        if serialization == "BINARY" and plan.kind in col.INT_NULLS:
+            etree.SubElement(field, f"{{{VOTABLE_NS}}}VALUES",
+                             null=str(col.INT_NULLS[plan.kind]))
+    data = etree.SubElement(table, f"{{{VOTABLE_NS}}}DATA")
+    if serialization == "TABLEDATA":
+        etree.SubElement(data, f"{{{VOTABLE_NS}}}TABLEDATA").text = _MARKER
+    else:
+        holder = etree.SubElement(data, f"{{{VOTABLE_NS}}}{serialization}")
+        etree.SubElement(holder, f"{{{VOTABLE_NS}}}STREAM", encoding="base64").text = _MARKER
+    text = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    head, tail = text.split(_MARKER.encode(), 1)
+    tail = tail[: tail.index(b"</TABLE>") + len(b"</TABLE>")]
+    return head + b"\n", b"\n" + tail.lstrip() + b"\n"
+
+
+def trailer(status: str | None, message: str | None) -> bytes:
+    """The trailing QUERY_STATUS INFO (OVERFLOW or ERROR, DALI 4.4.1/4.4.2) and end tags."""
+    parts = []
+    if status:
+        body = col.xml_escape(message) if message else ""
+        parts.append(f'<INFO name="QUERY_STATUS" value="{status}">{body}</INFO>\n')
+    parts.append("</RESOURCE>\n</VOTABLE>\n")
+    return "".join(parts).encode()
+
+
+# ---------------------------------------------------------------- TABLEDATA
+
+
+def tabledata_rows(plans: Sequence[ColumnPlan], values: Sequence[Sequence[Any]]) -> bytes:
+    """``<TR><TD>..</TD></TR>`` lines for one batch; NULL is an empty TD."""
+    cells = [xml_cells(plan, column) for plan, column in zip(plans, values, strict=True)]
+    body = "</TD></TR>\n<TR><TD>".join(map("</TD><TD>".join, zip(*cells)))
+    return ("<TR><TD>" + body + "</TD></TR>\n").encode("utf-8", "replace")
+
+
+def text_cells(plan: ColumnPlan, values: Sequence[Any], *,
+               true_false: tuple[str, str] = ("T", "F")) -> list[str]:
+    """One column's cells as unescaped DALI text ('' for NULL)."""
+    kind = plan.kind
+    if kind in (col.CHAR, col.UNICODE, col.TIMESTAMP):
+        return col.texts(values, kind)
+    if kind == col.GEOMETRY:
+        counts, flat = col.geometry(values, plan)
+        return col.format_arrays(counts, flat, col.null_mask(values))
+    if kind == col.ARRAY:
+        counts, flat = col.generic_arrays(values, plan)
+        return col.format_arrays(counts, flat, col.null_mask(values))
+    return col.scalar_texts(values, kind, true_false=true_false)
+
+
+def xml_cells(plan: ColumnPlan, values: Sequence[Any]) -> list[str]:
+    cells = text_cells(plan, values)
+    if plan.kind in (col.CHAR, col.UNICODE):
+        return col.xml_escape_column(cells)
+    return cells
+
+
+# ---------------------------------------------------------------- BINARY / BINARY2
+
+
+def binary_rows(plans: Sequence[ColumnPlan], values: Sequence[Sequence[Any]], *,
+                binary2: bool) -> bytes:
+    """The BINARY or BINARY2 bytes of one batch (before base64)."""
+    n = len(values[0])
+    blocks: list[npt.NDArray[np.uint8]] = []
+    masks: list[npt.NDArray[np.bool_] | None] = []
+    nulls = np.zeros((n, len(plans)), dtype=np.bool_) if binary2 else None
+    for index, (plan, column) in enumerate(zip(plans, values, strict=True)):
+        mask = col.null_mask(column)
+        if mask is not None and nulls is not None:
+            nulls[:, index] = mask
+        _column_blocks(plan, column, mask, n, blocks, masks)
+    if nulls is not None:
+        blocks.insert(0, np.packbits(nulls, axis=1))  # MSB of the first byte: column 1
+        masks.insert(0, None)
+    matrix = np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
+    if all(m is None for m in masks):
+        return matrix.tobytes()
+    valid = np.concatenate(
+        [np.ones(b.shape, dtype=np.bool_) if m is None else m
+         for b, m in zip(blocks, masks, strict=True)], axis=1)
+    return matrix[valid].tobytes()
+
+
+def _column_blocks(plan: ColumnPlan, values: Sequence[Any], mask: npt.NDArray[np.bool_] | None,
+                   n: int, blocks: list[npt.NDArray[np.uint8]],
+                   masks: list[npt.NDArray[np.bool_] | None]) -> None:
+    kind = plan.kind
+    if kind in col.SCALAR_DTYPES:
+        array = col.numbers(values, kind, mask)
+        blocks.append(array.view(np.uint8).reshape(n, array.itemsize))
+        masks.append(None)
+    elif kind == col.BOOL:
+        blocks.append(col.booleans(values).reshape(n, 1))
+        masks.append(None)
+    elif kind in (col.CHAR, col.UNICODE, col.TIMESTAMP):
+        cells = col.texts(values, kind)
+        enc_kind = col.UNICODE if kind == col.UNICODE else col.CHAR
+        counts, lengths, data = col.encoded_strings(cells, enc_kind)
+        if plan.fixed_count is not None:
+            blocks.append(_fixed_strings(cells, enc_kind, plan.fixed_count))
+            masks.append(None)
+        else:
+            _variable(counts, np.frombuffer(data, np.uint8), lengths, blocks, masks)
+    elif kind in (col.GEOMETRY, col.ARRAY):
+        if kind == col.GEOMETRY:
+            counts, flat = col.geometry(values, plan)
+        else:
+            counts, flat = col.generic_arrays(values, plan)
+        dtype = np.dtype(plan.element_dtype or ">f8")
+        flat = flat.astype(dtype)
+        if plan.fixed_count is not None:
+            filler = np.array(np.nan if dtype.kind == "f" else 0, dtype=dtype)
+            fixed = np.full((n, plan.fixed_count), filler, dtype=dtype)
+            present = counts == plan.fixed_count
+            if int(counts[~present].sum()) != 0:
+                raise ValueError(f"column {plan.column.name}: array sizes differ from "
+                                 f"arraysize {plan.fixed_count}")
+            fixed[present] = flat.reshape(-1, plan.fixed_count)
+            blocks.append(fixed.view(np.uint8).reshape(n, dtype.itemsize * plan.fixed_count))
+            masks.append(None)
+        else:
+            raw = flat.view(np.uint8)
+            _variable(counts, raw, counts * dtype.itemsize, blocks, masks)
+    else:  # pragma: no cover - plan_column only makes the kinds above
+        raise AssertionError(kind)
+
+
+def _fixed_strings(cells: list[str], kind: str, size: int) -> npt.NDArray[np.uint8]:
+    """char(n)/unicodeChar(n): truncated or NUL-padded to exactly n characters."""
+    if kind == col.UNICODE:
+        raw = [c[:size].encode("utf-16-be", "replace") for c in cells]
+        width = 2 * size
+    else:
+        raw = [c[:size].encode("ascii", "replace") for c in cells]
+        width = size
+    return np.array(raw, dtype=f"S{width}").view(np.uint8).reshape(len(cells), width)
+
+
+def _padded(data: npt.NDArray[np.uint8], lengths: npt.NDArray[np.int64], width: int
+            ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
+    """Spread concatenated cells into an (n, width) zero-padded matrix, plus its valid mask."""
+    valid = np.arange(width) < lengths[:, None]
+    matrix = np.zeros((lengths.shape[0], width), dtype=np.uint8)
+    matrix[valid] = data
+    return matrix, valid
+
+
+def _variable(counts: npt.NDArray[np.int64], data: npt.NDArray[np.uint8],
+              lengths: npt.NDArray[np.int64],
+              blocks: list[npt.NDArray[np.uint8]],
+              masks: list[npt.NDArray[np.bool_] | None]) -> None:
+    """A variable-length cell: 4-byte big-endian element count, then the elements."""
+    n = counts.shape[0]
+    blocks.append(counts.astype(">i4").view(np.uint8).reshape(n, 4))
+    masks.append(None)
+    width = int(lengths.max(initial=0))
+    if width == 0:
+        return
+    matrix, valid = _padded(data, lengths, width)
+    blocks.append(matrix)
+    masks.append(valid)
+
+
+class Base64Lines:
+    """Incremental base64 in 76-character lines; a partial 57-byte group waits for more."""
+
+    def __init__(self) -> None:
+        self._carry = b""
+
+    def feed(self, data: bytes) -> bytes:
+        if self._carry:
+            data = self._carry + data
+        whole = len(data) - len(data) % _LINE_BYTES
+        self._carry = data[whole:]
+        if whole == 0:
+            return b""
+        encoded = binascii.b2a_base64(memoryview(data)[:whole], newline=False)
+        lines = np.frombuffer(encoded, dtype=np.uint8).reshape(-1, 76)
+        out = np.empty((lines.shape[0], 77), dtype=np.uint8)
+        out[:, :76] = lines
+        out[:, 76] = 10
+        return out.tobytes()
+
+    def finish(self) -> bytes:
+        carry, self._carry = self._carry, b""
+        return binascii.b2a_base64(carry) if carry else b""
