@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from vo_service.uws.errors import InvalidPhaseChange
@@ -45,7 +47,7 @@ def test_illegal_transitions_raise(old: Phase, new: Phase) -> None:
 
 def test_normal_life_is_allowed() -> None:
     path = [Phase.PENDING, Phase.QUEUED, Phase.EXECUTING, Phase.COMPLETED, Phase.ARCHIVED]
-    for old, new in zip(path, path[1:], strict=False):
+    for old, new in itertools.pairwise(path):
         check_transition(old, new)
 
 

@@ -73,6 +73,12 @@ class PhaseEvents:
                     if not waiting:
                         del self._waiters[job_id]
 
+    def wake_all(self) -> None:
+        """Wake the threads in :meth:`wait_for_queued` (a runner is stopping)."""
+        with self._lock:
+            self._queued_count += 1
+            self._queued.notify_all()
+
     def wait_for_queued(self, seen: int, timeout: float) -> int:
         """Block until a job was queued after ``seen`` (a value this returned before)."""
         with self._queued:

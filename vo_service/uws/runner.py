@@ -152,6 +152,8 @@ class JobRunner:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the threads; jobs still running end in ERROR with a reason."""
         self._stopping.set()
+        if self.events is not None:
+            self.events.wake_all()
         with self._running_lock:
             running = list(self._running.values())
         for item in running:
