@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -78,17 +79,33 @@ def rotate_secret(owner_cursor: Cursor) -> bytes:
     return bytes(row[0])
 
 
-def begin_query_transaction(cursor: Cursor, principal: Principal, secret: bytes) -> None:
+def begin_query_transaction(
+    cursor: Cursor,
+    principal: Principal,
+    secret: bytes,
+    *,
+    temp_tables: Sequence[str] = (),
+) -> None:
     """Make the open transaction read-only and bind it to ``principal``.
 
-    Call it on a query-role connection (autocommit off) before running any user
-    query in the transaction; the binding ends with the transaction (COMMIT or
-    ROLLBACK), and a later transaction on the same connection needs its own call.
-    ``SET TRANSACTION READ ONLY`` is allowed at any point of a transaction, and the
-    query role cannot switch it back once a query has run.
+    Call it first in a fresh transaction on a query-role connection (autocommit
+    off), before any user query; the binding ends with the transaction (COMMIT or
+    ROLLBACK), and the next transaction on the connection needs its own call.
+
+    ``temp_tables`` are ``CREATE TEMP TABLE ... ON COMMIT DROP`` statements for TAP
+    uploads: PostgreSQL refuses CREATE in a read-only transaction (the query role's
+    default), so they run first in read-write mode; rows may still be inserted into
+    temporary tables after the switch to read-only.  Once a query has run, the
+    transaction cannot be switched back to read-write.
     """
     if getattr(cursor.connection, "autocommit", False):
         raise IdentityError("begin_query_transaction needs a connection with autocommit off")
+    if temp_tables:
+        cursor.execute("SET TRANSACTION READ WRITE")
+        for statement in temp_tables:
+            if not statement.lstrip().upper().startswith("CREATE TEMP"):
+                raise IdentityError("temp_tables takes CREATE TEMP TABLE statements only")
+            cursor.execute(statement)
     cursor.execute(
         "SET TRANSACTION READ ONLY; SELECT pg_backend_pid(), auth.transaction_stamp()"
     )

@@ -25,6 +25,7 @@ SYNCED_SCHEME = "apr_md5_crypt"
 _CONTEXT = CryptContext(
     schemes=[LOCAL_SCHEME, "pbkdf2_sha256", SYNCED_SCHEME],
     default=LOCAL_SCHEME,
+    deprecated=["pbkdf2_sha256"],
     argon2__memory_cost=19456,
     argon2__time_cost=2,
     argon2__parallelism=1,
