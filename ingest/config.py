@@ -12,6 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from ingest.instruments.config import (
+    InstrumentConfig,
+    default_instrument_config_path,
+    load_instrument_config,
+)
+
 
 def _default_always_public() -> Mapping[str, tuple[str, ...]]:
     # Camera products are published at once by the observatory (MISSION §1 rule 2).
@@ -40,7 +46,8 @@ class IngestConfig:
     seconds and always rescans the last ``active_nights`` nights; after a database
     failure it retries with a backoff capped at ``retry_max_delay`` seconds.
     ``schedule_dsn`` is the scheduling database (None: the archive database
-    itself), with its tables in ``schedule_schema``.
+    itself), with its tables in ``schedule_schema``.  ``instruments`` holds the
+    instrument tables of ``conf/instruments.toml`` (loaded from there when None).
     """
 
     roots: tuple[Path, ...]
@@ -59,8 +66,13 @@ class IngestConfig:
     retry_max_delay: float = 60.0
     schedule_dsn: str | None = None
     schedule_schema: str = "public"
+    instruments: InstrumentConfig | None = None
 
     def __post_init__(self) -> None:
+        if self.instruments is None:
+            # The readers cannot work without the instrument tables: load the default.
+            object.__setattr__(self, "instruments",
+                               load_instrument_config(default_instrument_config_path()))
         # Normalise so that the object compares, pickles and prints the same however
         # the caller built it (lists from TOML, str paths).
         object.__setattr__(self, "roots", tuple(Path(r) for r in self.roots))
@@ -88,11 +100,20 @@ class IngestConfig:
             "stable_delay": self.stable_delay, "poll_interval": self.poll_interval,
             "rescan_interval": self.rescan_interval, "active_nights": self.active_nights,
             "retry_max_delay": self.retry_max_delay, "schedule_dsn": self.schedule_dsn,
-            "schedule_schema": self.schedule_schema,
+            "schedule_schema": self.schedule_schema, "instruments": self.instruments,
         }
 
+    @property
+    def instrument_config(self) -> InstrumentConfig:
+        assert self.instruments is not None  # set by __post_init__
+        return self.instruments
+
     def telescope_of(self, instrument_dir: str) -> str | None:
-        return self.telescopes.get(instrument_dir)
+        """The telescope name the scheduling database uses for an instrument dir."""
+        if instrument_dir in self.telescopes:
+            return self.telescopes[instrument_dir]
+        directory = self.instrument_config.directory(instrument_dir)
+        return directory.telescope if directory is not None else None
 
 
 def _rebuild(kwargs: dict[str, object]) -> IngestConfig:

@@ -217,7 +217,7 @@ def read_one(disk: DiskFile, config: IngestConfig) -> ReadResult:
     from ingest.records import Rejection, read_file
 
     try:
-        result = read_file(disk.absolute, disk.root, config)
+        result = read_file(disk.absolute, disk.root, config.instrument_config, checksum=True)
     except Exception as exc:  # a reader bug must reject the file, not kill the run
         log.exception("reader failed on %s", disk.absolute)
         return ReadResult(disk, None, "reader_error", f"{type(exc).__name__}: {exc}")
