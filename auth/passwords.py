@@ -34,7 +34,7 @@ _CONTEXT = CryptContext(
 
 # A real hash of a random password, verified when the login is unknown so that the
 # reply takes as long as for a known login with a wrong password.
-_DUMMY_HASHES: dict[str, str] = {}
+_DUMMY_HASH: list[str] = []
 _DUMMY_LOCK = threading.Lock()
 
 
@@ -52,11 +52,11 @@ def identify(password_hash: str) -> str | None:
     return None if scheme is None else str(scheme)
 
 
-def _dummy_hash(scheme: str) -> str:
+def _dummy_hash() -> str:
     with _DUMMY_LOCK:
-        if scheme not in _DUMMY_HASHES:
-            _DUMMY_HASHES[scheme] = str(_CONTEXT.hash(secrets.token_urlsafe(16), scheme=scheme))
-        return _DUMMY_HASHES[scheme]
+        if not _DUMMY_HASH:
+            _DUMMY_HASH.append(str(_CONTEXT.hash(secrets.token_urlsafe(16))))
+        return _DUMMY_HASH[0]
 
 
 def verify_password(password: str, password_hash: str | None) -> bool:
@@ -66,7 +66,7 @@ def verify_password(password: str, password_hash: str | None) -> bool:
     so that timing does not tell which logins exist.
     """
     if password_hash is None or identify(password_hash) is None:
-        _CONTEXT.verify(password, _dummy_hash(LOCAL_SCHEME))
+        _CONTEXT.verify(password, _dummy_hash())
         return False
     try:
         return bool(_CONTEXT.verify(password, password_hash))
