@@ -14,13 +14,13 @@ from vo_service.uws.store import JobStore
 
 
 @pytest.fixture(scope="session")
-def uws_db(database):  # type: ignore[no-untyped-def]
+def uws_db(database):
     """A database of its own: these tests empty the job tables freely."""
     return database.new_database("uws")
 
 
 @pytest.fixture
-def store(uws_db) -> Iterator[JobStore]:  # type: ignore[no-untyped-def]
+def store(uws_db) -> Iterator[JobStore]:
     conn = psycopg2.connect(uws_db.owner_dsn)
     with conn, conn.cursor() as cursor:
         cursor.execute("TRUNCATE uws.jobs CASCADE")
@@ -31,7 +31,7 @@ def store(uws_db) -> Iterator[JobStore]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def events(uws_db) -> Iterator[PhaseEvents]:  # type: ignore[no-untyped-def]
+def events(uws_db) -> Iterator[PhaseEvents]:
     listener = PhaseEvents(uws_db.owner_dsn)
     listener.start()
     yield listener

@@ -11,16 +11,16 @@ from lxml import etree
 
 from tests.uws.helpers import make_job
 from vo_service.serialize import uws as xml
-from vo_service.uws.model import ErrorSummary, ErrorType, JobRef, JobResult, Parameters, Phase
+from vo_service.uws.model import ErrorSummary, ErrorType, Job, JobRef, JobResult, Parameters, Phase
 
 XSD = Path(__file__).resolve().parent.parent / "data" / "xsd"
 NS = {"uws": xml.UWS_NS, "xlink": xml.XLINK_NS, "v": xml.VOTABLE_NS}
 
 
-class LocalSchemas(etree.Resolver):
+class LocalSchemas(etree.Resolver):  # type: ignore[misc]
     """Maps the schema URLs the XSDs import to the project's copies."""
 
-    def resolve(self, system_url, public_id, context):  # type: ignore[no-untyped-def]
+    def resolve(self, system_url, public_id, context):
         name = system_url.rsplit("/", 1)[-1]
         if (XSD / name).is_file():
             return self.resolve_filename(str(XSD / name), context)
@@ -44,7 +44,7 @@ def validate(schema: etree.XMLSchema, body: bytes) -> etree._Element:
     return document
 
 
-def full_job():
+def full_job() -> Job:
     created = datetime(2026, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
     job = make_job(owner="alice", run_id="run 7",
                    params=[("LANG", "ADQL"), ("QUERY", "SELECT * FROM t WHERE a < 3 & b"),
