@@ -1,0 +1,473 @@
+"""Typed ADQL tree + metadata → one PostgreSQL statement with bound parameters.
+
+The compiler resolves every table and column against :class:`Metadata` (and the
+query's own CTEs and derived tables) while it writes SQL, so a name that is not
+published cannot reach the output.  All generated names are the compiler's own:
+tables are ``t0, t1, …``, CTEs ``q0, …`` and output columns ``c1 … cN`` by
+position; the ADQL names travel in :class:`~vo_service.result.ResultColumn`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from vo_service.adql import nodes as n
+from vo_service.adql.errors import AdqlError
+from vo_service.adql.expressions import ExpressionCompiler, Typed
+from vo_service.adql.metadata import Metadata
+from vo_service.result import ResultColumn
+
+_PG_RESERVED = frozenset("""  # noqa: SIM905
+all analyse analyze and any array as asc asymmetric authorization binary both case cast check
+collate collation column concurrently constraint create cross current_catalog current_date
+current_role current_schema current_time current_timestamp current_user default deferrable
+desc distinct do else end except false fetch for foreign freeze from full grant group having
+ilike in initially inner intersect into is isnull join lateral leading left like limit localtime
+localtimestamp natural not notnull null offset on only or order outer overlaps placing primary
+references returning right select session_user similar some symmetric table tablesample then
+to trailing true union unique user using variadic verbose when where window with
+""".split())
+_SIMPLE = re.compile(r"[a-z_][a-z0-9_]*\Z")
+
+
+def quote_ident(name: str) -> str:
+    """An identifier from the metadata, quoted only when PostgreSQL needs it."""
+    if _SIMPLE.match(name) and name not in _PG_RESERVED:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _matches(ident: n.Ident, name: str, case_insensitive: bool) -> bool:
+    if case_insensitive and not ident.delimited:
+        return ident.name.lower() == name.lower()
+    return ident.key == name
+
+
+@dataclass(slots=True)
+class Col:
+    """A column visible in a FROM clause: its ADQL name and SQL reference."""
+
+    name: str
+    key: str  # the exact name a delimited identifier must spell
+    meta: bool  # metadata columns match regular identifiers case-insensitively
+    typed: Typed
+
+    def matches(self, ident: n.Ident) -> bool:
+        if ident.delimited:
+            return ident.name == self.key
+        return ident.name.lower() == self.name.lower() if self.meta else \
+            ident.name.lower() == self.key
+
+
+@dataclass(slots=True)
+class Rel:
+    """One table, CTE or derived table in a FROM clause."""
+
+    names: tuple[str, ...]  # lower-case (schema, table) or the alias/CTE key
+    alias: n.Ident | None
+    columns: list[Col]
+
+    def matches(self, qualifier: tuple[n.Ident, ...]) -> bool:
+        if self.alias is not None:
+            return len(qualifier) == 1 and qualifier[0].key == self.alias.key
+        wanted = qualifier[-2:] if len(qualifier) == 3 else qualifier  # catalog ignored
+        if len(wanted) > len(self.names):
+            return False
+        return all(_matches(q, name, True) for q, name in zip(
+            wanted, self.names[-len(wanted):], strict=True))
+
+
+@dataclass(slots=True)
+class FromResult:
+    sql: str
+    rels: list[Rel]
+    merged: list[Col]
+    star: list[Col]
+
+
+@dataclass(slots=True)
+class Scope:
+    parent: Scope | None
+    rels: list[Rel] = field(default_factory=list)
+    merged: list[Col] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class OutCol:
+    name: str
+    delimited: bool
+    typed: Typed
+
+
+@dataclass(slots=True)
+class _Cte:
+    ident: n.Ident
+    sql_name: str
+    columns: list[OutCol]
+
+
+def _out_key(o: OutCol) -> str:
+    return o.name if o.delimited else o.name.lower()
+
+
+class Compiler(ExpressionCompiler):
+    """One translation: parameters, generated names and CTEs live here."""
+
+    def __init__(self, metadata: Metadata, limit: int | None):
+        self.metadata = metadata
+        self.limit = limit
+        self.params: dict[str, object] = {}
+        self._tables = 0
+        self._ctes: list[_Cte] = []
+
+    # --- entry ----------------------------------------------------------------
+
+    def statement(self, stmt: n.Statement) -> tuple[str, list[OutCol]]:
+        parts = []
+        for with_query in stmt.ctes:
+            if any(c.ident.key == with_query.name.key for c in self._ctes):
+                pos = with_query.name.pos
+                raise AdqlError(f"the common table expression {with_query.name.name} is "
+                                "defined twice", pos.line, pos.column)
+            sql, cols = self.select_expression(with_query.query, None, False)
+            cte = _Cte(with_query.name, f"q{len(self._ctes)}", cols)
+            self._ctes.append(cte)
+            parts.append(f"{cte.sql_name} AS ({sql})")
+        sql, cols = self.select_expression(stmt.query, None, True)
+        if parts:
+            sql = "WITH " + ", ".join(parts) + " " + sql
+        return sql, cols
+
+    # --- hooks for the expression compiler -----------------------------------
+
+    def subquery(self, query: n.SelectExpression, scope: Scope) -> tuple[str, int]:
+        sql, cols = self.select_expression(query, scope, False)
+        return f"({sql})", len(cols)
+
+    def resolve_column(self, ref: n.ColumnRef, scope: Scope) -> Typed:
+        *qualifier, ident = ref.parts
+        s: Scope | None = scope
+        while s is not None:
+            if qualifier:
+                rels = [r for r in s.rels if r.matches(tuple(qualifier))]
+                if len(rels) > 1:
+                    raise AdqlError(f"{self._dotted(qualifier)} is ambiguous; use an alias",
+                                    ref.pos.line, ref.pos.column)
+                if rels:
+                    cols = [c for c in rels[0].columns if c.matches(ident)]
+                    if not cols:
+                        raise AdqlError(f"{self._dotted(qualifier)} has no column "
+                                        f"{ident.name}", ident.pos.line, ident.pos.column)
+                    if len(cols) > 1:
+                        raise AdqlError(f"column {ident.name} is ambiguous", ident.pos.line,
+                                        ident.pos.column)
+                    return cols[0].typed
+            else:
+                for col in s.merged:
+                    if col.matches(ident):
+                        return col.typed
+                found = [c for r in s.rels for c in r.columns if c.matches(ident)]
+                if len(found) > 1:
+                    raise AdqlError(f"column {ident.name} is ambiguous; qualify it with a "
+                                    "table name or alias", ident.pos.line, ident.pos.column)
+                if found:
+                    return found[0].typed
+            s = s.parent
+        if qualifier:
+            first = qualifier[0].pos
+            raise AdqlError(f"unknown table or alias {self._dotted(qualifier)}", first.line,
+                            first.column)
+        raise AdqlError(f"unknown column {ident.name}", ident.pos.line, ident.pos.column)
+
+    @staticmethod
+    def _dotted(parts: list[n.Ident] | tuple[n.Ident, ...]) -> str:
+        return ".".join(f'"{p.name}"' if p.delimited else p.name for p in parts)
+
+    # --- queries ---------------------------------------------------------------
+
+    def select_expression(self, node: n.SelectExpression, parent: Scope | None,
+                          top_level: bool) -> tuple[str, list[OutCol]]:
+        body = node.body
+        scope: Scope | None = None
+        top: int | None = None
+        if isinstance(body, n.SelectQuery):
+            sql, cols, scope = self.select_query(body, parent)
+            top = body.top
+        elif isinstance(body, n.SetOperation):
+            sql, cols = self.set_operation(body, parent)
+        else:
+            inner, cols = self.select_expression(body, parent, False)
+            sql = f"SELECT * FROM ({inner}) AS t{self._next_table()}"
+        if node.order_by:
+            sql += " ORDER BY " + ", ".join(self._order_term(t, cols, scope)
+                                            for t in node.order_by)
+        if node.offset:
+            sql += f" OFFSET {self.bind(node.offset)}"
+        limit = top
+        if top_level and self.limit is not None:
+            limit = self.limit if limit is None else min(limit, self.limit)
+        if limit is not None:
+            sql += f" LIMIT {self.bind(limit)}"
+        return sql, cols
+
+    def _order_term(self, term: n.OrderTerm, cols: list[OutCol], scope: Scope | None) -> str:
+        direction = " DESC" if term.descending else ""
+        e = term.expr
+        if isinstance(e, n.Number) and isinstance(e.value, int):
+            if not 1 <= e.value <= len(cols):
+                raise AdqlError(f"ORDER BY {e.value}: there are {len(cols)} output columns",
+                                e.pos.line, e.pos.column)
+            return f"c{e.value}{direction}"
+        if isinstance(e, n.ColumnRef) and len(e.parts) == 1:
+            ident = e.parts[0]
+            hits = [i for i, o in enumerate(cols) if (
+                o.name.lower() == ident.name.lower() if not ident.delimited and not o.delimited
+                else _out_key(o) == ident.key)]
+            if len(hits) == 1 or (hits and scope is None):
+                return f"c{hits[0] + 1}{direction}"
+        if scope is None:
+            raise AdqlError("ORDER BY of a set operation must name an output column or give "
+                            "its position", *self._pos_of(e))
+        return self.expr(e, scope).sql + direction
+
+    @staticmethod
+    def _pos_of(e: n.Expr) -> tuple[int | None, int | None]:
+        pos = getattr(e, "pos", None)
+        return (pos.line, pos.column) if isinstance(pos, n.Pos) else (None, None)
+
+    def _next_table(self) -> int:
+        self._tables += 1
+        return self._tables - 1
+
+    def set_operation(self, node: n.SetOperation, parent: Scope | None
+                      ) -> tuple[str, list[OutCol]]:
+        left_sql, left = self._operand(node.left, parent)
+        right_sql, right = self._operand(node.right, parent)
+        if len(left) != len(right):
+            raise AdqlError(f"the operands of {node.op} select {len(left)} and {len(right)} "
+                            "columns; they must select the same number", node.pos.line,
+                            node.pos.column)
+        for a, b in zip(left, right, strict=True):
+            ta, tb = a.typed, b.typed
+            if "null" in (ta.datatype, tb.datatype):
+                continue
+            if ta.is_numeric != tb.is_numeric or ta.geometry != tb.geometry:
+                raise AdqlError(f"column {a.name} of {node.op} has different types in its "
+                                "operands", node.pos.line, node.pos.column)
+        op = node.op + (" ALL" if node.all else "")
+        return f"{left_sql} {op} {right_sql}", left
+
+    def _operand(self, body: n.QueryBody, parent: Scope | None) -> tuple[str, list[OutCol]]:
+        if isinstance(body, n.SelectQuery):
+            sql, cols, _ = self.select_query(body, parent)
+            if body.top is not None:
+                sql += f" LIMIT {self.bind(body.top)}"
+            return f"({sql})", cols
+        if isinstance(body, n.SetOperation):
+            sql, cols = self.set_operation(body, parent)
+            return f"({sql})", cols
+        sql, cols = self.select_expression(body, parent, False)
+        return f"({sql})", cols
+
+    def select_query(self, q: n.SelectQuery, parent: Scope | None
+                     ) -> tuple[str, list[OutCol], Scope]:
+        scope = Scope(parent)
+        from_sql = []
+        star: list[Col] = []
+        for from_item in q.from_:
+            result = self.from_item(from_item, parent)
+            from_sql.append(result.sql)
+            scope.rels.extend(result.rels)
+            scope.merged.extend(result.merged)
+            star.extend(result.star)
+        self._check_duplicate_names(scope)
+        cols: list[OutCol] = []
+        select_sql: list[str] = []
+        if q.items is None:
+            for col in star:
+                cols.append(OutCol(col.name, not col.meta and col.key != col.name.lower(),
+                                   col.typed))
+        else:
+            for item in q.items:
+                if isinstance(item, n.QualifiedStar):
+                    rels = [r for r in scope.rels if r.matches(item.qualifier)]
+                    if len(rels) != 1:
+                        what = "ambiguous" if rels else "not in the FROM clause"
+                        raise AdqlError(f"{self._dotted(item.qualifier)}.* : the table is {what}",
+                                        item.pos.line, item.pos.column)
+                    for col in rels[0].columns:
+                        cols.append(OutCol(col.name, not col.meta and col.key != col.name.lower(),
+                                           col.typed))
+                else:
+                    typed = self.expr(item.expr, scope)
+                    if item.alias is not None:
+                        cols.append(OutCol(item.alias.name, item.alias.delimited, typed))
+                    else:
+                        cols.append(OutCol(typed.name or "expr", False, typed))
+        for i, out in enumerate(cols):
+            select_sql.append(f"{out.typed.sql} AS c{i + 1}")
+        sql = "SELECT " + ("DISTINCT " if q.distinct else "") + ", ".join(select_sql)
+        sql += " FROM " + ", ".join(from_sql)
+        if q.where is not None:
+            sql += " WHERE " + self.condition(q.where, scope)
+        if q.group_by:
+            sql += " GROUP BY " + ", ".join(self._group_term(e, scope, cols)
+                                            for e in q.group_by)
+        if q.having is not None:
+            sql += " HAVING " + self.condition(q.having, scope)
+        return sql, cols, scope
+
+    def _check_duplicate_names(self, scope: Scope) -> None:
+        seen: set[tuple[str, ...]] = set()
+        for rel in scope.rels:
+            key = (rel.alias.key,) if rel.alias is not None else rel.names
+            if key in seen:
+                raise AdqlError(f"the table name or alias {'.'.join(key)} is used twice in "
+                                "FROM; give each an alias")
+            seen.add(key)
+
+    def _group_term(self, e: n.Expr, scope: Scope, cols: list[OutCol]) -> str:
+        try:
+            return self.expr(e, scope).sql
+        except AdqlError:
+            if isinstance(e, n.ColumnRef) and len(e.parts) == 1:
+                ident = e.parts[0]
+                for col in cols:
+                    if _out_key(col) == ident.key:
+                        return col.typed.sql
+            raise
+
+    # --- FROM ------------------------------------------------------------------
+
+    def from_item(self, item: n.FromItem, parent: Scope | None) -> FromResult:
+        if isinstance(item, n.TableName):
+            return self._table(item)
+        if isinstance(item, n.DerivedTable):
+            sql, cols = self.select_expression(item.query, parent, False)
+            alias = f"t{self._next_table()}"
+            rel = self._rel_from_outcols((item.alias.key,), item.alias, alias, cols)
+            return FromResult(f"({sql}) AS {alias}", [rel], [], list(rel.columns))
+        return self._join(item, parent)
+
+    def _rel_from_outcols(self, names: tuple[str, ...], alias_ident: n.Ident | None,
+                          alias: str, cols: list[OutCol]) -> Rel:
+        columns = []
+        for i, o in enumerate(cols):
+            typed = replace(o.typed, sql=f"{alias}.c{i + 1}", const=False, literal=None,
+                            predicate=None, distance=None, vertices=None, lonlat=None,
+                            aggregate=False)
+            columns.append(Col(o.name, _out_key(o), False, typed))
+        return Rel(names, alias_ident, columns)
+
+    def _table(self, item: n.TableName) -> FromResult:
+        parts = item.parts
+        first = parts[0].pos
+        if len(parts) == 1:
+            for cte in self._ctes:
+                if cte.ident.key == parts[0].key or (
+                        not parts[0].delimited and not cte.ident.delimited
+                        and cte.ident.name.lower() == parts[0].name.lower()):
+                    alias = f"t{self._next_table()}"
+                    rel = self._rel_from_outcols((cte.ident.key,), item.alias, alias,
+                                                 cte.columns)
+                    return FromResult(f"{cte.sql_name} AS {alias}", [rel], [],
+                                      list(rel.columns))
+        if len(parts) > 3:
+            raise AdqlError(f"{self._dotted(parts)} is not a table name", first.line,
+                            first.column)
+        name = parts[-1].key if parts[-1].delimited else parts[-1].name.lower()
+        schema = None
+        if len(parts) >= 2:
+            schema = parts[-2].key if parts[-2].delimited else parts[-2].name.lower()
+        found = self.metadata.lookup(schema, name)
+        if not found:
+            raise AdqlError(f"unknown table {self._dotted(parts)}; the published tables are "
+                            "listed in TAP_SCHEMA.tables", first.line, first.column)
+        if len(found) > 1:
+            raise AdqlError(f"table name {self._dotted(parts)} is ambiguous; qualify it with "
+                            "its schema", first.line, first.column)
+        info = found[0]
+        alias = f"t{self._next_table()}"
+        columns = []
+        for c in info.columns:
+            typed = Typed(f"{alias}.{quote_ident(c.name)}", c.datatype, c.arraysize, c.xtype,
+                          c.unit, c.ucd, c.utype, c.description, name=c.name, const=False)
+            columns.append(Col(c.name, c.name, True, typed))
+        rel = Rel((info.schema, info.name), item.alias, columns)
+        table_sql = ".".join(quote_ident(p) for p in info.sql_name.split("."))
+        return FromResult(f"{table_sql} AS {alias}", [rel], [], list(columns))
+
+    @staticmethod
+    def _side_column(side: FromResult, ident: n.Ident, pos: n.Pos) -> Col:
+        for col in side.merged:
+            if col.matches(ident):
+                return col
+        found = [c for r in side.rels for c in r.columns if c.matches(ident)]
+        if len(found) != 1:
+            what = "ambiguous" if found else "missing"
+            raise AdqlError(f"join column {ident.name} is {what} on one side of the join",
+                            ident.pos.line or pos.line, ident.pos.column or pos.column)
+        return found[0]
+
+    def _join(self, item: n.Join, parent: Scope | None) -> FromResult:
+        left = self.from_item(item.left, parent)
+        right = self.from_item(item.right, parent)
+        rels = left.rels + right.rels
+        merged_before = left.merged + right.merged
+        names: list[n.Ident] = []
+        if item.natural:
+            for col in left.star:
+                ident = n.Ident(col.name, not col.meta, item.pos)
+                if any(c.matches(ident) for c in right.star):
+                    names.append(ident)
+        elif item.using is not None:
+            names = list(item.using)
+        merged: list[Col] = []
+        conditions: list[str] = []
+        used_left: set[int] = set()
+        used_right: set[int] = set()
+        for ident in names:
+            lc = self._side_column(left, ident, item.pos)
+            rc = self._side_column(right, ident, item.pos)
+            used_left.add(id(lc))
+            used_right.add(id(rc))
+            conditions.append(f"{lc.typed.sql} = {rc.typed.sql}")
+            if item.kind == "FULL":
+                sql = f"COALESCE({lc.typed.sql}, {rc.typed.sql})"
+            else:
+                sql = (rc if item.kind == "RIGHT" else lc).typed.sql
+            merged.append(Col(lc.name, lc.key, lc.meta, replace(lc.typed, sql=sql)))
+        if item.on is not None:
+            scope = Scope(parent, rels, merged_before)
+            on_sql = self.condition(item.on, scope)
+        elif names or item.natural:
+            on_sql = " AND ".join(conditions) if conditions else "TRUE"
+        else:
+            raise AdqlError("JOIN needs ON or USING (or write NATURAL JOIN)", item.pos.line,
+                            item.pos.column)
+        star = merged + [c for c in left.star if id(c) not in used_left] + \
+            [c for c in right.star if id(c) not in used_right]
+        kind = {"INNER": "JOIN", "LEFT": "LEFT JOIN", "RIGHT": "RIGHT JOIN",
+                "FULL": "FULL JOIN"}[item.kind]
+        return FromResult(f"({left.sql} {kind} {right.sql} ON {on_sql})", rels,
+                          merged_before + merged, star)
+
+
+def result_columns(cols: list[OutCol]) -> tuple[ResultColumn, ...]:
+    """FIELD descriptions with unique names (ADQL: alias, else column name, else generated)."""
+    seen: set[str] = set()
+    out = []
+    for col in cols:
+        name = col.name
+        base, k = name, 1
+        while name.lower() in seen:
+            k += 1
+            name = f"{base}_{k}"
+        seen.add(name.lower())
+        t = col.typed
+        datatype = "char" if t.datatype == "null" else t.datatype
+        arraysize = "*" if t.datatype == "null" else t.arraysize
+        out.append(ResultColumn(name, datatype, arraysize, t.xtype, t.unit, t.ucd, t.utype,
+                                t.description))
+    return tuple(out)

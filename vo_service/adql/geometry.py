@@ -1,0 +1,109 @@
+"""ADQL geometry → pgSphere: constructors, predicates and the shapes computed in Python.
+
+pgSphere works in radians; ADQL in degrees.  Shapes whose arguments are all
+literals are computed here and bound as one pgSphere text value (``{(10d,20d),…}``),
+so the database sees a constant; shapes over column expressions are built in SQL
+from stock pgSphere functions only.  BOX follows ADQL 2.1 sect. 4.2.3: its sides
+are great circles through the ends of the two arms, i.e. a polygon, not an sbox.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+# A rotation taking the local frame (0, 0) to (lon, lat): p + strans(0, -lat, lon, 'ZYZ').
+ROTATE_TO = "strans(0, -({lat}), {lon}, 'ZYZ')"
+
+
+def _fmt(value: float) -> str:
+    return repr(float(value))
+
+
+def spoly_text(vertices: Sequence[tuple[float, float]]) -> str:
+    """pgSphere input text of a polygon from (lon, lat) vertices in degrees."""
+    return "{" + ",".join(f"({_fmt(a)}d,{_fmt(b)}d)" for a, b in vertices) + "}"
+
+
+def spoint_text(lon: float, lat: float) -> str:
+    return f"({_fmt(lon)}d,{_fmt(lat)}d)"
+
+
+def scircle_text(lon: float, lat: float, radius: float) -> str:
+    return f"<({_fmt(lon)}d,{_fmt(lat)}d),{_fmt(radius)}d>"
+
+
+def box_half_height(width: float, height: float) -> float:
+    """Latitude (radians, local frame) of the box corners: the top side is the great
+    circle through the top of the vertical arm perpendicular to it."""
+    return math.atan(math.tan(height / 2) * math.cos(width / 2))
+
+
+def box_vertices(lon: float, lat: float, width: float, height: float) -> list[tuple[float, float]]:
+    """Corners (degrees) of an ADQL BOX centred on (lon, lat) with sides in degrees."""
+    w = math.radians(width)
+    b = box_half_height(w, math.radians(height))
+    a0, d0 = math.radians(lon), math.radians(lat)
+    corners = []
+    for x, y in ((-w / 2, -b), (w / 2, -b), (w / 2, b), (-w / 2, b)):
+        # Rotate the local unit vector: first about y by -lat, then about z by lon.
+        vx, vy, vz = math.cos(y) * math.cos(x), math.cos(y) * math.sin(x), math.sin(y)
+        rx = vx * math.cos(d0) - vz * math.sin(d0)
+        rz = vx * math.sin(d0) + vz * math.cos(d0)
+        gx = rx * math.cos(a0) - vy * math.sin(a0)
+        gy = rx * math.sin(a0) + vy * math.cos(a0)
+        ra = math.degrees(math.atan2(gy, gx)) % 360.0
+        dec = math.degrees(math.asin(max(-1.0, min(1.0, rz))))
+        corners.append((ra, dec))
+    return corners
+
+
+def box_sql(lon_rad: str, lat_rad: str, width_deg: str, height_deg: str) -> str:
+    """SQL for a BOX over expressions (radian centre, degree sizes)."""
+    w = f"radians({width_deg})"
+    b = f"atan(tan(radians({height_deg}) / 2) * cos({w} / 2))"
+    rot = ROTATE_TO.format(lat=lat_rad, lon=lon_rad)
+    corners = [(f"-{w} / 2", f"-{b}"), (f"{w} / 2", f"-{b}"), (f"{w} / 2", b), (f"-{w} / 2", b)]
+    values = ", ".join(f"({i}, spoint({x}, {y}) + {rot})" for i, (x, y) in enumerate(corners))
+    return f"(SELECT spoly(v.p ORDER BY v.n) FROM (VALUES {values}) AS v(n, p))"
+
+
+def polygon_sql(points: Sequence[str]) -> str:
+    """SQL for a polygon from spoint expressions, in order."""
+    values = ", ".join(f"({i}, {p})" for i, p in enumerate(points))
+    return f"(SELECT spoly(v.p ORDER BY v.n) FROM (VALUES {values}) AS v(n, p))"
+
+
+def vertex_centroid(vertices: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """Centroid (degrees) of the unit vectors of the vertices, projected to the sphere."""
+    x = y = z = 0.0
+    for lon, lat in vertices:
+        a, d = math.radians(lon), math.radians(lat)
+        x += math.cos(d) * math.cos(a)
+        y += math.cos(d) * math.sin(a)
+        z += math.sin(d)
+    return (math.degrees(math.atan2(y, x)) % 360.0,
+            math.degrees(math.atan2(z, math.hypot(x, y))))
+
+
+def polygon_centroid_sql(poly: str) -> str:
+    """Vertex centroid of an spoly expression, from its (radian) text output."""
+    return (
+        "(SELECT spoint(atan2(avg(cos(v.b) * sin(v.l)), avg(cos(v.b) * cos(v.l))), "
+        "atan2(avg(sin(v.b)), sqrt(power(avg(cos(v.b) * cos(v.l)), 2) "
+        "+ power(avg(cos(v.b) * sin(v.l)), 2)))) "
+        "FROM (SELECT CAST(m[1] AS double precision) AS l, CAST(m[2] AS double precision) AS b "
+        f"FROM regexp_matches(CAST({poly} AS text), "
+        "'\\(([^ ,()]+) *, *([^ ,()]+)\\)', 'g') AS m) AS v)"
+    )
+
+
+def check_coordsys(value: str | None) -> str | None:
+    """None when the coordinate-system literal is acceptable, else the message."""
+    if value is None:
+        return None
+    word = value.strip().upper()
+    if word in ("", "ICRS") or word.startswith("ICRS "):
+        return None
+    return (f"coordinate system {value!r} is not supported: this service has ICRS data "
+            "only; use 'ICRS' or '' (or leave the argument out)")

@@ -1,0 +1,103 @@
+"""User-defined functions: the ``ivo_`` functions of the IVOA catalogue of ADQL UDFs.
+
+Each entry knows its TAPRegExt signature (``form``), its description for the
+capabilities, the kinds of its arguments (checked by the compiler) and how to
+write itself in stock PostgreSQL/pgSphere.  Functions answering 0/1 also give the
+boolean form, so ``ivo_hasword(a, b) = 1`` becomes a plain predicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from vo_service.adql.expressions import Typed
+
+
+@dataclass(frozen=True)
+class Udf:
+    name: str
+    form: str
+    description: str
+    arguments: tuple[str, ...]  # "number", "string" or "any" per argument
+    compile: Callable[[Sequence[str]], Typed]
+    aggregate: bool = False
+
+
+def _predicate(sql: str) -> Typed:
+    return Typed(f"CAST({sql} AS integer)", "int", predicate=sql)
+
+
+def _hasword(a: Sequence[str]) -> Typed:
+    return _predicate(f"(to_tsvector('simple', {a[0]}) @@ phraseto_tsquery('simple', {a[1]}))")
+
+
+def _nocasematch(a: Sequence[str]) -> Typed:
+    return _predicate(f"({a[0]} ILIKE {a[1]})")
+
+
+def _interval_overlaps(a: Sequence[str]) -> Typed:
+    return _predicate(f"({a[1]} >= {a[2]} AND {a[3]} >= {a[0]})")
+
+
+def _string_agg(a: Sequence[str]) -> Typed:
+    return Typed(f"string_agg(CAST({a[0]} AS text), {a[1]})", "char", "*")
+
+
+def _healpix_index(a: Sequence[str]) -> Typed:
+    """NESTED HEALPix index (Górski et al. 2005, ang2pix_nest) in plain SQL.
+
+    The inner query computes face number and (ix, iy) in the face; the bit
+    interleaving runs over the order's bits with generate_series.
+    """
+    order, ra, dec = a
+    sql = (
+        "(SELECT CAST(CAST(f.face AS bigint) * CAST(power(4, f.ord) AS bigint) + "
+        "(SELECT COALESCE(sum((((f.ix >> b) & 1) << (2 * b)) "
+        "| (((f.iy >> b) & 1) << (2 * b + 1))), 0)"
+        " FROM generate_series(0, f.ord - 1) AS b) AS bigint) "
+        "FROM (SELECT g.ord, "
+        "CASE WHEN abs(g.z) <= 2.0 / 3 THEN CASE WHEN g.jp / g.ns = g.jm / g.ns "
+        "THEN g.jp / g.ns + 4 WHEN g.jp / g.ns < g.jm / g.ns THEN g.jp / g.ns "
+        "ELSE g.jm / g.ns + 8 END "
+        "WHEN g.z > 0 THEN g.ntt ELSE g.ntt + 8 END AS face, "
+        "CASE WHEN abs(g.z) <= 2.0 / 3 THEN g.jm & (g.ns - 1) "
+        "WHEN g.z > 0 THEN g.ns - g.pm - 1 ELSE g.pp END AS ix, "
+        "CASE WHEN abs(g.z) <= 2.0 / 3 THEN g.ns - (g.jp & (g.ns - 1)) - 1 "
+        "WHEN g.z > 0 THEN g.ns - g.pp - 1 ELSE g.pm END AS iy "
+        "FROM (SELECT h.ord, h.ns, h.z, h.ntt, "
+        "CAST(floor(h.ns * (0.5 + h.tt) - h.ns * h.z * 0.75) AS bigint) AS jp, "
+        "CAST(floor(h.ns * (0.5 + h.tt) + h.ns * h.z * 0.75) AS bigint) AS jm, "
+        "LEAST(CAST(floor((h.tt - h.ntt) * h.tmp) AS bigint), h.ns - 1) AS pp, "
+        "LEAST(CAST(floor((1 - (h.tt - h.ntt)) * h.tmp) AS bigint), h.ns - 1) AS pm "
+        "FROM (SELECT k.ord, k.ns, k.z, k.tt, LEAST(3, CAST(floor(k.tt) AS integer)) AS ntt, "
+        "k.ns * sqrt(3 * (1 - abs(k.z))) AS tmp "
+        "FROM (SELECT CAST(" + order + " AS integer) AS ord, "
+        "CAST(power(2, CAST(" + order + " AS integer)) AS bigint) AS ns, "
+        "sin(radians(" + dec + ")) AS z, "
+        "mod(CAST(" + ra + " AS numeric) + 360, 360) / 90.0 AS tt) AS k) AS h) AS g) AS f)"
+    )
+    return Typed(sql, "long")
+
+
+_UDFS = (
+    Udf("ivo_hasword", "ivo_hasword(haystack TEXT, needle TEXT) -> INTEGER",
+        "1 if needle occurs in haystack as a word or sequence of words, ignoring case "
+        "(PostgreSQL 'simple' text search tokenisation); 0 otherwise.",
+        ("string", "string"), _hasword),
+    Udf("ivo_nocasematch", "ivo_nocasematch(value TEXT, pattern TEXT) -> INTEGER",
+        "1 if value matches the LIKE pattern ignoring case (as ILIKE); 0 otherwise.",
+        ("string", "string"), _nocasematch),
+    Udf("ivo_interval_overlaps",
+        "ivo_interval_overlaps(l1 NUMERIC, h1 NUMERIC, l2 NUMERIC, h2 NUMERIC) -> INTEGER",
+        "1 if the intervals [l1, h1] and [l2, h2] overlap (touching counts as overlap); "
+        "0 otherwise.", ("number", "number", "number", "number"), _interval_overlaps),
+    Udf("ivo_string_agg", "ivo_string_agg(expr TEXT, delim TEXT) -> TEXT",
+        "An aggregate function concatenating the values of expr, separated by delim.",
+        ("any", "string"), _string_agg, aggregate=True),
+    Udf("ivo_healpix_index", "ivo_healpix_index(order INTEGER, ra DOUBLE, dec DOUBLE) -> BIGINT",
+        "The NESTED HEALPix index of the position (ra, dec) in degrees (ICRS) at the given "
+        "order (0 to 29).", ("number", "number", "number"), _healpix_index),
+)
+
+REGISTRY: dict[str, Udf] = {udf.name: udf for udf in _UDFS}
