@@ -18,7 +18,7 @@ from vo_service.adql.expressions import ExpressionCompiler, Typed
 from vo_service.adql.metadata import Metadata
 from vo_service.result import ResultColumn
 
-_PG_RESERVED = frozenset("""  # noqa: SIM905
+_PG_RESERVED_TEXT = """
 all analyse analyze and any array as asc asymmetric authorization binary both case cast check
 collate collation column concurrently constraint create cross current_catalog current_date
 current_role current_schema current_time current_timestamp current_user default deferrable
@@ -27,7 +27,8 @@ ilike in initially inner intersect into is isnull join lateral leading left like
 localtimestamp natural not notnull null offset on only or order outer overlaps placing primary
 references returning right select session_user similar some symmetric table tablesample then
 to trailing true union unique user using variadic verbose when where window with
-""".split())
+"""
+_PG_RESERVED = frozenset(_PG_RESERVED_TEXT.split())
 _SIMPLE = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
 
