@@ -65,8 +65,9 @@ def set_card(
     comment: str | None = None,
 ) -> None:
     """Replace the first card of ``keyword`` (keeping its comment) or append one."""
+    key = keyword.ljust(8)
     for i, image in enumerate(cards):
-        if image[:8].rstrip() == keyword:
+        if image.startswith(key):
             if comment is None:
                 slash = image.find(" / ", 10)
                 comment = image[slash + 3 :].rstrip() if slash >= 0 else ""
@@ -76,12 +77,14 @@ def set_card(
 
 
 def remove_card(cards: list[str], keyword: str) -> None:
-    cards[:] = [c for c in cards if c[:8].rstrip() != keyword]
+    key = keyword.ljust(8)
+    cards[:] = [c for c in cards if not c.startswith(key)]
 
 
 def get_card(cards: Iterable[str], keyword: str) -> str | None:
+    key = keyword.ljust(8)
     for image in cards:
-        if image[:8].rstrip() == keyword:
+        if image.startswith(key):
             return image
     return None
 
