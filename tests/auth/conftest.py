@@ -10,7 +10,7 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def auth_db(database):  # type: ignore[no-untyped-def]
+def auth_db(database):
     """A migrated database of its own: these tests empty the data and auth tables."""
     return database.new_database("auth")
 
@@ -26,7 +26,7 @@ def empty_tables(owner_dsn: str) -> None:
 
 
 @pytest.fixture
-def owner(auth_db) -> Iterator[psycopg2.extensions.connection]:  # type: ignore[no-untyped-def]
+def owner(auth_db) -> Iterator[psycopg2.extensions.connection]:
     """An owner-role connection on emptied tables."""
     empty_tables(auth_db.owner_dsn)
     conn = psycopg2.connect(auth_db.owner_dsn)

@@ -31,13 +31,13 @@ from tests.auth.leak_matrix import LeakDataset
 
 
 @pytest.fixture(scope="module")
-def dataset(auth_db) -> LeakDataset:  # type: ignore[no-untyped-def]
+def dataset(auth_db) -> LeakDataset:
     empty_tables(auth_db.owner_dsn)
     return leak_matrix.install(auth_db.owner_dsn)
 
 
 @pytest.fixture(scope="module")
-def secret(auth_db, dataset) -> bytes:  # type: ignore[no-untyped-def]
+def secret(auth_db, dataset) -> bytes:
     conn = psycopg2.connect(auth_db.owner_dsn)
     with conn, conn.cursor() as cur:
         value = load_secret(cur)
@@ -46,7 +46,7 @@ def secret(auth_db, dataset) -> bytes:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def q(auth_db) -> Iterator[psycopg2.extensions.connection]:  # type: ignore[no-untyped-def]
+def q(auth_db) -> Iterator[psycopg2.extensions.connection]:
     conn = psycopg2.connect(auth_db.query_dsn)
     yield conn
     conn.close()
@@ -55,6 +55,12 @@ def q(auth_db) -> Iterator[psycopg2.extensions.connection]:  # type: ignore[no-u
 def visible(cur: psycopg2.extensions.cursor) -> frozenset[str]:
     cur.execute("SELECT obs_publisher_did FROM ivoa.obscore")
     return frozenset(r[0] for r in cur.fetchall())
+
+
+def one(cur: psycopg2.extensions.cursor) -> tuple:
+    row = cur.fetchone()
+    assert row is not None
+    return tuple(row)
 
 
 def staff_id(dataset: LeakDataset) -> int:
@@ -75,7 +81,9 @@ def test_night_rule_pst_noon_is_2000_utc() -> None:
 def test_database_night_matches(q) -> None:
     with q.cursor() as cur:
         cur.execute("SELECT auth.current_night(), now()")
-        night, now = cur.fetchone()
+        row = cur.fetchone()
+        assert row is not None
+        night, now = row
     q.rollback()
     assert night == observing_night(now)
 
@@ -111,7 +119,7 @@ def test_replay_in_a_later_transaction_fails(q, dataset, secret) -> None:
     with q.cursor() as cur:
         begin_query_transaction(cur, dataset.principals["staff"], secret)
         cur.execute("SELECT current_setting('lick_auth.user_id'), current_setting('lick_auth.mac')")
-        claim, mac = cur.fetchone()
+        claim, mac = one(cur)
     q.commit()
     with q.cursor() as cur:
         cur.execute("SELECT set_config('lick_auth.user_id', %s, true),"
@@ -130,7 +138,7 @@ def test_replay_on_another_backend_at_the_same_time_fails(auth_db, q, dataset, s
             begin_query_transaction(vcur, dataset.principals["staff"], secret)
             vcur.execute("SELECT current_setting('lick_auth.user_id'),"
                          " current_setting('lick_auth.mac')")
-            claim, mac = vcur.fetchone()
+            claim, mac = one(vcur)
             assert visible(vcur) == dataset.visible_dids("staff")
             with q.cursor() as cur:
                 cur.execute("SELECT set_config('lick_auth.user_id', %s, true),"

@@ -24,7 +24,11 @@ def _htpasswd() -> list[tuple[str, str, str]]:
     lines = [ln for ln in (DATA / "htpasswd").read_text().splitlines()
              if ln and not ln.startswith("#")]
     passwords = (DATA / "passwords.txt").read_text(encoding="utf-8").split("\n")
-    return [(*line.split(":", 1), pw) for line, pw in zip(lines, passwords, strict=False)]
+    vectors = []
+    for line, password in zip(lines, passwords, strict=False):
+        login, stored = line.split(":", 1)
+        vectors.append((login, stored, password))
+    return vectors
 
 
 @pytest.mark.parametrize(("login", "stored", "password"), _htpasswd())
