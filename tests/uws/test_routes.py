@@ -19,7 +19,7 @@ from vo_service.routes.uws import uws_error_response, uws_routes
 from vo_service.uws.errors import UwsError
 from vo_service.uws.model import Phase
 from vo_service.uws.runner import JobRunner
-from vo_service.uws.service import UwsService
+from vo_service.uws.service import ListFilters, UwsService
 
 
 class FakeLogin:
@@ -39,7 +39,7 @@ class FakeLogin:
 @pytest.fixture
 def client(service: UwsService) -> Iterator[TestClient]:
     app = Starlette(
-        routes=uws_routes(lambda request: service, path="/tap/async"),
+        routes=uws_routes(lambda request: service, path="/tap/async", max_upload_bytes=1000),
         exception_handlers={UwsError: uws_error_response},
     )
     app.add_middleware(FakeLogin)
@@ -243,3 +243,16 @@ def test_error_document_has_status_200(client, service: UwsService) -> None:
         assert "expected FROM" in votable.find("v:RESOURCE/v:INFO", NS).text
     finally:
         runner.stop()
+
+
+def test_uploads_over_the_limit_are_refused(client, service: UwsService) -> None:
+    response = client.post(
+        "/tap/async",
+        data={"UPLOAD": "t1,param:a"},
+        files={"a": ("a.xml", b"x" * 600, "application/xml"),
+               "b": ("b.xml", b"y" * 600, "application/xml")},
+        headers=ALICE,
+    )
+    assert response.status_code == 413
+    assert "1000 bytes" in response.text
+    assert service.list("17", ListFilters()) == []

@@ -22,7 +22,7 @@ from starlette.responses import FileResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from vo_service.serialize import uws as xml
-from vo_service.uws.errors import InvalidParameter, UwsError
+from vo_service.uws.errors import InvalidParameter, UploadTooLarge, UwsError
 from vo_service.uws.model import Parameters, Phase
 from vo_service.uws.service import UwsService, parse_list_filters
 
@@ -40,17 +40,30 @@ class RequestParams:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
-async def read_params(request: Request) -> RequestParams:
-    """Query-string parameters, then those of a urlencoded or multipart body."""
+async def read_params(request: Request, max_upload_bytes: int | None = None) -> RequestParams:
+    """Query-string parameters, then those of a urlencoded or multipart body.
+
+    File parts are read into memory, so their total size is bounded by
+    ``max_upload_bytes`` (:class:`UploadTooLarge` beyond it).
+    """
     items: list[tuple[str, str]] = list(request.query_params.multi_items())
     files: dict[str, bytes] = {}
+    used = 0
     if request.method == "POST":
         content_type = request.headers.get("content-type", "")
         if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             async with request.form() as form:
                 for name, value in form.multi_items():
                     if isinstance(value, UploadFile):
-                        files[name] = await value.read()
+                        budget = None if max_upload_bytes is None else max_upload_bytes - used
+                        content = await value.read(-1 if budget is None else budget + 1)
+                        used += len(content)
+                        if max_upload_bytes is not None and used > max_upload_bytes:
+                            raise UploadTooLarge(
+                                f"uploads are limited to {max_upload_bytes} bytes in total;"
+                                " send a smaller table"
+                            )
+                        files[name] = content
                     else:
                         items.append((name, value))
     return RequestParams(Parameters(items), files)
@@ -78,8 +91,15 @@ def _see_other(url: Any) -> RedirectResponse:
     return RedirectResponse(str(url), status_code=303)
 
 
-def uws_routes(service_factory: ServiceFactory, *, path: str = "/async") -> list[Route]:
+def uws_routes(
+    service_factory: ServiceFactory,
+    *,
+    path: str = "/async",
+    max_upload_bytes: int | None = 20_000_000,
+) -> list[Route]:
     """Routes for the job list at ``path`` and every UWS child resource.
+
+    ``max_upload_bytes`` bounds the multipart files of one request (TAP UPLOAD).
 
     Route names (for ``url_for``): ``uws_jobs``, ``uws_job``, ``uws_job_phase``... The
     service comes from ``service_factory(request)`` (e.g. from ``app.state``).
@@ -91,7 +111,7 @@ def uws_routes(service_factory: ServiceFactory, *, path: str = "/async") -> list
     async def jobs(request: Request) -> Response:
         service = service_factory(request)
         owner = owner_of(request)
-        received = await read_params(request)
+        received = await read_params(request, max_upload_bytes)
         if request.method == "POST":
             job = await run_in_threadpool(service.create, owner, received.params, received.files)
             return _see_other(job_url(request, job.job_id))
@@ -104,7 +124,7 @@ def uws_routes(service_factory: ServiceFactory, *, path: str = "/async") -> list
         service = service_factory(request)
         owner = owner_of(request)
         job_id = request.path_params["job_id"]
-        received = await read_params(request)
+        received = await read_params(request, max_upload_bytes)
         if request.method == "DELETE" or request.method == "POST":
             action = received.params.get("ACTION")
             if request.method == "POST" and (action or "").strip().upper() != "DELETE":
@@ -146,7 +166,7 @@ def uws_routes(service_factory: ServiceFactory, *, path: str = "/async") -> list
             owner = owner_of(request)
             job_id = request.path_params["job_id"]
             if request.method == "POST" and update is not None:
-                received = await read_params(request)
+                received = await read_params(request, max_upload_bytes)
                 value = received.params.get(parameter)
                 await run_in_threadpool(update, service, owner, job_id, value)
                 return _see_other(job_url(request, job_id))
@@ -182,7 +202,7 @@ def uws_routes(service_factory: ServiceFactory, *, path: str = "/async") -> list
         owner = owner_of(request)
         job_id = request.path_params["job_id"]
         if request.method == "POST":
-            received = await read_params(request)
+            received = await read_params(request, max_upload_bytes)
             await run_in_threadpool(
                 service.add_parameters, owner, job_id, received.params, received.files
             )
