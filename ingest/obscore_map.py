@@ -266,8 +266,14 @@ def files_row(
     authority: str,
     release_date: date | datetime | None,
     owner_ids: Sequence[int],
+    base_url: str | None = None,
+    data_rights: str | None = None,
 ) -> dict[str, object]:
-    """The ``lick.files`` row (keys: every column except file_id and ingested_at)."""
+    """The ``lick.files`` row (keys: every column except file_id and ingested_at).
+
+    Takes the same keyword arguments as :func:`obscore_row` so that callers can pass
+    one set to both; ``base_url`` and ``data_rights`` have no lick.files column.
+    """
     return {
         "obs_publisher_did": publisher_did(authority, meta.path),
         "path": meta.path,
