@@ -221,3 +221,21 @@ def test_destruction_sweep_removes_rows_and_files(store: JobStore, jobs_dir: Pat
     assert store.find(expired.job_id) is None
     assert (jobs_dir / kept.job_id / "result.csv").is_file()
     assert store.get(kept.job_id).phase is Phase.COMPLETED
+
+
+def test_jobs_running_nowhere_are_failed(store: JobStore, jobs_dir: Path) -> None:
+    """A job EXECUTING under this live runner that no thread runs (its end could not be
+    written) ends in ERROR after the grace period, not EXECUTING forever."""
+    runner = JobRunner(store, csv_executor, jobs_dir, lost_job_grace=0.0)
+    job = store.create(make_job())
+    store.set_phase(job.job_id, Phase.QUEUED)
+    assert store.claim_next(runner.runner_key) is not None
+    fresh = JobRunner(store, csv_executor, jobs_dir, lost_job_grace=3600.0)
+    fresh.runner_key = runner.runner_key
+    fresh.check_running()
+    assert store.get(job.job_id).phase is Phase.EXECUTING  # still within its grace
+    time.sleep(0.01)
+    runner.check_running()
+    final = store.get(job.job_id)
+    assert final.phase is Phase.ERROR
+    assert final.error is not None and "could not be recorded" in final.error.message

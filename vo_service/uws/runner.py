@@ -22,7 +22,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg2
 import psycopg2.extensions
@@ -42,11 +44,16 @@ Executor = Callable[[Job, Path], list[JobResult]]
 RESTART_MESSAGE = (
     "the server restarted while the job was running; its result is lost: run the job again"
 )
+LOST_MESSAGE = (
+    "the job's outcome could not be recorded (the database was unreachable when it"
+    " ended): run the job again"
+)
 SHUTDOWN_MESSAGE = (
     "the server was shut down while the job was running; its result is lost: run the job again"
 )
 
 _current = threading.local()
+T = TypeVar("T")
 
 
 @dataclass
@@ -92,6 +99,20 @@ def is_cancelled() -> bool:
     return running is not None and running.cancelled.is_set()
 
 
+def _retrying(write: Callable[[], T], attempts: int = 4) -> T:
+    """Retry a job's final write while the database is briefly unreachable (restart,
+    failover); the monitor fails the job later if every attempt is lost."""
+    delay = 0.5
+    for _ in range(attempts - 1):
+        try:
+            return write()
+        except psycopg2.OperationalError as exc:
+            log.warning("recording a job's end failed (%s); retrying in %.1f s", exc, delay)
+            time.sleep(delay)
+            delay *= 2
+    return write()
+
+
 class JobRunner:
     """Executes jobs from ``store`` with ``executor`` in ``threads`` worker threads.
 
@@ -112,6 +133,7 @@ class JobRunner:
         monitor_interval: float = 0.5,
         sweep_interval: float = 300.0,
         orphan_dir_age: float = 3600.0,
+        lost_job_grace: float = 60.0,
     ) -> None:
         if threads < 1:
             raise ValueError("a runner needs at least one thread")
@@ -124,6 +146,7 @@ class JobRunner:
         self.monitor_interval = monitor_interval
         self.sweep_interval = sweep_interval
         self.orphan_dir_age = orphan_dir_age
+        self.lost_job_grace = lost_job_grace
         self.runner_key = secrets.randbits(31)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -211,9 +234,19 @@ class JobRunner:
         return deleted
 
     def check_running(self) -> None:
-        """Stop local jobs that exceeded their duration, were aborted or deleted."""
+        """Stop local jobs that exceeded their duration, were aborted or deleted; fail
+        jobs still EXECUTING under this runner that no thread runs any more (their end
+        could not be written, e.g. the database was restarting at that moment)."""
         with self._running_lock:
             running = list(self._running.values())
+            local = set(self._running)
+        grace = datetime.now(UTC) - timedelta(seconds=self.lost_job_grace)
+        for job_id, started in self.store.executing_for(self.runner_key):
+            if job_id not in local and started is not None and started < grace:
+                log.warning("job %s is EXECUTING but runs nowhere: set to ERROR", job_id)
+                self.store.try_set_phase(
+                    job_id, Phase.ERROR, error=ErrorSummary(ErrorType.TRANSIENT, LOST_MESSAGE)
+                )
         if not running:
             return
         now = time.monotonic()
@@ -264,7 +297,7 @@ class JobRunner:
             _current.running = None
             with self._running_lock:
                 self._running.pop(job.job_id, None)
-        finished = self.store.complete(job.job_id, results)
+        finished = _retrying(lambda: self.store.complete(job.job_id, results))
         if finished is None:
             for result in results:
                 if result.filename:
@@ -272,8 +305,10 @@ class JobRunner:
         return finished
 
     def _end_in_error(self, item: _Running, message: str, error_type: ErrorType) -> Job | None:
-        return self.store.try_set_phase(
-            item.job.job_id, Phase.ERROR, error=ErrorSummary(error_type, message)
+        return _retrying(
+            lambda: self.store.try_set_phase(
+                item.job.job_id, Phase.ERROR, error=ErrorSummary(error_type, message)
+            )
         )
 
     def _fail(self, item: _Running, message: str, error_type: ErrorType) -> None:

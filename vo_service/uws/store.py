@@ -367,6 +367,16 @@ class JobStore:
             self._write_phase(cursor, job_id, Phase.EXECUTING, None)
             return self._load(cursor, job_id, lock=False)
 
+    def executing_for(self, runner_key: int) -> list[tuple[str, datetime]]:
+        """(job id, start time) of the jobs EXECUTING under ``runner_key``."""
+        with self._transaction() as cursor:
+            cursor.execute(
+                "SELECT job_id, start_time FROM uws.jobs "
+                "WHERE phase = 'EXECUTING' AND runner_key = %s",
+                (runner_key,),
+            )
+            return [(row[0], row[1]) for row in cursor.fetchall()]
+
     def fail_orphans(self, own_runner_key: int, message: str) -> list[str]:
         """EXECUTING jobs whose runner is dead → ERROR with ``message``.
 
