@@ -239,3 +239,59 @@ def test_jobs_running_nowhere_are_failed(store: JobStore, jobs_dir: Path) -> Non
     final = store.get(job.job_id)
     assert final.phase is Phase.ERROR
     assert final.error is not None and "could not be recorded" in final.error.message
+
+
+SERVER_SCRIPT = """
+import sys, time
+from pathlib import Path
+from vo_service.uws.runner import JobRunner
+from vo_service.uws.store import JobStore
+
+def forever(job, workdir):
+    (workdir / "partial").write_text("x")
+    time.sleep(600)
+    return []
+
+runner = JobRunner(JobStore(sys.argv[1]), forever, Path(sys.argv[2]), threads=1,
+                   poll_interval=0.1)
+runner.start()
+print("started", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_server_leaves_no_job_executing(store: JobStore, jobs_dir: Path) -> None:
+    """A real server process dies (SIGKILL) while running a job; the next runner to start
+    sets that job to ERROR with the restart reason, but not while the process lives."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    job = store.create(make_job())
+    store.set_phase(job.job_id, Phase.QUEUED)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVER_SCRIPT, store.dsn, str(jobs_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "started"
+        wait_for_phase(store, job.job_id, {Phase.EXECUTING})
+        survivor = JobRunner(store, csv_executor, jobs_dir)
+        assert survivor.recover() == []  # the other server is alive: hands off
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+        deadline = time.monotonic() + 10
+        recovered: list[str] = []
+        while not recovered and time.monotonic() < deadline:
+            recovered = survivor.recover()
+            time.sleep(0.1)
+        assert recovered == [job.job_id]
+        final = store.get(job.job_id)
+        assert final.phase is Phase.ERROR
+        assert final.error is not None and final.error.message == RESTART_MESSAGE
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
