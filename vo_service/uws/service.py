@@ -250,6 +250,8 @@ class UwsService:
         if found is None:
             raise ResourceNotFound(f"job {job_id} has no result {result_id!r} (phase {job.phase})")
         if found.filename is None:
+            if found.href is None:
+                raise ResourceNotFound(f"result {result_id!r} of job {job_id} has no content")
             return found, None
         path = self.job_dir(job_id) / found.filename
         if not path.is_file():
