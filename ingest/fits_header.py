@@ -317,6 +317,13 @@ def parse_header_bytes(data: bytes, file_size: int | None = None) -> FitsHeader 
     else:
         region = data[:end]
     images = _decode_cards(region, flags)
+    if MISSING_END in flags:
+        used = len(images) * CARD
+        # Blank cards that pad the last header block are not part of the header.
+        while images and not images[-1].strip():
+            images.pop()
+    else:
+        used = end + CARD
     keys = [image[:8] for image in images]
     index: dict[str, int] = {}
     for i, key in enumerate(keys):
@@ -328,10 +335,6 @@ def parse_header_bytes(data: bytes, file_size: int | None = None) -> FitsHeader 
         or _BAD_VALUE.search("\n" + "\n".join(images))
     ):
         flags.add(BAD_CARD)
-    if MISSING_END in flags:
-        used = len(images) * CARD
-    else:
-        used = end + CARD
     header_size = -(-used // BLOCK) * BLOCK
     if "BITPIX" not in index and "NAXIS" not in index and "SIMPLE" not in index:
         return HeaderError(NOT_FITS, "no SIMPLE, BITPIX or NAXIS card")

@@ -20,7 +20,11 @@ from astropy.time import Time
 
 from ingest.fits_header import FitsHeader, parse_header_bytes
 from ingest.fits_writer import header_bytes, load_template, template_names, write_fits
-from ingest.instruments import default_instrument_config_path, load_instrument_config
+from ingest.instruments import (
+    InstrumentConfig,
+    default_instrument_config_path,
+    load_instrument_config,
+)
 from ingest.records import FileMetadata, read_file
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "ingest" / "templates" / "lick-headers"
@@ -162,7 +166,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def config():  # type: ignore[no-untyped-def]
+def config() -> InstrumentConfig:
     return load_instrument_config(default_instrument_config_path())
 
 
@@ -172,7 +176,7 @@ def test_every_template_has_expectations() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_reader(name: str, archive: Path, config) -> None:  # type: ignore[no-untyped-def]
+def test_reader(name: str, archive: Path, config: InstrumentConfig) -> None:
     instrument, frame_type, start, exptime, source, flags = EXPECTED[name]
     meta = read_file(archive / _archive_path(name), archive, config)
     assert isinstance(meta, FileMetadata), meta
@@ -227,7 +231,7 @@ def test_card_values_match_astropy(template: str) -> None:
     assert compared > 0
 
 
-def test_kast_details(archive: Path, config) -> None:  # type: ignore[no-untyped-def]
+def test_kast_details(archive: Path, config: InstrumentConfig) -> None:
     meta = read_file(archive / _archive_path("2019-05_02_shane_r650"), archive, config)
     assert isinstance(meta, FileMetadata)
     assert (meta.slit, meta.grating, meta.grism, meta.beam_splitter) == (
@@ -242,7 +246,7 @@ def test_kast_details(archive: Path, config) -> None:  # type: ignore[no-untyped
     assert (blue.grism, blue.grating, blue.slit) == ("600/4310", None, "2 arcsec")
 
 
-def test_sharcs_filters(archive: Path, config) -> None:  # type: ignore[no-untyped-def]
+def test_sharcs_filters(archive: Path, config: InstrumentConfig) -> None:
     meta = read_file(archive / _archive_path("2019-01_22_AO_s0000"), archive, config)
     assert isinstance(meta, FileMetadata)
     assert (meta.filter1, meta.filter2, meta.science_filter) == ("BrG-2.16", "Blank25", None)
@@ -251,7 +255,7 @@ def test_sharcs_filters(archive: Path, config) -> None:  # type: ignore[no-untyp
     assert meta.em_min is None and meta.em_max is None
 
 
-def test_nickel_filter_and_header_text(archive: Path, config) -> None:  # type: ignore[no-untyped-def]
+def test_nickel_filter_and_header_text(archive: Path, config: InstrumentConfig) -> None:
     meta = read_file(archive / _archive_path("2019-05_06_nickel_d109"), archive, config)
     assert isinstance(meta, FileMetadata)
     assert meta.filter1 == "B"
@@ -262,7 +266,7 @@ def test_nickel_filter_and_header_text(archive: Path, config) -> None:  # type: 
     assert "\0" not in meta.header
 
 
-def test_date_precession_of_nickel_2012(archive: Path, config) -> None:  # type: ignore[no-untyped-def]
+def test_date_precession_of_nickel_2012(archive: Path, config: InstrumentConfig) -> None:
     """d189's RA/DEC are for equinox 2012.07: without precession they'd be ~10' off."""
     meta = read_file(archive / _archive_path("2012-01_25_nickel_d189-no-date"), archive, config)
     assert isinstance(meta, FileMetadata)
