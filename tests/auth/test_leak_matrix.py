@@ -15,6 +15,7 @@ import psycopg2.extensions
 import pytest
 
 from auth.identity import begin_query_transaction, load_secret
+from auth.policy import leakproof_statements
 from auth.principals import Principal
 from tests.auth import leak_matrix
 from tests.auth.conftest import empty_tables
@@ -233,3 +234,31 @@ def test_without_begin_the_query_role_is_anonymous(query_conn, dataset) -> None:
             assert dids(list(cur.fetchall())) == dataset.visible_dids("anonymous")
     finally:
         query_conn.rollback()
+
+
+CONE = ("SELECT obs_publisher_did FROM ivoa.obscore WHERE spoint(radians(s_ra), radians(s_dec))"
+        " @ scircle(spoint(radians(10.0), radians(20.0)), radians(0.5))")
+
+
+@pytest.fixture(scope="module")
+def leakproof_geometry(auth_db) -> None:
+    """Run auth.policy's statements as the superuser, as db init must."""
+    admin = auth_db.target.admin_dsn
+    if admin is None:
+        pytest.skip("no superuser DSN for this database")
+    conn = psycopg2.connect(admin)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for statement in leakproof_statements():
+            cur.execute(statement)
+    conn.close()
+
+
+@pytest.mark.parametrize("who", PRINCIPALS)
+def test_cone_search_uses_the_index_and_sees_only_permitted_rows(
+        query_conn, dataset, secret, leakproof_geometry, who: str) -> None:
+    setup = (("SET LOCAL enable_seqscan = off", ()),)
+    plan = run_as(query_conn, dataset.principals[who], secret, "EXPLAIN " + CONE, setup=setup)
+    assert any("obscore_s_point_idx" in str(line[0]) for line in plan), plan
+    rows = run_as(query_conn, dataset.principals[who], secret, CONE, setup=setup)
+    assert dids(rows) == dataset.visible_dids(who)
