@@ -99,7 +99,7 @@ def _fixed_size(arraysize: str | None) -> int | None:
 
 
 def null_mask(values: Sequence[Any]) -> npt.NDArray[np.bool_] | None:
-    """A boolean mask of the None cells, or None when the column has none (fast path)."""
+    """A boolean mask of the None cells, or None when the column has none."""
     if values.count(None) == 0:
         return None
     return np.fromiter((v is None for v in values), dtype=np.bool_, count=len(values))
@@ -108,22 +108,30 @@ def null_mask(values: Sequence[Any]) -> npt.NDArray[np.bool_] | None:
 # ---------------------------------------------------------------- numbers
 
 
-def numbers(values: Sequence[Any], kind: str, mask: npt.NDArray[np.bool_] | None
-            ) -> npt.NDArray[Any]:
-    """Big-endian array of a scalar numeric column; NULL cells become NaN / the int null.
+def numbers(values: Sequence[Any], kind: str
+            ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_] | None]:
+    """(big-endian array, NULL mask or None) of a scalar numeric column.
 
-    psycopg2 hands Decimal for numeric columns; numpy converts those through float.
+    numpy converts the whole tuple in C; None becomes NaN for floats, which is how a
+    NULL is found (a stored NaN is reported as NULL too — VOTable 1.4 sect. 6.5
+    allows readers to treat both alike).  Integers fail on None and take the slow
+    path; NULL cells become the type's minimum (the BINARY magic null).
     """
     dtype = SCALAR_DTYPES[kind]
-    if mask is None:
-        try:
-            return np.array(values, dtype=dtype)
-        except (TypeError, ValueError):
-            return np.array([float(v) for v in values], dtype=dtype)
     if kind in (FLOAT, DOUBLE):
-        return np.array([math.nan if v is None else float(v) for v in values], dtype=dtype)
-    null = INT_NULLS[kind]
-    return np.array([null if v is None else v for v in values], dtype=dtype)
+        try:
+            array = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            array = np.array([math.nan if v is None else float(v) for v in values])
+        mask = np.isnan(array)
+        return array.astype(dtype), (mask if mask.any() else None)
+    try:
+        return np.array(values, dtype=np.int64).astype(dtype), None
+    except (TypeError, ValueError):
+        nulls = null_mask(values)
+        null = INT_NULLS[kind]
+        filled = np.array([null if v is None else int(v) for v in values], dtype=np.int64)
+        return filled.astype(dtype), nulls
 
 
 def booleans(values: Sequence[Any]) -> npt.NDArray[np.uint8]:
@@ -135,29 +143,32 @@ def booleans(values: Sequence[Any]) -> npt.NDArray[np.uint8]:
 # ---------------------------------------------------------------- strings
 
 
-def texts(values: Sequence[Any], kind: str) -> list[str]:
-    """Each cell as its DALI text form; NULL becomes the empty string."""
+def texts(values: Sequence[Any], kind: str) -> tuple[list[str], npt.NDArray[np.bool_] | None]:
+    """(each cell as its DALI text form, NULL mask or None); NULL becomes ''."""
     if kind == TIMESTAMP:
         return timestamps(values)
-    if kind in (CHAR, UNICODE):
-        if values.count(None):
-            return ["" if v is None else str(v) for v in values]
-        if values and not isinstance(values[0], str):
-            return [str(v) for v in values]
-        return list(values)
-    raise AssertionError(kind)
+    try:
+        "".join(values)  # C speed check: every value is a str
+        return list(values), None
+    except TypeError:
+        mask = null_mask(values)
+        return ["" if v is None else str(v) for v in values], mask
 
 
-def timestamps(values: Sequence[Any]) -> list[str]:
+def timestamps(values: Sequence[Any]) -> tuple[list[str], npt.NDArray[np.bool_] | None]:
     """DALI timestamps: ISO 8601 with a 'T' separator and no time zone."""
+    sample = values[0] if values else None
+    if type(sample) is datetime and sample.tzinfo is None:
+        try:
+            return list(map(datetime.isoformat, values)), None
+        except TypeError:
+            pass
+    elif isinstance(sample, str):
+        try:  # text straight from PostgreSQL ('2020-01-02 03:04:05')
+            return "\x00".join(values).replace(" ", "T").split("\x00"), None
+        except TypeError:
+            pass
     out: list[str] = []
-    sample = next((v for v in values if v is not None), None)
-    if sample is None:
-        return [""] * len(values)
-    if isinstance(sample, str):
-        # Text straight from PostgreSQL ('2020-01-02 03:04:05'): one join/replace/split.
-        joined = "\x00".join("" if v is None else v for v in values)
-        return joined.replace(" ", "T").split("\x00")
     for value in values:
         if value is None:
             out.append("")
@@ -169,7 +180,7 @@ def timestamps(values: Sequence[Any]) -> list[str]:
             out.append(value.isoformat())
         else:
             out.append(str(value).replace(" ", "T"))
-    return out
+    return out, null_mask(values)
 
 
 def encoded_strings(cells: list[str], kind: str

@@ -123,9 +123,10 @@ def resolve_format(responseformat: str | None) -> OutputFormat:
     if "/" not in wanted:
         raise ValueError(_unknown(requested))
     base, params = _split_media_type(wanted)
-    fmt = _BY_MEDIA_TYPE.get(base)
-    if fmt is None:
+    found = _BY_MEDIA_TYPE.get(base)
+    if found is None:
         raise ValueError(_unknown(requested))
+    fmt = found
     if fmt.is_votable and "serialization" in params:
         chosen = _BY_SERIALIZATION.get(params["serialization"])
         if chosen is None:

@@ -97,7 +97,7 @@ class _Limiter:
 
 
 def _transpose(batch: Batch, width: int) -> list[Sequence[Any]]:
-    columns = list(zip(*batch, strict=True))
+    columns: list[Sequence[Any]] = list(zip(*batch, strict=True))
     if len(columns) != width:
         raise ValueError(f"rows have {len(columns)} values, the result declares {width} columns")
     return columns
@@ -222,9 +222,7 @@ def stream_result(
     """
     plans = [plan_column(c) for c in columns]
     if fmt.name == "fits":
-        from vo_service.serialize.fits import stream_fits
-
-        yield from stream_fits(plans, batches, maxrec=maxrec, info=info)
+        yield from _drive_fits(plans, batches, maxrec, info)
         return
     writer = _writer(fmt, plans, info)
     yield from _drive(writer, batches, maxrec, info, reraise, len(plans))
@@ -257,6 +255,26 @@ def _drive(writer: _Writer, batches: Iterator[Batch], maxrec: int | None, info: 
     yield writer.tail(info.overflow, info.error)
     if failure is not None and reraise:
         raise failure
+
+
+def _drive_fits(plans: Sequence[ColumnPlan], batches: Iterator[Batch], maxrec: int | None,
+                info: ResultInfo) -> Iterator[bytes]:
+    """FITS is spooled before its first byte, so every failure simply propagates."""
+    from vo_service.serialize.fits import write_fits
+
+    limiter = _Limiter(iter(batches), maxrec)
+
+    def transposed() -> Iterator[list[Sequence[Any]]]:
+        while (batch := limiter.next_batch()) is not None:
+            yield _transpose(batch, len(plans))
+
+    try:
+        yield from write_fits(plans, transposed(), overflow=lambda: limiter.overflow,
+                              query=info.query)
+    finally:
+        limiter.close()
+    info.rows = limiter.rows
+    info.overflow = limiter.overflow
 
 
 def _message(exc: Exception) -> str:

@@ -71,10 +71,12 @@ def document_parts(plans: Sequence[ColumnPlan], serialization: str,
         c = plan.column
         field = etree.SubElement(table, f"{{{VOTABLE_NS}}}FIELD", name=c.name, ID=field_id,
                                  datatype=c.datatype)
-        for attr, value in (("arraysize", plan.arraysize), ("xtype", c.xtype),
-                            ("unit", c.unit), ("ucd", c.ucd), ("utype", c.utype)):
-            if value:
-                field.set(attr, _clean(value))
+        optional: list[tuple[str, str | None]] = [
+            ("arraysize", plan.arraysize), ("xtype", c.xtype), ("unit", c.unit),
+            ("ucd", c.ucd), ("utype", c.utype)]
+        for attr, attr_value in optional:
+            if attr_value:
+                field.set(attr, _clean(attr_value))
         if c.description:
             etree.SubElement(field, f"{{{VOTABLE_NS}}}DESCRIPTION").text = _clean(c.description)
         if serialization == "BINARY" and plan.kind in col.INT_NULLS:
@@ -108,7 +110,7 @@ def trailer(status: str | None, message: str | None) -> bytes:
 def tabledata_rows(plans: Sequence[ColumnPlan], values: Sequence[Sequence[Any]]) -> bytes:
     """``<TR><TD>..</TD></TR>`` lines for one batch; NULL is an empty TD."""
     cells = [xml_cells(plan, column) for plan, column in zip(plans, values, strict=True)]
-    body = "</TD></TR>\n<TR><TD>".join(map("</TD><TD>".join, zip(*cells)))
+    body = "</TD></TR>\n<TR><TD>".join(map("</TD><TD>".join, zip(*cells, strict=False)))
     return ("<TR><TD>" + body + "</TD></TR>\n").encode("utf-8", "replace")
 
 
@@ -117,7 +119,7 @@ def text_cells(plan: ColumnPlan, values: Sequence[Any], *,
     """One column's cells as unescaped DALI text ('' for NULL)."""
     kind = plan.kind
     if kind in (col.CHAR, col.UNICODE, col.TIMESTAMP):
-        return col.texts(values, kind)
+        return col.texts(values, kind)[0]
     if kind == col.GEOMETRY:
         counts, flat = col.geometry(values, plan)
         return col.format_arrays(counts, flat, col.null_mask(values))
@@ -136,73 +138,84 @@ def xml_cells(plan: ColumnPlan, values: Sequence[Any]) -> list[str]:
 
 # ---------------------------------------------------------------- BINARY / BINARY2
 
+Block = tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]
+
 
 def binary_rows(plans: Sequence[ColumnPlan], values: Sequence[Sequence[Any]], *,
                 binary2: bool) -> bytes:
-    """The BINARY or BINARY2 bytes of one batch (before base64)."""
+    """The BINARY or BINARY2 bytes of one batch (before base64).
+
+    Each column contributes ``(n, w)`` byte blocks; variable-length cells come padded
+    with a mask of their real bytes.  The blocks are laid side by side in one matrix
+    and the masked compress (``matrix[valid]``) reads it back in row-major order,
+    which is exactly the record stream.
+    """
     n = len(values[0])
-    blocks: list[npt.NDArray[np.uint8]] = []
-    masks: list[npt.NDArray[np.bool_] | None] = []
+    blocks: list[Block] = []
     nulls = np.zeros((n, len(plans)), dtype=np.bool_) if binary2 else None
     for index, (plan, column) in enumerate(zip(plans, values, strict=True)):
-        mask = col.null_mask(column)
+        mask = _column_blocks(plan, column, n, blocks)
         if mask is not None and nulls is not None:
             nulls[:, index] = mask
-        _column_blocks(plan, column, mask, n, blocks, masks)
     if nulls is not None:
-        blocks.insert(0, np.packbits(nulls, axis=1))  # MSB of the first byte: column 1
-        masks.insert(0, None)
-    matrix = np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
-    if all(m is None for m in masks):
-        return matrix.tobytes()
-    valid = np.concatenate(
-        [np.ones(b.shape, dtype=np.bool_) if m is None else m
-         for b, m in zip(blocks, masks, strict=True)], axis=1)
-    return matrix[valid].tobytes()
+        blocks.insert(0, (np.packbits(nulls, axis=1), None))  # MSB of byte 0: column 1
+    width = sum(block.shape[1] for block, _ in blocks)
+    matrix = np.empty((n, width), dtype=np.uint8)
+    valid: npt.NDArray[np.bool_] | None = None
+    pos = 0
+    for block, block_valid in blocks:
+        w = block.shape[1]
+        matrix[:, pos:pos + w] = block
+        if block_valid is not None:
+            if valid is None:
+                valid = np.ones((n, width), dtype=np.bool_)
+            valid[:, pos:pos + w] = block_valid
+        pos += w
+    return matrix.tobytes() if valid is None else matrix[valid].tobytes()
 
 
-def _column_blocks(plan: ColumnPlan, values: Sequence[Any], mask: npt.NDArray[np.bool_] | None,
-                   n: int, blocks: list[npt.NDArray[np.uint8]],
-                   masks: list[npt.NDArray[np.bool_] | None]) -> None:
+def _column_blocks(plan: ColumnPlan, values: Sequence[Any], n: int, blocks: list[Block]
+                   ) -> npt.NDArray[np.bool_] | None:
+    """Append the column's blocks; return its NULL mask (None: no NULLs)."""
     kind = plan.kind
     if kind in col.SCALAR_DTYPES:
-        array = col.numbers(values, kind, mask)
-        blocks.append(array.view(np.uint8).reshape(n, array.itemsize))
-        masks.append(None)
-    elif kind == col.BOOL:
-        blocks.append(col.booleans(values).reshape(n, 1))
-        masks.append(None)
-    elif kind in (col.CHAR, col.UNICODE, col.TIMESTAMP):
-        cells = col.texts(values, kind)
+        array, mask = col.numbers(values, kind)
+        blocks.append((array.view(np.uint8).reshape(n, array.itemsize), None))
+        return mask
+    if kind == col.BOOL:
+        blocks.append((col.booleans(values).reshape(n, 1), None))
+        return col.null_mask(values)
+    if kind in (col.CHAR, col.UNICODE, col.TIMESTAMP):
+        cells, mask = col.texts(values, kind)
         enc_kind = col.UNICODE if kind == col.UNICODE else col.CHAR
-        counts, lengths, data = col.encoded_strings(cells, enc_kind)
         if plan.fixed_count is not None:
-            blocks.append(_fixed_strings(cells, enc_kind, plan.fixed_count))
-            masks.append(None)
+            blocks.append((_fixed_strings(cells, enc_kind, plan.fixed_count), None))
         else:
-            _variable(counts, np.frombuffer(data, np.uint8), lengths, blocks, masks)
-    elif kind in (col.GEOMETRY, col.ARRAY):
+            counts, lengths, data = col.encoded_strings(cells, enc_kind)
+            _variable(counts, np.frombuffer(data, np.uint8), lengths, blocks)
+        return mask
+    if kind in (col.GEOMETRY, col.ARRAY):
+        mask = col.null_mask(values)
         if kind == col.GEOMETRY:
             counts, flat = col.geometry(values, plan)
         else:
             counts, flat = col.generic_arrays(values, plan)
         dtype = np.dtype(plan.element_dtype or ">f8")
         flat = flat.astype(dtype)
-        if plan.fixed_count is not None:
-            filler = np.array(np.nan if dtype.kind == "f" else 0, dtype=dtype)
-            fixed = np.full((n, plan.fixed_count), filler, dtype=dtype)
-            present = counts == plan.fixed_count
-            if int(counts[~present].sum()) != 0:
-                raise ValueError(f"column {plan.column.name}: array sizes differ from "
-                                 f"arraysize {plan.fixed_count}")
-            fixed[present] = flat.reshape(-1, plan.fixed_count)
-            blocks.append(fixed.view(np.uint8).reshape(n, dtype.itemsize * plan.fixed_count))
-            masks.append(None)
-        else:
-            raw = flat.view(np.uint8)
-            _variable(counts, raw, counts * dtype.itemsize, blocks, masks)
-    else:  # pragma: no cover - plan_column only makes the kinds above
-        raise AssertionError(kind)
+        if plan.fixed_count is None:
+            _variable(counts, flat.view(np.uint8), counts * dtype.itemsize, blocks)
+            return mask
+        filler = np.array(np.nan if dtype.kind == "f" else 0, dtype=dtype)
+        fixed = np.full((n, plan.fixed_count), filler, dtype=dtype)
+        present = counts == plan.fixed_count
+        if int(counts[~present].sum()) != 0:
+            raise ValueError(f"column {plan.column.name}: array sizes differ from "
+                             f"arraysize {plan.fixed_count}")
+        fixed[present] = flat.reshape(-1, plan.fixed_count)
+        blocks.append((fixed.view(np.uint8).reshape(n, dtype.itemsize * plan.fixed_count),
+                       None))
+        return mask
+    raise AssertionError(kind)  # pragma: no cover - plan_column makes only the kinds above
 
 
 def _fixed_strings(cells: list[str], kind: str, size: int) -> npt.NDArray[np.uint8]:
@@ -216,29 +229,18 @@ def _fixed_strings(cells: list[str], kind: str, size: int) -> npt.NDArray[np.uin
     return np.array(raw, dtype=f"S{width}").view(np.uint8).reshape(len(cells), width)
 
 
-def _padded(data: npt.NDArray[np.uint8], lengths: npt.NDArray[np.int64], width: int
-            ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
-    """Spread concatenated cells into an (n, width) zero-padded matrix, plus its valid mask."""
-    valid = np.arange(width) < lengths[:, None]
-    matrix = np.zeros((lengths.shape[0], width), dtype=np.uint8)
-    matrix[valid] = data
-    return matrix, valid
-
-
 def _variable(counts: npt.NDArray[np.int64], data: npt.NDArray[np.uint8],
-              lengths: npt.NDArray[np.int64],
-              blocks: list[npt.NDArray[np.uint8]],
-              masks: list[npt.NDArray[np.bool_] | None]) -> None:
+              lengths: npt.NDArray[np.int64], blocks: list[Block]) -> None:
     """A variable-length cell: 4-byte big-endian element count, then the elements."""
     n = counts.shape[0]
-    blocks.append(counts.astype(">i4").view(np.uint8).reshape(n, 4))
-    masks.append(None)
+    blocks.append((counts.astype(">i4").view(np.uint8).reshape(n, 4), None))
     width = int(lengths.max(initial=0))
     if width == 0:
         return
-    matrix, valid = _padded(data, lengths, width)
-    blocks.append(matrix)
-    masks.append(valid)
+    valid = np.arange(width) < lengths[:, None]
+    matrix = np.zeros((n, width), dtype=np.uint8)
+    matrix[valid] = data
+    blocks.append((matrix, valid))
 
 
 class Base64Lines:
