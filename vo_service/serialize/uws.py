@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
+from vo_service.errors import error_votable
 from vo_service.uws.model import ErrorSummary, Job, JobRef
 
 UWS_NS = "http://www.ivoa.net/xml/UWS/v1.0"
@@ -25,7 +26,6 @@ MEDIA_TYPE = "application/xml"
 _NSMAP = {"uws": UWS_NS, "xlink": XLINK_NS, "xsi": XSI_NS}
 _U = f"{{{UWS_NS}}}"
 _X = f"{{{XLINK_NS}}}"
-_V = f"{{{VOTABLE_NS}}}"
 _NIL = f"{{{XSI_NS}}}nil"
 # Characters XML 1.0 cannot carry at all; a parameter value holding them is still shown.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -143,12 +143,8 @@ def parameters_document(job: Job) -> bytes:
 def error_document(error: ErrorSummary) -> bytes:
     """The DALI error VOTable served at ``{jobs}/{id}/error`` (with status 200).
 
-    The text starts with the summary message, which is also in the job's errorSummary,
-    so generic UWS clients and TAP clients read the same words.
+    Rendered by the application's one error renderer; its text is the summary message,
+    which is also in the job's errorSummary, so generic UWS clients and TAP clients read
+    the same words.
     """
-    root = etree.Element(_V + "VOTABLE", nsmap={None: VOTABLE_NS})
-    root.set("version", "1.4")
-    resource = etree.SubElement(root, _V + "RESOURCE", type="results")
-    info = etree.SubElement(resource, _V + "INFO", name="QUERY_STATUS", value="ERROR")
-    info.text = _xml_text(error.message)
-    return _serialize(root)
+    return bytes(error_votable(error.message))

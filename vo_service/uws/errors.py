@@ -1,22 +1,21 @@
 """Errors raised by the UWS job layer, each carrying its DALI fault and HTTP status.
 
-The HTTP layer maps :class:`UwsError` (and subclasses) into the application's error
-tree; the attributes ``fault`` and ``status`` are all it needs.  Messages are written
-for the client: they say what was wrong and what to do instead.
+:class:`UwsError` is a branch of the application's one error tree
+(:class:`vo_service.errors.ServiceError`), so the application's handler renders these
+like any other error.  Messages are written for the client: they say what was wrong and
+what to do instead.
 """
 
 from __future__ import annotations
 
+from vo_service.errors import ServiceError
 
-class UwsError(Exception):
+
+class UwsError(ServiceError):
     """Base of every job-layer error; ``fault`` is the DALI fault name."""
 
     fault = "UsageFault"
     status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class JobNotFound(UwsError):
