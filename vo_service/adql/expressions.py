@@ -73,7 +73,7 @@ def _wider(a: str, b: str) -> str:
 
 def _dbl(t: Typed) -> str:
     """The SQL of a numeric value as double precision (numeric literals would stay numeric)."""
-    if t.datatype == "double" and t.literal is None:
+    if t.datatype == "double":
         return t.sql
     return f"CAST({t.sql} AS double precision)"
 
@@ -123,7 +123,11 @@ class ExpressionCompiler:
         if isinstance(e, n.ColumnRef):
             return self.resolve_column(e, scope)
         if isinstance(e, n.Number):
-            return Typed(self.bind(e.value), _number_type(e.value), literal=e.value)
+            if isinstance(e.value, int):
+                return Typed(self.bind(e.value), _number_type(e.value), literal=e.value)
+            # Decimal literals are doubles in ADQL, not PostgreSQL numerics.
+            return Typed(f"CAST({self.bind(e.value)} AS double precision)", "double",
+                         literal=e.value)
         if isinstance(e, n.String):
             return Typed(self.bind(e.value), "char", "*", literal=e.value)
         if isinstance(e, n.Null):
@@ -235,8 +239,8 @@ class ExpressionCompiler:
         elif name in ("ROUND", "TRUNCATE"):
             self._arity(e, args, 1, 2)
             fn = "round" if name == "ROUND" else "trunc"
-            if len(args) == 1:
-                sql = f"{fn}({_dbl(args[0])})"
+            if len(args) == 1:  # numeric rounding: halves go away from zero
+                sql = f"CAST({fn}(CAST({args[0].sql} AS numeric)) AS double precision)"
             else:
                 if not isinstance(args[1].literal, int):
                     raise AdqlError(f"the second argument of {name} must be an integer literal",

@@ -307,6 +307,9 @@ class _TreeBuilder(Transformer[Token, n.Statement]):
         return n.ColumnRef(c[0], c[0][0].pos)
 
     def count_star(self, c: list[Token]) -> n.Aggregate:
+        if c[0].type != "COUNT":
+            raise AdqlError(f"{c[0].value}(*) is not ADQL; only COUNT(*) is", c[0].line,
+                            c[0].column)
         return n.Aggregate("COUNT", None, False, _pos(c[0]))
 
     def set_function(self, c: list[Any]) -> n.Aggregate:
@@ -424,6 +427,8 @@ def _translate_error(text: str, exc: UnexpectedInput) -> AdqlError:
         w_line = before.count("\n", 0, start) + 1
         w_col = start - (before.rfind("\n", 0, start) + 1) + 1
         return AdqlError(_FOREIGN_WORDS[word.group(1).upper()], w_line, w_col)
+    if str(token.value).upper() in _FOREIGN_WORDS:
+        return AdqlError(_FOREIGN_WORDS[str(token.value).upper()], token.line, token.column)
     if token.type == "_SEMICOLON":
         return AdqlError("only one statement is allowed", token.line, token.column)
     return AdqlError(f"unexpected {token.value!r}" + _describe_expected(set(exc.expected)),
