@@ -20,6 +20,7 @@ import psycopg2.extensions
 log = logging.getLogger(__name__)
 
 CHANNEL = "uws_phase"
+APPLICATION_NAME = "lick-uws-events"
 
 
 class PhaseEvents:
@@ -51,11 +52,7 @@ class PhaseEvents:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        with self._lock:
-            for events in self._waiters.values():
-                for event in events:
-                    event.set()
-            self._queued.notify_all()
+        self._wake_everyone()
 
     def wait_for_job(self, job_id: str, timeout: float) -> bool:
         """Block until a notification about ``job_id`` arrives or ``timeout`` passes."""
@@ -92,6 +89,14 @@ class PhaseEvents:
         with self._lock:
             return self._queued_count
 
+    def _wake_everyone(self) -> None:
+        with self._lock:
+            for events in self._waiters.values():
+                for event in events:
+                    event.set()
+            self._queued_count += 1
+            self._queued.notify_all()
+
     def _dispatch(self, payload: str) -> None:
         job_id, _, phase = payload.partition(" ")
         with self._lock:
@@ -105,11 +110,14 @@ class PhaseEvents:
         while not self._stopping.is_set():
             conn: psycopg2.extensions.connection | None = None
             try:
-                conn = psycopg2.connect(self._dsn)
+                conn = psycopg2.connect(self._dsn, application_name=APPLICATION_NAME)
                 conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
                 with conn.cursor() as cursor:
                     cursor.execute(f"LISTEN {CHANNEL}")
                 self._listening.set()
+                # a change made while we were not listening is only seen by polling
+                # waiters; wake everyone so they re-read now
+                self._wake_everyone()
                 while not self._stopping.is_set():
                     readable, _, _ = select.select([conn], [], [], 0.5)
                     if not readable:
