@@ -58,7 +58,7 @@ def _healpix_index(a: Sequence[str]) -> Typed:
         " FROM generate_series(0, f.ord - 1) AS b) AS bigint) "
         "FROM (SELECT g.ord, "
         "CASE WHEN abs(g.z) <= 2.0 / 3 THEN CASE WHEN g.jp / g.ns = g.jm / g.ns "
-        "THEN g.jp / g.ns + 4 WHEN g.jp / g.ns < g.jm / g.ns THEN g.jp / g.ns "
+        "THEN (g.jp / g.ns) | 4 WHEN g.jp / g.ns < g.jm / g.ns THEN g.jp / g.ns "
         "ELSE g.jm / g.ns + 8 END "
         "WHEN g.z > 0 THEN g.ntt ELSE g.ntt + 8 END AS face, "
         "CASE WHEN abs(g.z) <= 2.0 / 3 THEN g.jm & (g.ns - 1) "
