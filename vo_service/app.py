@@ -18,28 +18,20 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from vo_service.context import AppContext
-from vo_service.errors import FatalFault, ServiceError, error_votable
-from vo_service.routes import vosi
+from vo_service.errors import FatalFault, ServiceError
+from vo_service.routes import tap, vosi
+from vo_service.routes.authn import AuthenticationMiddleware
+from vo_service.routes.responses import error_response
 from vo_service.settings import Settings
 
 log = logging.getLogger("lick_archive")
-
-VOTABLE_MEDIA_TYPE = "application/x-votable+xml"
-
-
-def _error_response(error: ServiceError) -> Response:
-    headers = {}
-    if error.status == 401:
-        headers["WWW-Authenticate"] = 'Basic realm="Lick Archive", charset="UTF-8"'
-    return Response(error_votable(error.message, error.fault), status_code=error.status,
-                    media_type=VOTABLE_MEDIA_TYPE, headers=headers)
 
 
 async def _service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
     if exc.status >= 500:
         log.warning("%s on %s: %s", exc.fault, request.url.path, exc.message)
-    return _error_response(exc)
+    return error_response(exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -47,17 +39,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     fault = "NotFoundFault" if exc.status_code == 404 else "UsageFault"
     error = ServiceError(str(exc.detail), status=exc.status_code)
     error.fault = fault
-    return _error_response(error)
+    return error_response(error)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s", request.url.path)
-    return _error_response(FatalFault(
+    return error_response(FatalFault(
         "internal error; it has been logged. Please report the time and the request."))
 
 
 def routes() -> list[BaseRoute]:
-    return [*vosi.routes()]
+    return [*vosi.routes(), *tap.routes()]
 
 
 def create_app(settings: Settings, context: AppContext | None = None) -> Starlette:
@@ -81,4 +73,5 @@ def create_app(settings: Settings, context: AppContext | None = None) -> Starlet
         },
     )
     app.state.context = ctx
+    app.add_middleware(AuthenticationMiddleware, context=ctx)
     return app

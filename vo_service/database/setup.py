@@ -205,6 +205,22 @@ def grant_query_role(target: DatabaseTarget, settings: Settings) -> None:
     statements = [
         sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(role),
         sql.SQL("ALTER ROLE {} SET statement_timeout = {}").format(role, sql.Literal(timeout)),
+        sql.SQL("ALTER ROLE {} SET temp_file_limit = {}").format(
+            role, sql.Literal(settings.database.sync_temp_file_limit)),
+        # temp_file_limit is superuser-only; this superuser-owned function lets the
+        # service raise it per transaction for async queries, never beyond their limit.
+        sql.SQL(
+            "CREATE OR REPLACE FUNCTION public.lick_set_temp_file_limit(requested text) "
+            "RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS "
+            "$fn$ BEGIN "
+            "IF pg_size_bytes(requested) > pg_size_bytes({}) THEN "
+            "RAISE EXCEPTION 'temp_file_limit % is above the configured maximum', requested; "
+            "END IF; "
+            "RETURN set_config('temp_file_limit', requested, true); END $fn$"
+        ).format(sql.Literal(settings.database.async_temp_file_limit)),
+        sql.SQL("REVOKE ALL ON FUNCTION public.lick_set_temp_file_limit(text) FROM PUBLIC"),
+        sql.SQL("GRANT EXECUTE ON FUNCTION public.lick_set_temp_file_limit(text) TO {}").format(
+            role),
     ]
     admin = target.admin_dsn or target.owner_dsn
     with connect(admin, autocommit=True) as conn, conn.cursor() as cur:

@@ -162,10 +162,7 @@ class JobRunner:
             return
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self._stopping.clear()
-        self._liveness = psycopg2.connect(self.store.dsn)
-        self._liveness.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
-        with self._liveness.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS_RUNNER, self.runner_key))
+        self._take_liveness_lock()
         self.recover()
         for number in range(self.threads):
             self._spawn(self._work, f"uws-worker-{number}")
@@ -188,6 +185,28 @@ class JobRunner:
         if self._liveness is not None:
             self._liveness.close()
             self._liveness = None
+
+    def _take_liveness_lock(self) -> None:
+        """Hold this runner's advisory lock in a dedicated session for its lifetime."""
+        conn = psycopg2.connect(self.store.dsn, application_name="lick-uws-runner")
+        conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS_RUNNER, self.runner_key))
+        self._liveness = conn
+
+    def check_liveness(self) -> None:
+        """Re-take the liveness lock if its session was lost (database restart), so other
+        instances do not take this runner's future jobs for orphans."""
+        conn = self._liveness
+        try:
+            if conn is not None and not conn.closed:
+                with conn.cursor() as cursor:
+                    cursor.execute("SELECT 1")
+                return
+        except psycopg2.Error:
+            conn.close()
+        log.warning("uws runner lost its liveness session; taking the lock again")
+        self._take_liveness_lock()
 
     def job_dir(self, job_id: str) -> Path:
         """Where the job's uploads and result files live."""
@@ -343,8 +362,12 @@ class JobRunner:
                     self._stopping.wait(self.poll_interval)
 
     def _monitor(self) -> None:
+        rounds = 0
         while not self._stopping.wait(self.monitor_interval):
+            rounds += 1
             try:
+                if rounds % 10 == 0:
+                    self.check_liveness()
                 self.check_running()
             except psycopg2.Error as exc:
                 log.warning("uws monitor cannot reach the database: %s", exc)

@@ -1,0 +1,127 @@
+"""``demo-data``, ``ingest``, ``ingest report``, ``watch`` and ``access recompute``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ingest.config import IngestConfig
+from vo_service.database import setup
+from vo_service.settings import Settings
+
+
+def ingest_config(settings: Settings, extra_roots: tuple[Path, ...] = ()) -> IngestConfig:
+    s = settings.ingest
+    target = setup.database_target(settings)
+    roots = tuple(dict.fromkeys(p.resolve() for p in (*s.roots, *extra_roots)))
+    return IngestConfig(
+        roots=roots,
+        authority=settings.service.authority,
+        base_url=settings.service.base_url.rstrip("/"),
+        release_period=s.release_period,
+        instrument_dirs=s.instrument_dirs,
+        always_public={"*": tuple(f"*{suffix}" for suffix in s.always_public_suffixes)},
+        workers=s.workers,
+        stable_delay=s.stable_seconds,
+        poll_interval=s.poll_seconds,
+        schedule_dsn=target.schedule_dsn,
+    )
+
+
+def _demo_data(settings: Settings, args: argparse.Namespace) -> int:
+    import psycopg2
+
+    from ingest.demo_data import write_demo_data
+    from ingest.schedule import load_schedule_json
+
+    directory: Path = args.directory.resolve()
+    summary = write_demo_data(directory)
+    print(f"demo archive written to {directory}: {summary}")
+    target = setup.initialize(settings)
+    if target.schedule_dsn:
+        conn = psycopg2.connect(target.schedule_dsn)
+        try:
+            observers, runs = load_schedule_json(conn, directory / "schedule.json")
+        finally:
+            conn.close()
+        print(f"scheduling database loaded: {observers} observers, {runs} runs")
+        from vo_service.commands.user_commands import sync_users
+
+        sync_users(settings)
+    return 0
+
+
+def _roots_for(settings: Settings, paths: list[Path]) -> tuple[Path, ...]:
+    """Paths given on the command line that are archive roots themselves."""
+    return tuple(p for p in paths if p.is_dir() and not settings.ingest.roots)
+
+
+def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from ingest.loader import ingest_paths
+
+    paths: list[Path] = args.paths
+    if [str(p) for p in paths] == ["report"]:
+        return _report(settings, args)
+    target = setup.database_target(settings)
+    config = ingest_config(settings, _roots_for(settings, paths))
+    ingest_paths(config, target.owner_dsn, paths, dry_run=args.dry_run)
+    return 0
+
+
+def _report(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ingest.report import ingest_report, print_report
+
+    target = setup.database_target(settings)
+    lines = ingest_report(ingest_config(settings), target.owner_dsn)
+    print_report(lines, Console())
+    return 0
+
+
+def _watch(settings: Settings, args: argparse.Namespace) -> int:
+    from ingest.watcher import watch
+
+    target = setup.database_target(settings)
+    config = ingest_config(settings, tuple(args.roots))
+    if not config.roots:
+        print("lick-archive watch: no archive roots; set [ingest] roots or give them")
+        return 2
+    watch(config, target.owner_dsn)
+    return 0
+
+
+def _recompute(settings: Settings, args: argparse.Namespace) -> int:
+    from ingest.loader import recompute_access
+
+    target = setup.database_target(settings)
+    summary = recompute_access(ingest_config(settings), target.owner_dsn, args.target)
+    print(summary)
+    return 0
+
+
+def register(commands: Any) -> None:
+    demo = commands.add_parser("demo-data", help="write a deterministic sample archive and "
+                               "load its scheduling database")
+    demo.add_argument("directory", type=Path)
+    demo.set_defaults(handler=_demo_data)
+
+    ingest = commands.add_parser(
+        "ingest", help="ingest files or trees (PATH...), or `ingest report`: disk versus "
+        "database per night and instrument")
+    ingest.add_argument("paths", nargs="+", type=Path)
+    ingest.add_argument("--dry-run", action="store_true", help="read and report, write nothing")
+    ingest.set_defaults(handler=_ingest)
+
+    watch = commands.add_parser("watch", help="the ingest daemon: poll the roots and ingest "
+                                "files once they are complete")
+    watch.add_argument("roots", nargs="*", type=Path)
+    watch.set_defaults(handler=_watch)
+
+    access = commands.add_parser("access", help="access rules")
+    access_commands = access.add_subparsers(dest="access_command", required=True)
+    recompute = access_commands.add_parser(
+        "recompute", help="re-apply owners and release dates to a file, directory or night")
+    recompute.add_argument("target")
+    recompute.set_defaults(handler=_recompute)

@@ -1,0 +1,74 @@
+"""Who is asking: HTTP Basic (IVOA SSO BasicAA) or a bearer token → a Principal.
+
+No credentials means anonymous (public rows only).  Wrong credentials are an error,
+never a silent downgrade to anonymous: a script with a typo in its password must
+notice.  Throttled logins get 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import timedelta
+
+from auth.login import authenticate_password
+from auth.passwords import VerifiedCredentialCache
+from auth.principals import ANONYMOUS, Principal
+from auth.throttle import ThrottlePolicy
+from auth.tokens import verify_token
+from vo_service.context import AppContext
+from vo_service.errors import AuthorizationFault, ServiceError
+
+
+class TooManyAttempts(ServiceError):
+    fault = "AuthorizationFault"
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+def _cache(ctx: AppContext) -> VerifiedCredentialCache:
+    cache: VerifiedCredentialCache | None = getattr(ctx, "_credential_cache", None)
+    if cache is None:
+        cache = VerifiedCredentialCache()
+        ctx._credential_cache = cache  # type: ignore[attr-defined]
+    return cache
+
+
+def authenticate(ctx: AppContext, authorization: str | None, address: str) -> Principal:
+    """The principal for an ``Authorization`` header (blocking: run in a thread)."""
+    if not authorization:
+        return ANONYMOUS
+    scheme, _, value = authorization.strip().partition(" ")
+    scheme = scheme.lower()
+    if scheme == "basic":
+        try:
+            login, sep, password = base64.b64decode(value.strip(), validate=True) \
+                .decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise AuthorizationFault("malformed HTTP Basic credentials") from None
+        if not sep:
+            raise AuthorizationFault("malformed HTTP Basic credentials") from None
+        policy = ThrottlePolicy(
+            max_failures_per_login=ctx.settings.auth.max_failed_logins,
+            max_failures_per_address=4 * ctx.settings.auth.max_failed_logins,
+            window=timedelta(seconds=ctx.settings.auth.throttle_window_s))
+        with ctx.database.owner() as conn:
+            result = authenticate_password(conn, login, password, address, policy=policy,
+                                           cache=_cache(ctx), auth_method="basic",
+                                           audit_success=False)
+        if result.throttled:
+            raise TooManyAttempts(result.retry_after_seconds)
+        if result.principal is None:
+            raise AuthorizationFault("wrong login or password")
+        return result.principal
+    if scheme == "bearer":
+        with ctx.database.owner() as conn:
+            principal = verify_token(conn, value.strip())
+        if principal is None:
+            raise AuthorizationFault("unknown, expired or revoked token")
+        return principal
+    raise AuthorizationFault(f"unsupported authorization scheme {scheme!r}; use Basic or "
+                             "Bearer")
