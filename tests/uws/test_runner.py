@@ -295,3 +295,31 @@ def test_a_killed_server_leaves_no_job_executing(store: JobStore, jobs_dir: Path
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+def test_liveness_lock_is_taken_again_after_losing_its_session(
+    store: JobStore, jobs_dir: Path
+) -> None:
+    runner = JobRunner(store, csv_executor, jobs_dir, threads=1)
+    runner.start()
+    try:
+        admin = psycopg2.connect(store.dsn)
+        admin.autocommit = True
+        cursor = admin.cursor()
+        held = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND classid = %s::oid AND objid = %s::oid")
+        args = (LOCK_CLASS_RUNNER, runner.runner_key)
+        cursor.execute(held, args)
+        assert cursor.fetchone() == (1,)
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE application_name = 'lick-uws-runner' "
+                       "AND datname = current_database()")
+        time.sleep(0.3)
+        cursor.execute(held, args)
+        assert cursor.fetchone() == (0,)
+        runner.check_liveness()
+        cursor.execute(held, args)
+        assert cursor.fetchone() == (1,)
+        admin.close()
+    finally:
+        runner.stop()
