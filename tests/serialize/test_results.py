@@ -1,0 +1,363 @@
+"""Every result format written by stream_result, read back by independent readers.
+
+astropy reads the VOTables and the FITS file, the csv module the CSV; the VOTables
+are validated against the IVOA schema and linted by STILTS votlint.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.io.votable import parse
+from lxml import etree
+
+from tests.serialize import sample
+from tests.xsd import validate
+from vo_service.result import ResultColumn
+from vo_service.serialize.formats import resolve_format
+from vo_service.serialize.results import ResultInfo, stream_result
+
+VOT = "{http://www.ivoa.net/xml/VOTable/v1.3}"
+VOTABLE_FORMATS = ["votable/td", "votable/b", "votable/b2"]
+KINDS = ["bool", "short", "int", "long", "float", "double", "char", "uni", "ts", "geo", "geo",
+         "geo", "char"]
+
+
+def write(fmt: str, rows: list[tuple[Any, ...]] | None = None, *, maxrec: int | None = None,
+          batch: int = 3, columns: list[ResultColumn] | None = None,
+          query: str | None = "SELECT * FROM t WHERE a < 1 & b > 2") -> tuple[bytes, ResultInfo]:
+    rows = sample.rows() if rows is None else rows
+    info = ResultInfo(query=query, infos=[("request", "doQuery")])
+    batches = iter([rows[i:i + batch] for i in range(0, len(rows), batch)])
+    out = b"".join(stream_result(resolve_format(fmt), columns or sample.COLUMNS, batches,
+                                 maxrec=maxrec, info=info))
+    return out, info
+
+
+def _expected_char(value: str, serialization: str) -> str:
+    if serialization == "TABLEDATA":
+        return value.replace("\x01", "\ufffd")
+    return value.encode("ascii", "replace").decode()
+
+
+def check_votable(out: bytes, rows: list[tuple[Any, ...]], serialization: str) -> None:
+    table = parse(io.BytesIO(out)).get_first_table()
+    array = table.array
+    names = array.dtype.names
+    assert [f.name for f in table.fields] == [c.name for c in sample.COLUMNS]
+    assert len(array) == len(rows)
+    for r, row in enumerate(rows):
+        for c, (kind, value) in enumerate(zip(KINDS, row, strict=True)):
+            got = array[names[c]][r]
+            masked = np.all(np.ma.getmaskarray(array[names[c]][r:r + 1]))
+            where = f"row {r} column {names[c]}"
+            if value is None:
+                if kind == "geo":
+                    assert masked or len(got) == 0, where
+                else:
+                    assert masked or got == "", where
+            elif kind == "double" and math.isnan(value):
+                assert masked, where  # NaN is reported as NULL
+            elif kind == "float":
+                assert np.float32(got) == np.float32(value), where
+            elif kind == "char":
+                assert got == _expected_char(value, serialization), where
+            elif kind == "ts":
+                assert got == sample.expected_text(value), where
+            elif kind == "geo":
+                np.testing.assert_allclose(np.asarray(got, dtype=float), sample.degrees(value),
+                                           rtol=1e-15, atol=0, err_msg=where)
+            else:
+                assert got == value and not masked, where
+
+
+@pytest.mark.parametrize("fmt,serialization", [
+    ("votable/td", "TABLEDATA"), ("votable/b", "BINARY"), ("votable/b2", "BINARY2")])
+def test_votable_round_trip(fmt: str, serialization: str) -> None:
+    rows = sample.rows()
+    out, info = write(fmt, rows)
+    root = validate(out)
+    assert root.get("version") in ("1.4", "1.5")
+    resource = root.find(f"{VOT}RESOURCE")
+    assert resource is not None and resource.get("type") == "results"
+    infos = [(i.get("name"), i.get("value")) for i in resource.findall(f"{VOT}INFO")]
+    assert infos[0] == ("QUERY_STATUS", "OK")
+    assert ("QUERY", "SELECT * FROM t WHERE a < 1 & b > 2") in infos
+    assert root.find(f".//{VOT}DATA/{VOT}{serialization}") is not None
+    assert resource[-1].tag == f"{VOT}TABLE"  # no trailing status: nothing was cut
+    fields = root.findall(f".//{VOT}FIELD")
+    assert [f.get("xtype") for f in fields][8:12] == ["timestamp", "point", "circle", "polygon"]
+    assert fields[5].get("ucd") == "pos.eq.ra" and fields[5].get("utype") == "obscore:x.y"
+    assert re.fullmatch(r"[A-Za-z_][\w.-]*", fields[12].get("ID") or "")
+    check_votable(out, rows, serialization)
+    assert info.rows == len(rows) and not info.overflow and info.error is None
+
+
+def test_base64_lines_are_short_and_whole() -> None:
+    rows = sample.rows(400)
+    out, _ = write("votable/b2", rows, batch=37)
+    stream = re.search(rb"<STREAM encoding=\"base64\">(.*?)</STREAM>", out, re.S)
+    assert stream is not None
+    lines = [line for line in stream.group(1).split(b"\n") if line.strip()]
+    assert all(len(line) == 76 for line in lines[:-1]) and len(lines[-1]) <= 76
+    check_votable(out, rows, "BINARY2")
+
+
+def _votlint(document: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "result.vot"
+    path.write_bytes(document)
+    done = subprocess.run(["stilts", "votlint", f"votable={path}"], capture_output=True,
+                          text=True, timeout=120)
+    return (done.stdout + done.stderr).strip()
+
+
+@pytest.mark.skipif(shutil.which("stilts") is None, reason="STILTS is not installed")
+@pytest.mark.parametrize("fmt", VOTABLE_FORMATS)
+def test_votlint_is_silent(fmt: str, tmp_path: Path) -> None:
+    out, _ = write(fmt, maxrec=5)
+    if fmt != "votable/td":
+        # STILTS 3.4.7 votlint misreads binary cells of xtype polygon/circle/point (it
+        # reports "Odd number of polygon coords" even for astropy's own BINARY2, while
+        # STIL itself reads them correctly), so the xtypes are removed for the lint;
+        # the byte layout is still checked, and TABLEDATA is linted with them.
+        out = re.sub(rb' xtype="(point|circle|polygon)"', b"", out)
+    assert _votlint(out, tmp_path) == ""
+
+
+@pytest.mark.parametrize("fmt", VOTABLE_FORMATS)
+def test_overflow_only_when_a_row_was_cut(fmt: str) -> None:
+    rows = sample.rows()
+    exact, info = write(fmt, rows, maxrec=len(rows))
+    assert b"OVERFLOW" not in exact and not info.overflow
+    cut, info = write(fmt, rows, maxrec=4)
+    root = validate(cut)
+    resource = root.find(f"{VOT}RESOURCE")
+    assert resource is not None
+    assert resource[-1].tag == f"{VOT}INFO"
+    assert (resource[-1].get("name"), resource[-1].get("value")) == ("QUERY_STATUS", "OVERFLOW")
+    assert resource[-2].tag == f"{VOT}TABLE"
+    assert info.overflow and info.rows == 4
+    check_votable(cut, rows[:4], {"votable/td": "TABLEDATA", "votable/b": "BINARY"}.get(
+        fmt, "BINARY2"))
+
+
+@pytest.mark.parametrize("fmt", VOTABLE_FORMATS)
+def test_maxrec_zero_is_metadata_only(fmt: str) -> None:
+    out, info = write(fmt, maxrec=0)
+    root = validate(out)
+    assert len(root.findall(f".//{VOT}FIELD")) == len(sample.COLUMNS)
+    assert root.findall(f".//{VOT}TR") == []
+    assert len(parse(io.BytesIO(out)).get_first_table().array) == 0
+    assert info.overflow and info.rows == 0
+    empty, info = write(fmt, [], maxrec=0)
+    assert b"OVERFLOW" not in empty and not info.overflow
+
+
+def _failing(rows: list[tuple[Any, ...]], closed: list[bool]) -> Iterator[list[tuple[Any, ...]]]:
+    try:
+        yield rows[:3]
+        yield rows[3:5]
+        raise RuntimeError("canceling statement due to statement timeout")
+    finally:
+        closed.append(True)
+
+
+@pytest.mark.parametrize("fmt", VOTABLE_FORMATS)
+def test_error_mid_stream_ends_the_document(fmt: str) -> None:
+    rows, closed = sample.rows(), []
+    info = ResultInfo(query="SELECT 1")
+    out = b"".join(stream_result(resolve_format(fmt), sample.COLUMNS, _failing(rows, closed),
+                                 maxrec=None, info=info))
+    root = validate(out)
+    resource = root.find(f"{VOT}RESOURCE")
+    assert resource is not None and resource[-1].get("value") == "ERROR"
+    assert "statement timeout" in (resource[-1].text or "")
+    assert resource[0].get("value") == "OK"
+    check_votable(out, rows[:5], {"votable/td": "TABLEDATA", "votable/b": "BINARY"}.get(
+        fmt, "BINARY2"))
+    assert closed == [True] and info.error is not None and info.rows == 5
+
+
+def test_error_is_reraised_after_the_document_when_asked() -> None:
+    chunks: list[bytes] = []
+    with pytest.raises(RuntimeError, match="statement timeout"):
+        for chunk in stream_result(resolve_format("votable"), sample.COLUMNS,
+                                   _failing(sample.rows(), []), maxrec=None,
+                                   info=ResultInfo(), reraise=True):
+            chunks.append(chunk)
+    validate(b"".join(chunks))
+
+
+def test_error_before_the_first_row_propagates_before_any_output() -> None:
+    def broken() -> Iterator[list[tuple[Any, ...]]]:
+        raise RuntimeError("division by zero")
+        yield []  # pragma: no cover
+
+    stream = stream_result(resolve_format("votable"), sample.COLUMNS, broken(), maxrec=None,
+                           info=ResultInfo())
+    with pytest.raises(RuntimeError, match="division by zero"):
+        next(stream)
+
+
+def test_consumer_that_stops_closes_the_batches() -> None:
+    closed: list[bool] = []
+
+    def endless() -> Iterator[list[tuple[Any, ...]]]:
+        try:
+            while True:
+                yield sample.rows()
+        finally:
+            closed.append(True)
+
+    stream = stream_result(resolve_format("csv"), sample.COLUMNS, endless(), maxrec=None,
+                           info=ResultInfo())
+    next(stream)
+    next(stream)
+    stream.close()  # what a disconnecting HTTP client causes
+    assert closed == [True]
+
+
+def test_maxrec_stops_reading_batches() -> None:
+    pulled = []
+
+    def counted() -> Iterator[list[tuple[Any, ...]]]:
+        for i in range(100):
+            pulled.append(i)
+            yield sample.rows()
+
+    write_info = ResultInfo()
+    b"".join(stream_result(resolve_format("votable"), sample.COLUMNS, counted(), maxrec=10,
+                           info=write_info))
+    assert len(pulled) == 2 and write_info.overflow and write_info.rows == 10
+
+
+def _text_expected(kind: str, value: Any, tsv: bool) -> str:
+    if value is None:
+        return ""
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "double" and math.isnan(value):
+        return "NaN"
+    if kind == "float" and math.isinf(value):
+        return "+Inf"
+    if kind == "ts":
+        return str(sample.expected_text(value))
+    if kind == "char" and tsv:
+        return value.replace("\r\n", " ").replace("\t", " ").replace("\n", " ")
+    return str(value)
+
+
+def test_csv_is_rfc4180_with_header() -> None:
+    rows = sample.rows()
+    out, _ = write("text/csv", rows, maxrec=None)
+    assert out.startswith(b"flag,small,n,big,real_v,dbl,label,uni,at,pos,circ,region,"
+                          b"1 odd name\r\n")
+    parsed = list(csv.reader(io.StringIO(out.decode(), newline="")))
+    assert len(parsed) == len(rows) + 1
+    for row, cells in zip(rows, parsed[1:], strict=True):
+        for kind, value, cell in zip(KINDS, row, cells, strict=True):
+            if kind == "geo" and value is not None:
+                np.testing.assert_allclose([float(x) for x in cell.split()],
+                                           sample.degrees(value), rtol=1e-15)
+            else:
+                assert cell == _text_expected(kind, value, False)
+
+
+def test_tsv_has_one_line_per_row() -> None:
+    rows = sample.rows()
+    out, _ = write("tsv", rows)
+    lines = out.decode().split("\n")
+    assert lines[-1] == "" and len(lines) == len(rows) + 2
+    assert lines[0].split("\t")[0] == "flag"
+    for row, line in zip(rows, lines[1:-1], strict=True):
+        cells = line.split("\t")
+        assert len(cells) == len(sample.COLUMNS)
+        for kind, value, cell in zip(KINDS, row, cells, strict=True):
+            if kind != "geo" or value is None:
+                assert cell == _text_expected(kind, value, True)
+
+
+def test_fits_binary_table() -> None:
+    rows = sample.rows()
+    out, info = write("fits", rows, maxrec=len(rows) - 1)
+    assert len(out) % 2880 == 0
+    with fits.open(io.BytesIO(out)) as hdus:
+        hdus.verify("exception")
+        table = hdus[1]
+        assert table.header["NAXIS2"] == len(rows) - 1
+        data = table.data
+        assert [c.name for c in table.columns] == [c.name for c in sample.COLUMNS]
+        assert table.columns["dbl"].unit == "deg"
+        assert "OVERFLOW" in str(table.header["COMMENT"])
+        for r, row in enumerate(rows[:-1]):
+            for c, (kind, value) in enumerate(zip(KINDS, row, strict=True)):
+                column = table.columns[c]
+                got = data.field(c)[r]
+                if value is None:
+                    if kind in ("short", "int", "long"):
+                        assert got == column.null
+                    elif kind in ("double", "float"):
+                        assert math.isnan(got)
+                    elif kind in ("char", "uni", "ts"):
+                        assert got == ""
+                    elif kind == "geo":
+                        assert len(got) == 0
+                    continue
+                if kind == "geo":
+                    np.testing.assert_allclose(got, sample.degrees(value), rtol=1e-15)
+                elif kind == "ts":
+                    assert got == sample.expected_text(value)
+                elif kind in ("char", "uni"):
+                    assert got == value.encode("ascii", "replace").decode().rstrip()
+                elif kind == "float":
+                    assert np.float32(got) == np.float32(value)
+                else:
+                    assert got == value
+    assert info.overflow
+
+
+def test_large_batches_stay_exact() -> None:
+    """Many rows with ragged strings and polygons in big batches, against astropy."""
+    rng = np.random.default_rng(7)
+    columns = [ResultColumn("s", "char", "*"), ResultColumn("x", "double"),
+               ResultColumn("p", "double", "*", "polygon"), ResultColumn("k", "long")]
+    rows = []
+    for i in range(5000):
+        vertices = int(rng.integers(3, 9))
+        poly = "{" + ",".join(f"({rng.uniform(0, 6.28)!r} , {rng.uniform(-1.5, 1.5)!r})"
+                              for _ in range(vertices)) + "}"
+        rows.append(("x" * int(rng.integers(0, 40)) if i % 11 else None,
+                     float(rng.normal()), poly if i % 13 else None, i if i % 17 else None))
+    out, _ = write("votable/b2", rows, batch=1000, columns=columns)
+    array = parse(io.BytesIO(out)).get_first_table().array
+    for i, (s, x, p, k) in enumerate(rows):
+        assert array["s"][i] == (s or "")
+        assert array["x"][i] == x
+        if p is None:
+            assert len(array["p"][i]) == 0
+        else:
+            np.testing.assert_allclose(array["p"][i], sample.degrees(p), rtol=1e-15)
+        assert (array["k"][i] == k) if k is not None else bool(array["k"].mask[i])
+
+
+def test_unknown_datatype_is_refused() -> None:
+    with pytest.raises(ValueError, match="cannot be written"):
+        write("votable", [(1,)], columns=[ResultColumn("c", "floatComplex")])
+
+
+def test_query_with_illegal_xml_characters_is_cleaned() -> None:
+    out, _ = write("votable/td", sample.rows(1), query="SELECT '\x00\x07' FROM t")
+    root = etree.fromstring(out)
+    queries = [i for i in root.iter(f"{VOT}INFO") if i.get("name") == "QUERY"]
+    assert queries[0].get("value") == "SELECT '\ufffd\ufffd' FROM t"
