@@ -38,7 +38,8 @@ def _row(i: int) -> tuple[Any, ...]:
         i % 2 == 0, i - 3, 1000 * i, 2**40 + i, 1.5 + i, 10.25 * i + 0.1,
         f"row {i}, with a comma; \"quoted\" & <tag> \t tab",
         f"unicode É ü {i}",
-        datetime(2021, 3, 4, 5, 6, 7, 123000 if i % 2 else 0) if i % 3 else date(2020, 1, 1 + i % 28),
+        (datetime(2021, 3, 4, 5, 6, 7, 123000 if i % 2 else 0) if i % 3
+         else date(2020, 1, 1 + i % 28)),
         POINT, CIRCLE, POLYGON, f"odd{i}",
     )
 
