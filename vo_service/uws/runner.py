@@ -198,13 +198,13 @@ class JobRunner:
         """Re-take the liveness lock if its session was lost (database restart), so other
         instances do not take this runner's future jobs for orphans."""
         conn = self._liveness
-        try:
-            if conn is not None and not conn.closed:
+        if conn is not None and not conn.closed:
+            try:
                 with conn.cursor() as cursor:
                     cursor.execute("SELECT 1")
                 return
-        except psycopg2.Error:
-            conn.close()
+            except psycopg2.Error:
+                conn.close()
         log.warning("uws runner lost its liveness session; taking the lock again")
         self._take_liveness_lock()
 
