@@ -122,3 +122,21 @@ def begin_query_transaction(
             "not match auth.identity_secret (reload it after a rotation)"
         ) from exc
     cursor.fetchone()
+
+
+def reset_connection(connection: Any) -> None:
+    """Clear session state before a pooled query connection serves another requester.
+
+    Identity is transaction-local and needs no reset, but a session keeps temporary
+    tables (``ON COMMIT PRESERVE ROWS``), ``WITH HOLD`` cursors and prepared
+    statements filled under the previous requester's rights; ``DISCARD ALL`` drops
+    them.  Call it whenever a connection goes back to the pool.
+    """
+    connection.rollback()
+    previous = connection.autocommit
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cur:
+            cur.execute("DISCARD ALL")
+    finally:
+        connection.autocommit = previous

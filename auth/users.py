@@ -188,6 +188,8 @@ def set_active(conn: psycopg2.extensions.connection, login: str, active: bool, *
         row = cur.fetchone()
         if row is None:
             raise UserError(f"no account {login!r}")
+        if not active:  # web sessions end now, not when re-enabled
+            cur.execute("DELETE FROM auth.sessions WHERE user_id = %s", (row[0],))
         _audit(cur, audit.USER_ENABLED if active else audit.USER_DISABLED, actor, login)
     return _user(row)
 

@@ -74,6 +74,22 @@ CREATE INDEX tokens_user_idx ON auth.tokens (user_id);
 COMMENT ON TABLE auth.tokens IS
     'Personal bearer tokens: only the SHA-256 of the token is stored; prefix identifies it.';
 
+CREATE TABLE auth.sessions (
+    session_id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id integer NOT NULL REFERENCES auth.users ON DELETE CASCADE,
+    secret_hash bytea NOT NULL UNIQUE,
+    csrf_token text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL,
+    last_seen_at timestamptz NOT NULL DEFAULT now(),
+    address text NOT NULL DEFAULT '',
+    user_agent text NOT NULL DEFAULT ''
+);
+CREATE INDEX sessions_user_idx ON auth.sessions (user_id);
+CREATE INDEX sessions_expires_idx ON auth.sessions (expires_at);
+COMMENT ON TABLE auth.sessions IS
+    'Web sessions: the cookie value is stored as its SHA-256; csrf_token is the form token.';
+
 CREATE TABLE auth.login_attempts (
     attempt_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     at timestamptz NOT NULL DEFAULT clock_timestamp(),
