@@ -175,7 +175,8 @@ def _failing(rows: list[tuple[Any, ...]], closed: list[bool]) -> Iterator[list[t
 
 @pytest.mark.parametrize("fmt", VOTABLE_FORMATS)
 def test_error_mid_stream_ends_the_document(fmt: str) -> None:
-    rows, closed = sample.rows(), []
+    rows = sample.rows()
+    closed: list[bool] = []
     info = ResultInfo(query="SELECT 1")
     out = b"".join(stream_result(resolve_format(fmt), sample.COLUMNS, _failing(rows, closed),
                                  maxrec=None, info=info))
@@ -200,11 +201,14 @@ def test_error_is_reraised_after_the_document_when_asked() -> None:
 
 
 def test_error_before_the_first_row_propagates_before_any_output() -> None:
-    def broken() -> Iterator[list[tuple[Any, ...]]]:
-        raise RuntimeError("division by zero")
-        yield []  # pragma: no cover
+    class Broken:
+        def __iter__(self) -> Broken:
+            return self
 
-    stream = stream_result(resolve_format("votable"), sample.COLUMNS, broken(), maxrec=None,
+        def __next__(self) -> list[tuple[Any, ...]]:
+            raise RuntimeError("division by zero")
+
+    stream = stream_result(resolve_format("votable"), sample.COLUMNS, Broken(), maxrec=None,
                            info=ResultInfo())
     with pytest.raises(RuntimeError, match="division by zero"):
         next(stream)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,7 +212,7 @@ def stream_result(
     maxrec: int | None,
     info: ResultInfo,
     reraise: bool = False,
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """Yield the result document in ``fmt``; see the module docstring for errors.
 
     ``batches`` yields lists of row tuples (psycopg2 ``fetchmany``); at most
