@@ -109,7 +109,7 @@ def extraction(paths: list[Path], root: Path, config: IngestConfig) -> float:
     started = time.perf_counter()
     rejected = 0
     for path in paths:
-        if isinstance(read_file(path, root, config), Rejection):
+        if isinstance(read_file(path, root, config.instrument_config), Rejection):
             rejected += 1
     elapsed = time.perf_counter() - started
     if rejected:

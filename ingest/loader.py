@@ -30,12 +30,11 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
-from psycopg2 import sql
 
 from ingest.access import AccessDecision, decide_access, override_number, read_overrides
 from ingest.config import IngestConfig
 from ingest.schedule import PostgresSchedule, ScheduleSource
-from tap_schema.declaration import FILES, OBSCORE
+from ingest.store import BatchWriter, Known, Rejected, known
 
 log = logging.getLogger(__name__)
 
@@ -244,30 +243,6 @@ def _read_chunk(chunk: Sequence[DiskFile], config: IngestConfig) -> list[ReadRes
 # ---------------------------------------------------------------- rows
 
 
-def _columns(table: Any) -> list[str]:
-    return [c.name for c in table.columns if not c.pg_type or "IDENTITY" not in c.pg_type]
-
-
-def _template(table: Any, names: Sequence[str]) -> str:
-    # Explicit casts: pgSphere types and timestamps arrive as text.
-    parts = []
-    for name in names:
-        storage = table.column(name).storage_type
-        cast = "" if storage in ("text", "bigint", "integer", "double precision") else storage
-        parts.append(f"%s::{cast}" if cast else "%s")
-    return "(" + ", ".join(parts) + ")"
-
-
-def _upsert(table: Any, names: Sequence[str], conflict: str) -> sql.Composed:
-    updates = sql.SQL(", ").join(
-        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n)) for n in names if n != conflict
-    )
-    return sql.SQL("INSERT INTO {}.{} ({}) VALUES %s ON CONFLICT ({}) DO UPDATE SET {}").format(
-        sql.Identifier(table.schema), sql.Identifier(table.name),
-        sql.SQL(", ").join(sql.Identifier(n) for n in names), sql.Identifier(conflict), updates,
-    )
-
-
 def _flags_with(flags: str | None, flag: str, present: bool) -> str:
     words = [w for w in (flags or "").split() if w != flag]
     if present:
@@ -303,13 +278,6 @@ class IngestSummary:
         self.seconds += other.seconds
 
 
-@dataclass(frozen=True)
-class _Known:
-    size: int
-    mtime: datetime
-    rejected: bool
-
-
 # ---------------------------------------------------------------- the loader
 
 
@@ -329,12 +297,7 @@ class Loader:
         self._conn: psycopg2.extensions.connection | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._overrides: dict[tuple[Path, str], tuple[Any, ...]] = {}
-        self._obscore_cols = _columns(OBSCORE)
-        self._files_cols = _columns(FILES)
-        self._obscore_sql = _upsert(OBSCORE, self._obscore_cols, "obs_publisher_did")
-        self._files_sql = _upsert(FILES, self._files_cols, "path")
-        self._obscore_tpl = _template(OBSCORE, self._obscore_cols)
-        self._files_tpl = _template(FILES, self._files_cols)
+        self._writer = BatchWriter()
 
     # -- resources
 
@@ -347,12 +310,22 @@ class Loader:
 
     def connection(self) -> psycopg2.extensions.connection:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg2.connect(self.dsn, application_name="lick-archive-ingest")
+            conn = psycopg2.connect(self.dsn, application_name="lick-archive-ingest")
+            # Full headers are ~15 kB of text per row: lz4 compresses them 3-4 times
+            # faster than the default pglz (a session setting, not a schema change).
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SET default_toast_compression = 'lz4'")
+                conn.commit()
+            except psycopg2.Error:
+                conn.rollback()
+            self._conn = conn
         return self._conn
 
     def drop_connection(self) -> None:
         """Forget the connection after a failure (the watcher reconnects later)."""
         if self._conn is not None:
+            self._writer.forget(self._conn)
             with contextlib.suppress(psycopg2.Error):
                 self._conn.close()
             self._conn = None
@@ -384,21 +357,11 @@ class Loader:
 
     # -- comparison with the database
 
-    def known(self, paths: Sequence[str]) -> dict[str, _Known]:
+    def known(self, paths: Sequence[str]) -> dict[str, Known]:
         """Size and mtime recorded for ``paths`` (ingested or rejected)."""
-        found: dict[str, _Known] = {}
         conn = self.connection()
         with conn.cursor() as cur:
-            for start in range(0, len(paths), 5000):
-                chunk = list(paths[start:start + 5000])
-                cur.execute("SELECT path, file_size, file_mtime FROM lick.files"
-                            " WHERE path = ANY(%s)", (chunk,))
-                for path, size, mtime in cur.fetchall():
-                    found[path] = _Known(size, mtime, False)
-                cur.execute("SELECT path, size, mtime FROM ingest.rejected_files"
-                            " WHERE path = ANY(%s)", (chunk,))
-                for path, size, mtime in cur.fetchall():
-                    found.setdefault(path, _Known(size, mtime, True))
+            found = known(cur, paths)
         conn.rollback()
         return found
 
@@ -459,7 +422,8 @@ class Loader:
         files["ingested_at"] = datetime.now(UTC).replace(tzinfo=None)
         if overridden:
             files["frame_type"] = decision.obstype_override
-        files["ingest_flags"] = _flags_with(files.get("ingest_flags"), OVERRIDE_FLAG, overridden)
+        files["ingest_flags"] = _flags_with(str(files.get("ingest_flags") or ""), OVERRIDE_FLAG,
+                                            overridden)
         files["owner_ids"] = list(decision.owner_ids)
         files["release_date"] = release
         obscore["owner_ids"] = list(decision.owner_ids)
@@ -470,7 +434,7 @@ class Loader:
     # -- writing
 
     def write_batch(self, results: Sequence[ReadResult], summary: IngestSummary,
-                    known: dict[str, _Known]) -> None:
+                    known: dict[str, Known]) -> None:
         """Write one batch in one transaction (or count it, in a dry run)."""
         good: list[tuple[dict[str, Any], dict[str, Any]]] = []
         bad: list[ReadResult] = []
@@ -490,8 +454,9 @@ class Loader:
         if not self.dry_run:
             conn = self.connection()
             try:
-                with conn.cursor() as cur:
-                    self._write(cur, good, bad)
+                self._writer.write(conn, good, [
+                    Rejected(r.disk.path, r.disk.size, r.disk.mtime, r.reason or "unknown",
+                             r.detail) for r in bad])
                 conn.commit()
             except BaseException:
                 with contextlib.suppress(psycopg2.Error):
@@ -506,40 +471,10 @@ class Loader:
         for result in bad:
             summary.rejected[result.reason or "unknown"] += 1
 
-    def _write(self, cur: psycopg2.extensions.cursor,
-               good: Sequence[tuple[dict[str, Any], dict[str, Any]]],
-               bad: Sequence[ReadResult]) -> None:
-        if good:
-            psycopg2.extras.execute_values(
-                cur, self._obscore_sql,
-                [[o.get(c) for c in self._obscore_cols] for o, _ in good],
-                template=self._obscore_tpl, page_size=len(good))
-            psycopg2.extras.execute_values(
-                cur, self._files_sql,
-                [[f.get(c) for c in self._files_cols] for _, f in good],
-                template=self._files_tpl, page_size=len(good))
-            cur.execute("DELETE FROM ingest.rejected_files WHERE path = ANY(%s)",
-                        ([f["path"] for _, f in good],))
-        if bad:
-            paths = [r.disk.path for r in bad]
-            # A file that became unreadable no longer matches its rows: they go, the
-            # rejection (with its reason) stays until the file changes again.
-            cur.execute("DELETE FROM ivoa.obscore WHERE obs_publisher_did IN"
-                        " (SELECT obs_publisher_did FROM lick.files WHERE path = ANY(%s))",
-                        (paths,))
-            psycopg2.extras.execute_values(
-                cur,
-                "INSERT INTO ingest.rejected_files (path, size, mtime, reason, detail)"
-                " VALUES %s ON CONFLICT (path) DO UPDATE SET size = EXCLUDED.size,"
-                " mtime = EXCLUDED.mtime, reason = EXCLUDED.reason,"
-                " detail = EXCLUDED.detail, last_tried = now()",
-                [(r.disk.path, r.disk.size, r.disk.mtime, r.reason or "unknown", r.detail)
-                 for r in bad])
-
     # -- the whole run
 
     def plan(self, files: Sequence[DiskFile],
-             summary: IngestSummary) -> tuple[list[DiskFile], dict[str, _Known]]:
+             summary: IngestSummary) -> tuple[list[DiskFile], dict[str, Known]]:
         """The files that must be read: new, changed, or rejected and since changed."""
         known = self.known([f.path for f in files])
         todo = []
