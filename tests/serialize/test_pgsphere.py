@@ -1,0 +1,92 @@
+"""Geometry as a real PostgreSQL + pgSphere prints it, through the writers.
+
+The database computes both the pgSphere value and, independently, the expected
+degrees with plain SQL arithmetic; the VOTable written from the fetched rows must
+carry the latter.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import psycopg2
+import pytest
+from astropy.io.votable import parse
+
+from tests.xsd import validate
+from vo_service.result import ResultColumn
+from vo_service.serialize.formats import resolve_format
+from vo_service.serialize.results import ResultInfo, stream_result
+
+QUERY = """
+SELECT spoint(radians(ra), radians(dec)),
+       scircle(spoint(radians(ra), radians(dec)), radians(r)),
+       CASE WHEN ra IS NOT NULL THEN spoly(format('{(%sd,%sd),(%sd,%sd),(%sd,%sd)}',
+                                                  ra, dec, ra + 1, dec, ra + 1, dec + 1)) END,
+       sbox(spoint(radians(ra), radians(dec)), spoint(radians(ra + 2), radians(dec + 1))),
+       ARRAY[ra, dec], ARRAY[ra, dec, r], ARRAY[ra, dec, ra + 1, dec, ra + 1, dec + 1],
+       ARRAY[ra, dec, ra + 2, dec, ra + 2, dec + 1, ra, dec + 1],
+       ts, night
+FROM (VALUES (10.5::float8, 20.25::float8, 0.5::float8,
+              timestamp '2020-02-29 23:59:59.5', date '2020-02-29'),
+             (357.0, -89.5, 1e-3, timestamp '1999-01-01 00:00:00', date '1999-01-01'),
+             (0.0, 0.0, 89.0, timestamp '2030-06-15 12:00:00', date '2030-06-15'),
+             (NULL, NULL, NULL, NULL, NULL)) AS v(ra, dec, r, ts, night)
+"""
+
+COLUMNS = [
+    ResultColumn("p", "double", "2", "point", unit="deg"),
+    ResultColumn("c", "double", "3", "circle", unit="deg"),
+    ResultColumn("poly", "double", "*", "polygon", unit="deg"),
+    ResultColumn("box", "double", "*", "polygon", unit="deg"),
+    ResultColumn("ts", "char", "*", "timestamp"),
+    ResultColumn("night", "char", "*", "timestamp"),
+]
+
+
+@pytest.fixture(scope="module")
+def fetched(database: Any) -> list[tuple[Any, ...]]:
+    conn = psycopg2.connect(database.query_dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(QUERY)
+            rows = cur.fetchall()
+    finally:
+        conn.close()
+    return rows
+
+
+def test_pgsphere_text_format_is_what_the_writers_expect(fetched: list[tuple[Any, ...]]) -> None:
+    point, circle, poly, box = fetched[0][:4]
+    assert point.startswith("(") and " , " in point
+    assert circle.startswith("<(") and circle.endswith(">")
+    assert poly.startswith("{(") and poly.count("(") == 3
+    assert box.startswith("((")
+
+
+@pytest.mark.parametrize("fmt", ["votable/td", "votable/b", "votable/b2"])
+def test_geometry_from_pgsphere_in_degrees(fetched: list[tuple[Any, ...]], fmt: str) -> None:
+    def batches() -> Iterator[list[tuple[Any, ...]]]:
+        yield [row[:4] + row[8:] for row in fetched]
+
+    out = b"".join(stream_result(resolve_format(fmt), COLUMNS, batches(), maxrec=None,
+                                 info=ResultInfo(query="SELECT geometry")))
+    validate(out)
+    array = parse(io.BytesIO(out)).get_first_table().array
+    for r, row in enumerate(fetched):
+        expected = row[4:8]
+        for c, want in enumerate(expected):
+            got = array[array.dtype.names[c]][r]
+            if want is None or all(v is None for v in want):
+                assert np.all(np.ma.getmaskarray(got)) or len(got) == 0
+            else:
+                # pgSphere prints 15 significant digits of radians
+                np.testing.assert_allclose(np.asarray(got, float), want, rtol=1e-13,
+                                           atol=1e-12)
+        ts, night = row[8], row[9]
+        assert array["ts"][r] == ("" if ts is None else ts.isoformat())
+        assert array["night"][r] == ("" if night is None else night.isoformat())
+    assert array["ts"][0] == "2020-02-29T23:59:59.500000"
