@@ -53,7 +53,8 @@ OBSCORE = Table(
     ),
     columns=(
         _oc("dataproduct_type", "char", "ObsDataset.dataProductType", "meta.code.class",
-            "Data product type: image for cameras, spectrum for spectrographs (raw 2-D frames included).",
+            "Data product type: image for cameras, spectrum for spectrographs "
+            "(raw 2-D spectra included).",
             arraysize="*", indexed=True),
         _oc("calib_level", "int", "ObsDataset.calibLevel", "meta.code;obs.calib",
             "Calibration level: 1 for raw instrument frames.", nullable=False),

@@ -63,7 +63,8 @@ class Column:
         if self.xtype in ("point", "circle", "polygon"):
             return self.xtype.upper()
         if self.datatype == "char":
-            return "VARCHAR" if self.arraysize in (None, "*") or self.arraysize.endswith("*") else "CHAR"
+            variable = self.arraysize is None or self.arraysize.endswith("*")
+            return "VARCHAR" if variable else "CHAR"
         return {
             "boolean": "BOOLEAN",
             "short": "SMALLINT",

@@ -10,6 +10,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,53 @@ def server(database: TestDatabase) -> Iterator[RunningServer]:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@dataclass
+class DemoArchive:
+    """The demo archive written and ingested through the real CLI into the test database."""
+
+    __test__ = False
+
+    root: Path
+    schedule: dict[str, Any]
+
+    def password(self, obid: int) -> tuple[str, str]:
+        """(login, password) of a demo observer."""
+        for observer in self.schedule["observers"]:
+            if observer["obid"] == obid:
+                return observer["email"], observer["password"]
+        raise KeyError(obid)
+
+
+def cli_env(database: TestDatabase) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "LICK_ARCHIVE_CONFIG": str(PROJECT / "conf" / "lick-archive.toml"),
+        "LICK_ARCHIVE_SERVICE_DATA_DIR": str(database.settings.service.data_dir),
+        "LICK_ARCHIVE_DATABASE_URL": database.settings.database.url,
+    })
+    return env
+
+
+def run_cli(database: TestDatabase, *args: str) -> str:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "vo_service.cli", *args],
+                            env=cli_env(database), cwd=PROJECT, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, f"lick-archive {' '.join(args)} failed:\n" \
+        f"{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="session")
+def archive(database: TestDatabase) -> DemoArchive:
+    import json
+
+    root = Path(database.settings.service.data_dir) / "demo-archive"
+    run_cli(database, "demo-data", str(root))
+    run_cli(database, "ingest", str(root))
+    schedule = json.loads((root / "schedule.json").read_text())
+    return DemoArchive(root, schedule)

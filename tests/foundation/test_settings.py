@@ -39,7 +39,7 @@ def test_environment_overrides_file():
 
 
 def test_bad_values_name_the_key(tmp_path):
-    with pytest.raises(SettingsError, match="service.port"):
+    with pytest.raises(SettingsError, match=r"service\.port"):
         load_settings(CONF, environ={"LICK_ARCHIVE_SERVICE_PORT": "eighty"})
     bad = tmp_path / "bad.toml"
     bad.write_text("[service]\nprot = 1\n")

@@ -10,6 +10,7 @@ message that says what to write instead.
 from __future__ import annotations
 
 import functools
+import gc
 import re
 from decimal import Decimal
 from importlib import resources
@@ -354,14 +355,20 @@ class _TreeBuilder(Transformer[Token, n.Statement]):
 
 @functools.cache
 def _parser() -> Lark:
+    """The LALR parser with the tree builder inside; built on first use, then cached.
+
+    The parse tables are tens of thousands of permanent objects; ``gc.freeze`` moves
+    them out of the collector's sight so that full collections stay cheap.
+    """
     grammar = resources.files("vo_service.adql").joinpath("adql.lark").read_text()
-    probe = Lark(grammar, parser="lalr", lexer="contextual")
-    keywords = frozenset(
-        t.pattern.value.upper() for t in probe.terminals
+    builder = _TreeBuilder(frozenset())
+    lark = Lark(grammar, parser="lalr", lexer="contextual", transformer=builder)
+    builder._keywords = frozenset(
+        t.pattern.value.upper() for t in lark.terminals
         if t.pattern.type == "str" and t.pattern.value.replace("_", "").isalnum()
     )
-    return Lark(grammar, parser="lalr", lexer="contextual",
-                transformer=_TreeBuilder(keywords))
+    gc.freeze()
+    return lark
 
 
 def keywords() -> frozenset[str]:

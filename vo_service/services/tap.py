@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,10 +150,8 @@ class QueryExecution:
             if self._closed:
                 return
             self._closed = True
-        try:
+        with suppress(psycopg2.Error):
             self.cursor.close()
-        except psycopg2.Error:
-            pass
         self.stack.close()
 
 

@@ -36,6 +36,7 @@ class PhaseEvents:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._listening = threading.Event()
+        self._sessions = 0
 
     def start(self, *, timeout: float = 10.0) -> None:
         """Start the listener thread and wait until it is LISTENing."""
@@ -85,6 +86,12 @@ class PhaseEvents:
             return self._queued_count
 
     @property
+    def sessions(self) -> int:
+        """How many times a LISTEN session was established (reconnections + 1)."""
+        with self._lock:
+            return self._sessions
+
+    @property
     def queued_count(self) -> int:
         with self._lock:
             return self._queued_count
@@ -114,6 +121,8 @@ class PhaseEvents:
                 conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
                 with conn.cursor() as cursor:
                     cursor.execute(f"LISTEN {CHANNEL}")
+                with self._lock:
+                    self._sessions += 1
                 self._listening.set()
                 # a change made while we were not listening is only seen by polling
                 # waiters; wake everyone so they re-read now

@@ -1,0 +1,200 @@
+"""TAP sync against the running service with real clients (pyvo, astroquery, httpx)."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import numpy as np
+import psycopg2
+import pytest
+import pyvo
+from astropy.io.votable import parse_single_table
+from astropy.table import Table
+
+from tests.xsd import validate
+
+VOT = "{http://www.ivoa.net/xml/VOTable/v1.3}"
+
+
+def _owner_rows(database, query, params=()):
+    with psycopg2.connect(database.owner_dsn) as conn, conn.cursor() as cur:
+        cur.execute(query, params)
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def _public_count(database):
+    """Rows anonymous may see, computed independently from the stored columns."""
+    return _owner_rows(
+        database,
+        "SELECT count(*) FROM ivoa.obscore WHERE obs_release_date IS NOT NULL AND "
+        "obs_release_date::date <= ((now() AT TIME ZONE 'UTC') - interval '20 hours')::date",
+    )[0][0]
+
+
+def test_pyvo_sync_count_sees_only_public_rows(server, archive):
+    service = pyvo.dal.TAPService(server.tap_url)
+    result = service.search("SELECT COUNT(*) AS n FROM ivoa.obscore")
+    total = _owner_rows(server.database, "SELECT count(*) FROM ivoa.obscore")[0][0]
+    public = _public_count(server.database)
+    assert 0 < public < total
+    assert int(result["n"][0]) == public
+
+
+def test_pyvo_sync_columns_carry_metadata(server, archive):
+    service = pyvo.dal.TAPService(server.tap_url)
+    result = service.search(
+        "SELECT TOP 5 obs_publisher_did, s_ra, s_dec, s_region, t_min, obs_release_date "
+        "FROM ivoa.obscore ORDER BY t_min")
+    table = result.to_table()
+    assert len(table) == 5
+    assert str(table["s_ra"].unit) == "deg"
+    field = result.fieldname_with_ucd("pos.eq.ra")
+    assert field == "s_ra"
+    assert all(d.startswith("ivo://") for d in table["obs_publisher_did"])
+    assert list(table["t_min"]) == sorted(table["t_min"])
+
+
+def test_cone_matches_astropy(server, archive):
+    """CONTAINS(POINT, CIRCLE) against an independent astropy separation."""
+    from astropy.coordinates import SkyCoord
+
+    rows = _owner_rows(server.database,
+                       "SELECT obs_publisher_did, s_ra, s_dec FROM ivoa.obscore "
+                       "WHERE s_ra IS NOT NULL AND obs_release_date::date <= "
+                       "((now() AT TIME ZONE 'UTC') - interval '20 hours')::date")
+    ra0, dec0 = rows[0][1], rows[0][2]
+    radius = 20.0
+    coords = SkyCoord([r[1] for r in rows], [r[2] for r in rows], unit="deg")
+    separation = coords.separation(SkyCoord(ra0, dec0, unit="deg")).deg
+    expected = {r[0] for r, sep in zip(rows, separation, strict=True) if sep < radius}
+    service = pyvo.dal.TAPService(server.tap_url)
+    result = service.search(
+        "SELECT obs_publisher_did FROM ivoa.obscore WHERE "
+        f"1 = CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', {ra0}, {dec0}, {radius}))")
+    assert set(result.to_table()["obs_publisher_did"]) == expected
+
+
+def test_maxrec_overflow_is_honest(server, archive):
+    public = _public_count(server.database)
+    service = pyvo.dal.TAPService(server.tap_url)
+    cut = service.search("SELECT obs_id FROM ivoa.obscore", maxrec=5)
+    assert len(cut) == 5
+    assert cut.query_status == "OVERFLOW"
+    exact = service.search("SELECT obs_id FROM ivoa.obscore", maxrec=public)
+    assert len(exact) == public
+    assert exact.query_status == "OK"
+
+
+def test_maxrec_zero_returns_metadata_only(server, archive):
+    reply = httpx.get(f"{server.tap_url}/sync", params={
+        "LANG": "ADQL", "QUERY": "SELECT obs_id, s_ra FROM ivoa.obscore", "MAXREC": "0"})
+    root = validate(reply.content)
+    assert [f.get("name") for f in root.iter(f"{VOT}FIELD")] == ["obs_id", "s_ra"]
+    assert not list(root.iter(f"{VOT}TR"))
+
+
+@pytest.mark.parametrize("fmt", ["votable", "votable/td", "votable/b",
+                                 "application/x-votable+xml;serialization=TABLEDATA"])
+def test_votable_serializations_validate_and_agree(server, archive, fmt):
+    query = ("SELECT TOP 20 obs_id, s_ra, s_dec, t_min, access_estsize, target_name "
+             "FROM ivoa.obscore ORDER BY obs_id")
+    reply = httpx.post(f"{server.tap_url}/sync", data={
+        "lang": "ADQL", "query": query, "responseformat": fmt})
+    assert reply.status_code == 200
+    validate(reply.content)
+    table = parse_single_table(io.BytesIO(reply.content)).to_table()
+    reference = parse_single_table(io.BytesIO(httpx.post(f"{server.tap_url}/sync", data={
+        "LANG": "ADQL", "QUERY": query, "RESPONSEFORMAT": "votable/td"}).content)).to_table()
+    assert list(table["obs_id"]) == list(reference["obs_id"])
+    np.testing.assert_allclose(np.asarray(table["s_ra"], float),
+                               np.asarray(reference["s_ra"], float))
+
+
+def test_csv_and_tsv(server, archive):
+    query = "SELECT TOP 7 obs_id, s_ra FROM ivoa.obscore ORDER BY obs_id"
+    for fmt, delimiter in (("csv", ","), ("tsv", "\t")):
+        reply = httpx.get(f"{server.tap_url}/sync", params={
+            "LANG": "ADQL", "QUERY": query, "RESPONSEFORMAT": fmt})
+        assert reply.status_code == 200
+        table = Table.read(reply.text, format="ascii.csv", delimiter=delimiter)
+        assert len(table) == 7 and table.colnames == ["obs_id", "s_ra"]
+
+
+def test_fits_output(server, archive):
+    from astropy.io import fits
+
+    reply = httpx.get(f"{server.tap_url}/sync", params={
+        "LANG": "ADQL", "QUERY": "SELECT TOP 9 obs_id, s_ra, t_min FROM ivoa.obscore",
+        "RESPONSEFORMAT": "fits"})
+    assert reply.status_code == 200
+    with fits.open(io.BytesIO(reply.content)) as hdus:
+        assert len(hdus[1].data) == 9
+        assert hdus[1].columns.names == ["obs_id", "s_ra", "t_min"]
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"QUERY": "SELECT * FROM ivoa.obscore"}, "LANG"),
+    ({"LANG": "SQL", "QUERY": "SELECT 1"}, "LANG=SQL"),
+    ({"LANG": "ADQL"}, "QUERY"),
+    ({"LANG": "ADQL", "QUERY": "SELECT nothing FROM ivoa.obscore"}, "line 1, column 8"),
+    ({"LANG": "ADQL", "QUERY": "SELECT * FROM pg_catalog.pg_class"}, "pg_class"),
+    ({"LANG": "ADQL", "QUERY": "SELECT pg_sleep(10) FROM ivoa.obscore"}, "pg_sleep"),
+    ({"LANG": "ADQL", "QUERY": "SELECT 1 FROM ivoa.obscore; DROP TABLE ivoa.obscore"}, ";"),
+    ({"LANG": "ADQL", "QUERY": "SELECT owner_ids FROM ivoa.obscore"}, "owner_ids"),
+    ({"LANG": "ADQL", "QUERY": "SELECT obs_id FROM ivoa.obscore", "MAXREC": "many"},
+     "MAXREC"),
+    ({"LANG": "ADQL", "QUERY": "SELECT obs_id FROM ivoa.obscore", "RESPONSEFORMAT": "pdf"},
+     "pdf"),
+    ({"LANG": "ADQL", "QUERY": "SELECT 1/0 AS x FROM ivoa.obscore"}, "division by zero"),
+    ({"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.t", "UPLOAD": "t,http://x/y"},
+     "inline"),
+])
+def test_bad_requests_get_dali_errors(server, archive, params, message):
+    reply = httpx.get(f"{server.tap_url}/sync", params=params)
+    assert reply.status_code == 400, reply.text
+    root = validate(reply.content)
+    info = root.find(f".//{VOT}INFO[@name='QUERY_STATUS']")
+    assert info is not None and info.get("value") == "ERROR"
+    assert message in (info.text or ""), info.text
+
+
+def test_parameter_names_are_case_insensitive(server, archive):
+    reply = httpx.get(f"{server.tap_url}/sync", params={
+        "lAnG": "ADQL", "qUeRy": "SELECT TOP 1 obs_id FROM ivoa.obscore",
+        "ResponseFormat": "csv"})
+    assert reply.status_code == 200
+    assert reply.text.splitlines()[0] == "obs_id"
+
+
+def test_upload_crossmatch_with_pyvo(server, archive):
+    rows = _owner_rows(server.database,
+                       "SELECT s_ra, s_dec FROM ivoa.obscore WHERE s_ra IS NOT NULL AND "
+                       "data_rights = 'public' ORDER BY obs_id LIMIT 3")
+    mine = Table(rows=[(i, ra, dec) for i, (ra, dec) in enumerate(rows)],
+                 names=("id", "ra", "dec"))
+    service = pyvo.dal.TAPService(server.tap_url)
+    result = service.search(
+        "SELECT m.id, o.obs_id FROM TAP_UPLOAD.mine AS m JOIN ivoa.obscore AS o "
+        "ON DISTANCE(POINT('ICRS', m.ra, m.dec), POINT('ICRS', o.s_ra, o.s_dec)) < 1.0/3600",
+        uploads={"mine": mine})
+    assert set(result.to_table()["id"]) == {0, 1, 2}
+
+
+def test_tables_through_pyvo(server, archive):
+    service = pyvo.dal.TAPService(server.tap_url)
+    names = {t.name for t in service.tables}
+    assert {"ivoa.obscore", "lick.files"} <= names
+    obscore = service.tables["ivoa.obscore"]
+    assert "s_region" in {c.name for c in obscore.columns}
+
+
+def test_astroquery_tapplus_sync(server, archive):
+    from astroquery.utils.tap.core import TapPlus
+
+    tap = TapPlus(url=server.tap_url, verbose=False)
+    job = tap.launch_job("SELECT TOP 4 obs_id, s_ra FROM ivoa.obscore ORDER BY obs_id")
+    table = job.get_results()
+    assert len(table) == 4
