@@ -49,6 +49,7 @@ def test_queued_jobs_wake_idle_runners(store: JobStore, events: PhaseEvents) -> 
 def test_listener_reconnects_after_losing_its_session(store: JobStore) -> None:
     events = PhaseEvents(store.dsn, reconnect_delay=0.1)
     events.start()
+    assert events.sessions == 1
     try:
         admin = psycopg2.connect(store.dsn)
         admin.autocommit = True
@@ -61,7 +62,10 @@ def test_listener_reconnects_after_losing_its_session(store: JobStore) -> None:
             row = cursor.fetchone()
             assert row is not None and row[0] >= 1
         admin.close()
-        time.sleep(1.0)  # the listener notices, waits, reconnects
+        deadline = time.monotonic() + 10
+        while events.sessions < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert events.sessions == 2, "the listener did not reconnect"
         job = store.create(make_job())
         thread = _change_later(store, job.job_id, Phase.QUEUED, 0.3)
         started = time.monotonic()
