@@ -51,7 +51,7 @@ def rows(count: int = 6) -> list[tuple[Any, ...]]:
     out.append((
         False, -32767, -2147483647, -(2**62), math.inf, math.nan,
         "line1\nline2\r\nend \x01 ctrl", "", datetime(1999, 12, 31, 23, 59, 59),
-        "(0 , -1.5707963267949)", "<(0 , 0) , 3.14159265358979>", POLYGON, "",
+        "(0 , -1.5707963267949)", "<(0 , 0) , 1.5707963267949>", POLYGON, "",
     ))
     return out
 
