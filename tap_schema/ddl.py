@@ -8,7 +8,7 @@ without a migration fails the suite.
 from __future__ import annotations
 
 from tap_schema.declaration import SCHEMAS
-from tap_schema.model import Column, Table
+from tap_schema.model import Column, ForeignKey, Table
 
 
 def _column_sql(column: Column) -> str:
@@ -17,17 +17,18 @@ def _column_sql(column: Column) -> str:
     return f"    {column.name} {column.storage_type}{default}{null}"
 
 
+def foreign_key(fk: ForeignKey) -> str:
+    from_cols = ", ".join(a for a, _ in fk.columns)
+    to_cols = ", ".join(b for _, b in fk.columns)
+    return (f"CONSTRAINT {fk.key_id} FOREIGN KEY ({from_cols}) "
+            f"REFERENCES {fk.target_table} ({to_cols}) ON DELETE CASCADE DEFERRABLE")
+
+
 def create_table(table: Table) -> str:
     lines = [_column_sql(c) for c in table.columns]
     if table.primary_key:
         lines.append(f"    PRIMARY KEY ({', '.join(table.primary_key)})")
-    for fk in table.foreign_keys:
-        from_cols = ", ".join(a for a, _ in fk.columns)
-        to_cols = ", ".join(b for _, b in fk.columns)
-        lines.append(
-            f"    CONSTRAINT {fk.key_id} FOREIGN KEY ({from_cols}) "
-            f"REFERENCES {fk.target_table} ({to_cols}) ON DELETE CASCADE DEFERRABLE"
-        )
+    lines.extend(f"    {foreign_key(fk)}" for fk in table.foreign_keys)
     body = ",\n".join(lines)
     return f"CREATE TABLE {table.qualified_name} (\n{body}\n)"
 

@@ -289,10 +289,10 @@ FILES = Table(
 
 
 def _ts(name: str, datatype: str, description: str, *, principal: bool = True,
-        nullable: bool = True) -> Column:
+        nullable: bool = True, delimited: bool = False) -> Column:
     arraysize = "*" if datatype == "char" else None
     return Column(name=name, datatype=datatype, description=description, arraysize=arraysize,
-                  principal=principal, std=True, nullable=nullable)
+                  principal=principal, std=True, nullable=nullable, delimited=delimited)
 
 
 # TAP 1.1 sect. 4: the TAP_SCHEMA tables and their columns, described by themselves.
@@ -319,6 +319,10 @@ TAP_SCHEMA_TABLES = (
             _ts("table_index", "int", "recommended sort order when listing tables"),
         ),
         primary_key=("table_name",),
+        foreign_keys=(
+            ForeignKey("tap_schema_tables_schema", "tap_schema.schemas",
+                       (("schema_name", "schema_name"),), "The schema of each table."),
+        ),
     ),
     Table(
         schema="tap_schema", name="columns", description="Columns of the published tables.",
@@ -333,13 +337,17 @@ TAP_SCHEMA_TABLES = (
                 nullable=False),
             _ts("arraysize", "char", "lists the size of variable-length columns in the tableset"),
             _ts("xtype", "char", "a DALI or custom extended type annotation"),
-            _ts("size", "int", "deprecated: use arraysize"),
+            _ts("size", "int", "deprecated: use arraysize", delimited=True),
             _ts("principal", "int", "a principal column; 1 means 1, 0 means 0", nullable=False),
             _ts("indexed", "int", "an indexed column; 1 means 1, 0 means 0", nullable=False),
             _ts("std", "int", "a standard column; 1 means 1, 0 means 0", nullable=False),
             _ts("column_index", "int", "recommended sort order when listing columns"),
         ),
         primary_key=("table_name", "column_name"),
+        foreign_keys=(
+            ForeignKey("tap_schema_columns_table", "tap_schema.tables",
+                       (("table_name", "table_name"),), "The table of each column."),
+        ),
     ),
     Table(
         schema="tap_schema", name="keys", description="Foreign keys between published tables.",
@@ -351,6 +359,12 @@ TAP_SCHEMA_TABLES = (
             _ts("description", "char", "describes keys in the tableset"),
         ),
         primary_key=("key_id",),
+        foreign_keys=(
+            ForeignKey("tap_schema_keys_from", "tap_schema.tables",
+                       (("from_table", "table_name"),), "The table holding the foreign key."),
+            ForeignKey("tap_schema_keys_target", "tap_schema.tables",
+                       (("target_table", "table_name"),), "The table the key points to."),
+        ),
     ),
     Table(
         schema="tap_schema", name="key_columns", description="Columns of the foreign keys.",
@@ -358,6 +372,10 @@ TAP_SCHEMA_TABLES = (
             _ts("key_id", "char", "key to join to tap_schema.keys", nullable=False),
             _ts("from_column", "char", "column in the from_table", nullable=False),
             _ts("target_column", "char", "column in the target_table", nullable=False),
+        ),
+        foreign_keys=(
+            ForeignKey("tap_schema_key_columns_key", "tap_schema.keys",
+                       (("key_id", "key_id"),), "The key each column pair belongs to."),
         ),
     ),
 )

@@ -48,6 +48,12 @@ class Column:
     published: bool = True
     pg_type: str | None = None
     default: str | None = None
+    delimited: bool = False
+    """The name is an ADQL reserved word: published (TAP_SCHEMA, VOSI) as ``"name"``."""
+
+    @property
+    def published_name(self) -> str:
+        return f'"{self.name}"' if self.delimited else self.name
 
     @property
     def storage_type(self) -> str:

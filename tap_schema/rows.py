@@ -36,7 +36,7 @@ def column_rows() -> list[Row]:
         for table in schema.tables:
             for index, c in enumerate(table.published_columns):
                 rows.append({
-                    "table_name": table.qualified_name, "column_name": c.name,
+                    "table_name": table.qualified_name, "column_name": c.published_name,
                     "utype": c.utype, "ucd": c.ucd, "unit": c.unit,
                     "description": c.description, "datatype": c.datatype,
                     "arraysize": c.arraysize, "xtype": c.xtype, "size": None,

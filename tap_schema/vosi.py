@@ -31,7 +31,7 @@ def _table_element(parent: etree._Element | None, table: Table, detail: bool) ->
         return element
     for column in table.published_columns:
         col = etree.SubElement(element, "column", std="true" if column.std else "false")
-        _text(col, "name", column.name)
+        _text(col, "name", column.published_name)
         _text(col, "description", column.description)
         _text(col, "unit", column.unit)
         _text(col, "ucd", column.ucd)

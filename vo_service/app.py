@@ -22,6 +22,9 @@ from vo_service.errors import FatalFault, ServiceError
 from vo_service.routes import tap, vosi
 from vo_service.routes.authn import AuthenticationMiddleware
 from vo_service.routes.responses import error_response
+from vo_service.routes.uws import uws_routes
+from vo_service.services.tap_async import make_executor
+from vo_service.uws.runner import JobRunner
 from vo_service.settings import Settings
 
 log = logging.getLogger("lick_archive")
@@ -48,8 +51,13 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
         "internal error; it has been logged. Please report the time and the request."))
 
 
-def routes() -> list[BaseRoute]:
-    return [*vosi.routes(), *tap.routes()]
+def routes(ctx: AppContext) -> list[BaseRoute]:
+    return [
+        *vosi.routes(),
+        *tap.routes(),
+        *uws_routes(lambda request: ctx.jobs, path="/tap/async",
+                    max_upload_bytes=ctx.settings.tap.upload_limit_bytes),
+    ]
 
 
 def create_app(settings: Settings, context: AppContext | None = None) -> Starlette:
@@ -58,13 +66,21 @@ def create_app(settings: Settings, context: AppContext | None = None) -> Starlet
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx.database.open()
+        ctx.events.start()
+        runner = JobRunner(ctx.jobs.store, make_executor(ctx), ctx.jobs_dir,
+                           threads=settings.uws.runner_threads, events=ctx.events,
+                           sweep_interval=settings.uws.sweep_interval_s)
+        runner.start()
         try:
             yield
         finally:
+            runner.stop()
+            ctx.events.stop()
+            ctx.jobs.store.close()
             ctx.database.close()
 
     app = Starlette(
-        routes=routes(),
+        routes=routes(ctx),
         lifespan=lifespan,
         exception_handlers={
             ServiceError: _service_error,

@@ -47,6 +47,13 @@ def test_migrations_match_declaration(database):
                 (table.schema, table.name),
             )}
             assert {i.name for i in table.indexes} <= indexes, table.qualified_name
+            constraints = {name for (name,) in _fetch(
+                database.owner_dsn,
+                "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass "
+                "AND contype = 'f'", (table.qualified_name,),
+            )}
+            assert {fk.key_id for fk in table.foreign_keys} == constraints, \
+                table.qualified_name
 
 
 def test_tap_schema_rows_equal_declaration(database):
@@ -66,7 +73,8 @@ def test_tap_schema_lists_every_published_column(database):
                         "SELECT table_name, column_name FROM tap_schema.columns"))
     for table in published_tables():
         for column in table.columns:
-            assert ((table.qualified_name, column.name) in stored) == column.published
+            assert ((table.qualified_name, column.published_name) in stored) == \
+                column.published
 
 
 def test_query_role_reads_published_tables(database):
