@@ -91,7 +91,9 @@ def text(header: FitsHeader, keyword: str) -> str | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, str):
-        cleaned = "".join(c if c.isprintable() else " " for c in value).strip().strip("'").strip()
+        if not value.isprintable():
+            value = "".join(c if c.isprintable() else " " for c in value)
+        cleaned = value.strip().strip("'").strip()
         return cleaned or None
     return str(value)
 

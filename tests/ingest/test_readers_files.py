@@ -278,14 +278,18 @@ def test_format_card_round_trip() -> None:
 
 
 def test_header_reading_speed(tmp_path: Path) -> None:
-    """Far above the 1,000 files/s per core the ingest needs (a loose bound here)."""
+    """Header reading costs well under a millisecond of CPU per file.
+
+    CPU time, not wall time, so that a loaded test machine does not fail it; the
+    bound is loose (bench/ingest_extract.py measures properly).
+    """
     paths = []
     for i in range(300):
         path = tmp_path / f"{i}.fits"
         write_fits(path, _cards())
         paths.append(path)
-    started = time.perf_counter()
+    started = time.process_time()
     for path in paths:
         assert isinstance(read_primary_header(path), FitsHeader)
-    rate = len(paths) / (time.perf_counter() - started)
+    rate = len(paths) / (time.process_time() - started)
     assert rate > 1000, rate
