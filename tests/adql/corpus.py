@@ -384,6 +384,11 @@ CASES: list[Case] = [
          f"CAST('1.0 0.1 2.0 0.2 3.0 0.3' AS POLYGON) FROM {O} WHERE obs_id = '2018-01/0001'",
          "SELECT spoint(radians(12.3), radians(45.6)), scircle(spoint(radians(12.3), "
          "radians(45.6)), radians(1)), '{(1d,0.1d),(2d,0.2d),(3d,0.3d)}'::spoly"),
+    Case(f"SELECT DISTINCT POINT(s_ra, s_dec), s_region FROM {O} WHERE s_dec > 70",
+         f"SELECT {PT}, s_region FROM {O} WHERE s_dec > 70"),
+    Case(f"SELECT CIRCLE(s_ra, s_dec, 1) FROM {O} WHERE s_dec > 70 UNION SELECT "
+         f"CIRCLE(s_ra, s_dec, 1) FROM {O} WHERE s_dec > 75",
+         f"SELECT scircle({PT}, radians(1)) FROM {O} WHERE s_dec > 70"),
     Case(f"SELECT obs_id FROM {O} WHERE POINT(s_ra, s_dec) = POINT(s_ra, s_dec)",
          f"SELECT obs_id FROM {O}"),
     Case(f"SELECT obs_id FROM {O} WHERE CONTAINS(CIRCLE(10, 20, 0.01), CIRCLE(10, 20, 5)) = 1",
@@ -495,6 +500,9 @@ INVALID: list[Invalid] = [
     Invalid("SELECT obs_id FROM ivoa.obscore WHERE POINT(s_ra, s_dec) < POINT(1, 2)", 1, 58,
             "cannot be compared"),
     Invalid("SELECT obs_id FROM ivoa.obscore WHERE obs_id = 5", 1, 46, "cannot compare"),
+    Invalid("SELECT obs_id FROM ivoa.obscore ORDER BY s_region", 1, 42, "ORDER BY polygon"),
+    Invalid("SELECT COUNT(*) FROM ivoa.obscore GROUP BY POINT(s_ra, s_dec)", 1, 44,
+            "GROUP BY point"),
     Invalid("SELECT ivo_hasword(s_ra) FROM ivoa.obscore", 1, 8, "takes 2 arguments"),
     Invalid("SELECT MOD(1) FROM ivoa.obscore", 1, 8, "takes 2"),
     Invalid("SELECT ROUND(s_ra, s_dec) FROM ivoa.obscore", 1, 8, "integer literal"),

@@ -188,17 +188,18 @@ class Compiler(ExpressionCompiler):
     # --- queries ---------------------------------------------------------------
 
     def select_expression(self, node: n.SelectExpression, parent: Scope | None,
-                          top_level: bool) -> tuple[str, list[OutCol]]:
+                          top_level: bool, geometry_as_text: bool = False
+                          ) -> tuple[str, list[OutCol]]:
         body = node.body
         scope: Scope | None = None
         top: int | None = None
         if isinstance(body, n.SelectQuery):
-            sql, cols, scope = self.select_query(body, parent)
+            sql, cols, scope = self.select_query(body, parent, geometry_as_text)
             top = body.top
         elif isinstance(body, n.SetOperation):
-            sql, cols = self.set_operation(body, parent)
+            sql, cols = self.set_operation(body, parent, geometry_as_text)
         else:
-            inner, cols = self.select_expression(body, parent, False)
+            inner, cols = self.select_expression(body, parent, False, geometry_as_text)
             sql = f"SELECT * FROM ({inner}) AS t{self._next_table()}"
         if node.order_by:
             sql += " ORDER BY " + ", ".join(self._order_term(t, cols, scope)
@@ -230,7 +231,10 @@ class Compiler(ExpressionCompiler):
         if scope is None:
             raise AdqlError("ORDER BY of a set operation must name an output column or give "
                             "its position", *self._pos_of(e))
-        return self.expr(e, scope).sql + direction
+        typed = self.expr(e, scope)
+        if typed.geometry:
+            raise AdqlError(f"cannot ORDER BY {typed.geometry} values", *self._pos_of(e))
+        return typed.sql + direction
 
     @staticmethod
     def _pos_of(e: n.Expr) -> tuple[int | None, int | None]:
@@ -241,10 +245,13 @@ class Compiler(ExpressionCompiler):
         self._tables += 1
         return self._tables - 1
 
-    def set_operation(self, node: n.SetOperation, parent: Scope | None
-                      ) -> tuple[str, list[OutCol]]:
-        left_sql, left = self._operand(node.left, parent)
-        right_sql, right = self._operand(node.right, parent)
+    def set_operation(self, node: n.SetOperation, parent: Scope | None,
+                      geometry_as_text: bool = False) -> tuple[str, list[OutCol]]:
+        # Without ALL the database compares rows, and pgSphere types have no equality
+        # operator class: geometry columns of the operands travel as their text.
+        as_text = geometry_as_text or not node.all
+        left_sql, left = self._operand(node.left, parent, as_text)
+        right_sql, right = self._operand(node.right, parent, as_text)
         if len(left) != len(right):
             raise AdqlError(f"the operands of {node.op} select {len(left)} and {len(right)} "
                             "columns; they must select the same number", node.pos.line,
@@ -259,20 +266,21 @@ class Compiler(ExpressionCompiler):
         op = node.op + (" ALL" if node.all else "")
         return f"{left_sql} {op} {right_sql}", left
 
-    def _operand(self, body: n.QueryBody, parent: Scope | None) -> tuple[str, list[OutCol]]:
+    def _operand(self, body: n.QueryBody, parent: Scope | None, geometry_as_text: bool
+                 ) -> tuple[str, list[OutCol]]:
         if isinstance(body, n.SelectQuery):
-            sql, cols, _ = self.select_query(body, parent)
+            sql, cols, _ = self.select_query(body, parent, geometry_as_text)
             if body.top is not None:
                 sql += f" LIMIT {self.bind(body.top)}"
             return f"({sql})", cols
         if isinstance(body, n.SetOperation):
-            sql, cols = self.set_operation(body, parent)
+            sql, cols = self.set_operation(body, parent, geometry_as_text)
             return f"({sql})", cols
-        sql, cols = self.select_expression(body, parent, False)
+        sql, cols = self.select_expression(body, parent, False, geometry_as_text)
         return f"({sql})", cols
 
-    def select_query(self, q: n.SelectQuery, parent: Scope | None
-                     ) -> tuple[str, list[OutCol], Scope]:
+    def select_query(self, q: n.SelectQuery, parent: Scope | None,
+                     geometry_as_text: bool = False) -> tuple[str, list[OutCol], Scope]:
         scope = Scope(parent)
         from_sql = []
         star: list[Col] = []
@@ -307,7 +315,11 @@ class Compiler(ExpressionCompiler):
                     else:
                         cols.append(OutCol(typed.name or "expr", False, typed))
         for i, out in enumerate(cols):
-            select_sql.append(f"{out.typed.sql} AS c{i + 1}")
+            if out.typed.geometry and (q.distinct or geometry_as_text):
+                # pgSphere types cannot be compared for DISTINCT; their text can.
+                select_sql.append(f"CAST({out.typed.sql} AS text) AS c{i + 1}")
+            else:
+                select_sql.append(f"{out.typed.sql} AS c{i + 1}")
         sql = "SELECT " + ("DISTINCT " if q.distinct else "") + ", ".join(select_sql)
         sql += " FROM " + ", ".join(from_sql)
         if q.where is not None:
@@ -330,7 +342,7 @@ class Compiler(ExpressionCompiler):
 
     def _group_term(self, e: n.Expr, scope: Scope, cols: list[OutCol]) -> str:
         try:
-            return self.expr(e, scope).sql
+            typed = self.expr(e, scope)
         except AdqlError:
             if isinstance(e, n.ColumnRef) and len(e.parts) == 1:
                 ident = e.parts[0]
@@ -338,6 +350,9 @@ class Compiler(ExpressionCompiler):
                     if _out_key(col) == ident.key:
                         return col.typed.sql
             raise
+        if typed.geometry:
+            raise AdqlError(f"cannot GROUP BY {typed.geometry} values", *self._pos_of(e))
+        return typed.sql
 
     # --- FROM ------------------------------------------------------------------
 
