@@ -136,6 +136,8 @@ def start_server(database: TestDatabase, extra_env: dict[str, str] | None = None
         "LICK_ARCHIVE_SERVICE_PORT": str(port),
         "LICK_ARCHIVE_SERVICE_BASE_URL": base_url,
         "LICK_ARCHIVE_DATABASE_URL": database.settings.database.url,
+        # The test server fetches http UPLOADs from itself, on loopback.
+        "LICK_ARCHIVE_TAP_UPLOAD_FETCH_PRIVATE": "true",
     })
     env.update(extra_env or {})
     log_path = Path(database.settings.service.data_dir) / f"server-{port}.log"

@@ -24,8 +24,8 @@ from vo_service.routes.authn import AuthenticationMiddleware
 from vo_service.routes.responses import error_response
 from vo_service.routes.uws import uws_routes
 from vo_service.services.tap_async import make_executor
-from vo_service.uws.runner import JobRunner
 from vo_service.settings import Settings
+from vo_service.uws.runner import JobRunner
 
 log = logging.getLogger("lick_archive")
 

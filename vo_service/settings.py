@@ -61,6 +61,8 @@ class TapSettings:
     hard_maxrec: int = 100_000_000
     upload_limit_bytes: int = 20_000_000
     upload_max_rows: int = 200_000
+    upload_fetch_timeout_s: float = 30.0
+    upload_fetch_private: bool = False
     fetch_batch_rows: int = 5_000
 
 

@@ -149,8 +149,10 @@ def test_fits_output(server, archive):
     ({"LANG": "ADQL", "QUERY": "SELECT obs_id FROM ivoa.obscore", "RESPONSEFORMAT": "pdf"},
      "pdf"),
     ({"LANG": "ADQL", "QUERY": "SELECT 1/0 AS x FROM ivoa.obscore"}, "division by zero"),
-    ({"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.t", "UPLOAD": "t,http://x/y"},
-     "inline"),
+    ({"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.t", "UPLOAD": "t,ftp://x/y"},
+     "only http"),
+    ({"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.t", "UPLOAD": "t,param:t"},
+     "no multipart file"),
 ])
 def test_bad_requests_get_dali_errors(server, archive, params, message):
     reply = httpx.get(f"{server.tap_url}/sync", params=params)
@@ -198,3 +200,27 @@ def test_astroquery_tapplus_sync(server, archive):
     job = tap.launch_job("SELECT TOP 4 obs_id, s_ra FROM ivoa.obscore ORDER BY obs_id")
     table = job.get_results()
     assert len(table) == 4
+
+
+def test_upload_by_http_url(server, archive):
+    """DALI: http uploads must work; the table comes from this very service."""
+    from urllib.parse import urlencode
+
+    source = server.tap_url + "/sync?" + urlencode({
+        "LANG": "ADQL", "QUERY": "SELECT TOP 3 obs_id, s_ra AS ra, s_dec AS dec "
+        "FROM ivoa.obscore WHERE s_ra IS NOT NULL ORDER BY obs_id"})
+    reply = httpx.get(f"{server.tap_url}/sync", params={
+        "LANG": "ADQL", "UPLOAD": f"src,{source}", "RESPONSEFORMAT": "csv",
+        "QUERY": "SELECT s.obs_id FROM TAP_UPLOAD.src AS s JOIN ivoa.obscore AS o "
+                 "ON o.obs_id = s.obs_id ORDER BY s.obs_id"})
+    assert reply.status_code == 200, reply.text
+    assert len(reply.text.splitlines()) == 4
+
+
+def test_private_upload_hosts_are_refused_by_default():
+    from vo_service.errors import UsageFault
+    from vo_service.services.fetch import fetch_upload
+
+    with pytest.raises(UsageFault, match="private network"):
+        fetch_upload("http://127.0.0.1:9/t.xml", max_bytes=100, timeout=1,
+                     allow_private=False)

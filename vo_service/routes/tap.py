@@ -45,8 +45,8 @@ async def stream_execution(ctx: AppContext, execution: QueryExecution,
 async def sync(request: Request) -> Response:
     ctx = context(request)
     params = await read_params(request, max_upload_bytes=ctx.settings.tap.upload_limit_bytes)
-    tap_request = parse_tap_request(params, ctx)
     principal = principal_of(request)
+    tap_request = await ctx.database.run(lambda: parse_tap_request(params, ctx))
     execution = await ctx.database.run(lambda: start_query(ctx, principal, tap_request))
     chunks = stream_result(
         tap_request.format, execution.columns, execution.batches(),

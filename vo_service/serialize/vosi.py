@@ -76,10 +76,12 @@ class TapLimits:
 
 
 def _interfaces(capability: etree._Element, endpoint: Endpoint) -> None:
+    """One interface per security method; the anonymous one carries role="std"
+    (TAPRegExt: a single standard interface; the others are its secured twins)."""
     for method in SECURITY_METHODS:
         interface = etree.SubElement(capability, "interface")
         interface.set(XSI_TYPE, "vs:ParamHTTP")
-        if endpoint.role:
+        if endpoint.role and method is None:
             interface.set("role", endpoint.role)
         if endpoint.version:
             interface.set("version", endpoint.version)
@@ -147,8 +149,9 @@ def tap_capabilities(
         etree.SubElement(element, "mime").text = fmt.mime
         for alias in fmt.aliases:
             etree.SubElement(element, "alias").text = alias
-    etree.SubElement(capability, "uploadMethod",
-                     {"ivo-id": "ivo://ivoa.net/std/TAPRegExt#upload-inline"})
+    for method in ("inline", "http", "https"):
+        etree.SubElement(capability, "uploadMethod",
+                         {"ivo-id": f"ivo://ivoa.net/std/TAPRegExt#upload-{method}"})
     _limit(capability, "retentionPeriod", limits.retention_default_s, limits.retention_hard_s)
     _limit(capability, "executionDuration", limits.execution_default_s,
            limits.execution_hard_s)

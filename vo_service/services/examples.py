@@ -80,13 +80,13 @@ EXAMPLES: tuple[Example, ...] = (
         "calibrations", "Calibration frames of a science frame",
         "The bias, flat and arc frames taken the same night with the same instrument "
         "as a given science frame.",
-        "SELECT cal.path, cal.frame_type, cal.exptime, cal.date_obs\n"
+        "SELECT cal.path, cal.frame_type AS kind, cal.exptime, cal.date_obs AS taken\n"
         "FROM lick.files AS sci\n"
         "JOIN lick.files AS cal\n"
         "  ON cal.night = sci.night AND cal.instrument = sci.instrument\n"
         "WHERE sci.filename = 'r650.fits' AND sci.night = '2019-05-02'\n"
         "  AND cal.frame_type IN ('bias', 'flat', 'arc', 'dark')\n"
-        "ORDER BY cal.frame_type, cal.date_obs",
+        "ORDER BY kind, taken",
         ("lick.files",)),
     Example(
         "per-instrument", "How much data per instrument",
@@ -98,11 +98,11 @@ EXAMPLES: tuple[Example, ...] = (
         ("lick.files",)),
     Example(
         "object-name", "Find an object by name",
-        "Observers type object names freely; ILIKE ignores case and spacing patterns "
-        "help with variants.",
+        "Observers type object names freely; comparing in lower case catches "
+        "NGC, ngc and Ngc alike.",
         "SELECT obs_id, target_name, instrument_name, t_min\n"
         "FROM ivoa.obscore\n"
-        "WHERE target_name ILIKE '%ngc%'\n"
+        "WHERE LOWER(target_name) LIKE '%ngc%'\n"
         "ORDER BY t_min DESC",
         ("ivoa.obscore",)),
     Example(

@@ -30,6 +30,7 @@ from vo_service.params import Params
 from vo_service.result import ResultColumn
 from vo_service.serialize.formats import OutputFormat, resolve_format
 from vo_service.serialize.upload import UploadedTable, parse_votable
+from vo_service.services.fetch import fetch_upload
 
 _UPLOAD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 _LANGS = {"ADQL", "ADQL-2.0", "ADQL-2.1"}
@@ -90,15 +91,17 @@ def _parse_uploads(params: Params, ctx: AppContext) -> tuple[Upload, ...]:
             if name.lower() in seen:
                 raise UsageFault(f"UPLOAD table {name} given twice")
             seen.add(name.lower())
-            if not uri.startswith("param:"):
-                raise UsageFault(
-                    f"UPLOAD {name}: only inline uploads (param:NAME with the VOTable in "
-                    "a multipart field NAME) are supported; this service fetches no URLs")
-            field_name = uri[len("param:"):]
-            data = params.files.get(field_name)
-            if data is None:
-                raise UsageFault(f"UPLOAD {name}: the request has no multipart file field "
-                                 f"named {field_name!r}")
+            tap = ctx.settings.tap
+            if uri.startswith("param:"):
+                field_name = uri[len("param:"):]
+                data = params.files.get(field_name)
+                if data is None:
+                    raise UsageFault(f"UPLOAD {name}: the request has no multipart file "
+                                     f"field named {field_name!r}")
+            else:
+                data = fetch_upload(uri, max_bytes=tap.upload_limit_bytes,
+                                    timeout=tap.upload_fetch_timeout_s,
+                                    allow_private=tap.upload_fetch_private)
             if len(data) > ctx.settings.tap.upload_limit_bytes:
                 raise UsageFault(f"UPLOAD {name} is larger than the limit of "
                                  f"{ctx.settings.tap.upload_limit_bytes} bytes")
