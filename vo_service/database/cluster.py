@@ -85,6 +85,13 @@ class EmbeddedCluster:
             return False
         self.root.mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(exist_ok=True)
+        if os.geteuid() == 0 and self._run("test", "-x", str(self.root.parent),
+                                            check=False).returncode != 0:
+            raise ClusterError(
+                f"the {SUPERUSER} system user, which runs the embedded database when "
+                f"started by root, cannot reach {self.root.parent}; set [service] data_dir "
+                "(LICK_ARCHIVE_SERVICE_DATA_DIR) to a directory it can traverse"
+            )
         if os.geteuid() == 0:
             user = pwd.getpwnam(SUPERUSER)
             for path in (self.root, self.socket_dir):

@@ -98,11 +98,11 @@ EXAMPLES: tuple[Example, ...] = (
         ("lick.files",)),
     Example(
         "object-name", "Find an object by name",
-        "Observers type object names freely; comparing in lower case catches "
-        "NGC, ngc and Ngc alike.",
+        "Observers type object names freely: look for the usual spellings. (ADQL 2.1 "
+        "has ILIKE and LOWER for case-blind matches.)",
         "SELECT obs_id, target_name, instrument_name, t_min\n"
         "FROM ivoa.obscore\n"
-        "WHERE LOWER(target_name) LIKE '%ngc%'\n"
+        "WHERE target_name LIKE 'NGC%' OR target_name LIKE 'ngc%'\n"
         "ORDER BY t_min DESC",
         ("ivoa.obscore",)),
     Example(
