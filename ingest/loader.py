@@ -456,7 +456,8 @@ class Loader:
             try:
                 self._writer.write(conn, good, [
                     Rejected(r.disk.path, r.disk.size, r.disk.mtime, r.reason or "unknown",
-                             r.detail) for r in bad])
+                             r.detail) for r in bad],
+                    all_new=all(str(f["path"]) not in known for _, f in good))
                 conn.commit()
             except BaseException:
                 with contextlib.suppress(psycopg2.Error):

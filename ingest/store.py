@@ -66,7 +66,18 @@ def known(cur: psycopg2.extensions.cursor, paths: Sequence[str]) -> dict[str, Kn
 # ---------------------------------------------------------------- COPY text encoding
 
 
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+def _escape(text: str) -> str:
+    # Chained str.replace runs in C; str.translate with a dict is ~50 times slower
+    # on 15 kB headers.
+    if "\\" in text:
+        text = text.replace("\\", "\\\\")
+    if "\n" in text:
+        text = text.replace("\n", "\\n")
+    if "\t" in text:
+        text = text.replace("\t", "\\t")
+    if "\r" in text:
+        text = text.replace("\r", "\\r")
+    return text
 
 
 def copy_value(value: Any) -> str:
@@ -74,7 +85,7 @@ def copy_value(value: Any) -> str:
     if value is None:
         return "\\N"
     if isinstance(value, str):
-        return value.translate(_ESCAPES)
+        return _escape(value)
     if isinstance(value, bool):
         return "t" if value else "f"
     if isinstance(value, int):
@@ -94,7 +105,7 @@ def copy_value(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, list | tuple):
         return "{" + ",".join("NULL" if v is None else str(v) for v in value) + "}"
-    return str(value).translate(_ESCAPES)
+    return _escape(str(value))
 
 
 def copy_text(rows: Iterable[Sequence[Any]]) -> str:
@@ -177,30 +188,55 @@ class BatchWriter:
         self._staged.discard(id(conn))
         self._no_temp.discard(id(conn))
 
+    def _copy(self, cur: psycopg2.extensions.cursor, target: sql.Composable,
+              names: Sequence[str], values: Sequence[Sequence[Any]]) -> None:
+        cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN").format(
+            target, sql.SQL(", ").join(sql.Identifier(n) for n in names)),
+            io.StringIO(copy_text(values)))
+
     def _rows(self, cur: psycopg2.extensions.cursor, table: Table, conflict: str,
               rows: Sequence[Row], staged: bool) -> None:
         names = self._cols[table.name]
         values = [[row.get(n) for n in names] for row in rows]
         if staged:
-            stream = io.StringIO(copy_text(values))
-            cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN").format(
-                sql.Identifier(self._stage_name(table)),
-                sql.SQL(", ").join(sql.Identifier(n) for n in names)), stream)
+            self._copy(cur, sql.Identifier(self._stage_name(table)), names, values)
             cur.execute(self._upsert_select(table, conflict))
         else:
             statement, template = self._upsert_values(table, conflict)
             psycopg2.extras.execute_values(cur, statement, values, template=template,
                                            page_size=max(len(values), 1))
 
+    def _direct(self, cur: psycopg2.extensions.cursor, good: Sequence[tuple[Row, Row]]) -> bool:
+        """COPY straight into the tables (rows believed new); False on a conflict."""
+        cur.execute("SAVEPOINT lick_ingest_direct")
+        try:
+            for table, rows in ((OBSCORE, [o for o, _ in good]), (FILES, [f for _, f in good])):
+                names = self._cols[table.name]
+                self._copy(cur, sql.Identifier(table.schema, table.name), names,
+                           [[row.get(n) for n in names] for row in rows])
+        except psycopg2.errors.UniqueViolation:
+            # Someone else (the watcher, another run) wrote one of them meanwhile.
+            cur.execute("ROLLBACK TO SAVEPOINT lick_ingest_direct")
+            return False
+        cur.execute("RELEASE SAVEPOINT lick_ingest_direct")
+        return True
+
     def write(self, conn: psycopg2.extensions.connection,
-              good: Sequence[tuple[Row, Row]], bad: Sequence[Rejected]) -> None:
-        """Write one batch inside the current transaction; the caller commits."""
+              good: Sequence[tuple[Row, Row]], bad: Sequence[Rejected], *,
+              all_new: bool = False) -> None:
+        """Write one batch inside the current transaction; the caller commits.
+
+        ``all_new`` says that none of the rows existed when the run compared disk and
+        database: they are then COPied straight into the tables (half the work of
+        staging and upserting), falling back to the upsert if one appeared since.
+        """
         self.prepare(conn)
         staged = id(conn) in self._staged
         with conn.cursor() as cur:
-            if good:
+            if good and not (all_new and self._direct(cur, good)):
                 self._rows(cur, OBSCORE, "obs_publisher_did", [o for o, _ in good], staged)
                 self._rows(cur, FILES, "path", [f for _, f in good], staged)
+            if good:
                 cur.execute("DELETE FROM ingest.rejected_files WHERE path = ANY(%s)",
                             ([f["path"] for _, f in good],))
             if bad:
