@@ -51,6 +51,18 @@ def observing_night(moment: datetime) -> date:
     return (moment.astimezone(UTC).replace(tzinfo=None) - NIGHT_START_OFFSET).date()
 
 
+def is_public(release_date: datetime | None, now: datetime | None = None) -> bool:
+    """The database's rule in Python: released on or before the current night.
+
+    ``release_date`` is naive UTC as stored; None (undetermined) is never public.
+    For decisions that need no query, such as whether a download must be audited.
+    """
+    if release_date is None:
+        return False
+    night = observing_night(now or datetime.now(UTC))
+    return release_date < datetime(night.year, night.month, night.day) + timedelta(days=1)
+
+
 def assertion_mac(secret: bytes, user_id: int | None, backend_pid: int, stamp: str) -> str:
     """The MAC ``auth.assume`` expects for this requester, backend and transaction."""
     claim = "anonymous" if user_id is None else str(int(user_id))

@@ -20,6 +20,7 @@ from auth.identity import (
     IdentityError,
     assertion_mac,
     begin_query_transaction,
+    is_public,
     load_secret,
     observing_night,
     rotate_secret,
@@ -76,6 +77,14 @@ def test_night_rule_pst_noon_is_2000_utc() -> None:
     assert observing_night(datetime(2024, 3, 2, 7, 0, tzinfo=UTC)) == date(2024, 3, 1)
     with pytest.raises(ValueError):
         observing_night(datetime(2024, 3, 1))
+
+
+def test_is_public_mirrors_the_policy_boundary() -> None:
+    at = datetime(2024, 3, 2, 3, 0, tzinfo=UTC)  # night of 2024-03-01
+    assert is_public(datetime(2024, 3, 1, 23, 59), at)
+    assert not is_public(datetime(2024, 3, 2, 0, 0), at)
+    assert not is_public(None, at)
+    assert is_public(datetime(2024, 3, 2), datetime(2024, 3, 2, 20, 0, tzinfo=UTC))
 
 
 def test_database_night_matches(q) -> None:
