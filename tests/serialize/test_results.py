@@ -365,3 +365,26 @@ def test_query_with_illegal_xml_characters_is_cleaned() -> None:
     root = etree.fromstring(out)
     queries = [i for i in root.iter(f"{VOT}INFO") if i.get("name") == "QUERY"]
     assert queries[0].get("value") == "SELECT '\ufffd\ufffd' FROM t"
+
+
+def test_prefetch_gives_the_same_document_and_closes_its_source() -> None:
+    from vo_service.serialize.results import prefetch
+
+    rows = sample.rows(30)
+    plain, _ = write("votable/b2", rows, batch=4)
+    batches = iter([rows[i:i + 4] for i in range(0, len(rows), 4)])
+    fetched = b"".join(stream_result(resolve_format("votable/b2"), sample.COLUMNS,
+                                     prefetch(batches), maxrec=None,
+                                     info=ResultInfo(query="SELECT * FROM t WHERE a < 1 & b > 2",
+                                                     infos=[("request", "doQuery")])))
+    assert fetched == plain
+    closed: list[bool] = []
+    cut = b"".join(stream_result(resolve_format("votable/b2"), sample.COLUMNS,
+                                 prefetch(_failing(rows, closed)), maxrec=4,
+                                 info=ResultInfo()))
+    assert b"OVERFLOW" in cut and closed == [True]
+    failed_info = ResultInfo()
+    failed = b"".join(stream_result(resolve_format("votable/td"), sample.COLUMNS,
+                                    prefetch(_failing(rows, [])), maxrec=None,
+                                    info=failed_info))
+    assert b'value="ERROR"' in failed and failed_info.rows == 5

@@ -22,8 +22,10 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
+from queue import Empty, Full, Queue
 from typing import Any
 
 from vo_service.result import ResultColumn
@@ -280,6 +282,66 @@ def _drive_fits(plans: Sequence[ColumnPlan], batches: Iterator[Batch], maxrec: i
 def _message(exc: Exception) -> str:
     text = str(exc).strip() or type(exc).__name__
     return f"the query failed while its result was being written: {text}"
+
+
+_DONE = object()
+
+
+def prefetch(batches: Iterator[Batch], depth: int = 2) -> Generator[Batch, None, None]:
+    """Fetch the next batches in a thread while the current one is being written.
+
+    psycopg2 releases the GIL while it waits for PostgreSQL, so the database's share
+    of the work (pgSphere's text output of s_region is the costliest column) overlaps
+    with the writer: the benchmark shows about twice the end-to-end rate on two cores.
+    At most ``depth`` batches wait in the queue, so memory stays flat.  Closing this
+    generator (client gone, MAXREC reached) stops the thread, which then closes
+    ``batches`` itself — in the thread that iterated it, as generators require.
+    """
+    queue: Queue[Any] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def worker() -> None:
+        source = iter(batches)
+        try:
+            for batch in source:
+                if not offer(batch):
+                    break
+            else:
+                offer(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer(exc)
+        finally:
+            closer = getattr(source, "close", None)
+            if closer is not None:
+                closer()
+
+    thread = threading.Thread(target=worker, name="result-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            try:
+                item = queue.get(timeout=0.1)
+            except Empty:
+                if not thread.is_alive() and queue.empty():
+                    raise RuntimeError("the batch prefetch thread ended unexpectedly") from None
+                continue
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def collect(stream: Iterator[bytes], sink: Callable[[bytes], Any]) -> None:
