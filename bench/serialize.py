@@ -170,7 +170,7 @@ def bench_stream(dsn: str, sql: str, fmt: str | None, *, overlap: bool = False,
     with conn.cursor(name="bench") as cur:
         cur.itersize = BATCH
         cur.execute(sql)
-        batches = _batches(cur)
+        batches: Iterator[Sequence[tuple[Any, ...]]] = _batches(cur)
         if overlap:
             batches = prefetch(batches)
         if fmt is None:
