@@ -388,3 +388,15 @@ def test_prefetch_gives_the_same_document_and_closes_its_source() -> None:
                                     prefetch(_failing(rows, [])), maxrec=None,
                                     info=failed_info))
     assert b'value="ERROR"' in failed and failed_info.rows == 5
+
+
+def test_bad_value_in_a_later_batch_keeps_whole_rows_only() -> None:
+    columns = [ResultColumn("k", "int"), ResultColumn("p", "double", "2", "point")]
+    batches = iter([[(1, "(0.1 , 0.2)"), (2, "(0.3 , 0.4)")], [(3, "(oops)")]])
+    info = ResultInfo()
+    out = b"".join(stream_result(resolve_format("votable/b2"), columns, batches, maxrec=None,
+                                 info=info))
+    root = validate(out)
+    assert root.findall(f".//{VOT}INFO")[-1].get("value") == "ERROR"
+    array = parse(io.BytesIO(out)).get_first_table().array
+    assert list(array["k"]) == [1, 2] and info.rows == 2

@@ -240,18 +240,20 @@ def _drive(writer: _Writer, batches: Iterator[Batch], maxrec: int | None, info: 
         raise
     yield writer.head()
     failure: Exception | None = None
+    written = 0
     try:
         while batch is not None:
             chunk = writer.rows(_transpose(batch, width))
+            written += len(batch)
             if chunk:
                 yield chunk
             batch = limiter.next_batch()
     except Exception as exc:  # a failure mid-stream: end the document, report it inside
         failure = exc
-        log.exception("result stream failed after %d rows", limiter.rows)
+        log.exception("result stream failed after %d rows", written)
     finally:
         limiter.close()
-    info.rows = limiter.rows
+    info.rows = written
     info.overflow = limiter.overflow and failure is None
     info.error = _message(failure) if failure is not None else None
     yield writer.tail(info.overflow, info.error)
