@@ -159,11 +159,12 @@ def _text_timestamps(conn: Any) -> None:
 
 
 def bench_stream(dsn: str, sql: str, fmt: str | None, *, overlap: bool = False,
-                 text_timestamps: bool = False) -> tuple[int, int, float, float, float | None]:
+                 text_timestamps: bool = False, columns: list[ResultColumn] | None = None
+                 ) -> tuple[int, int, float, float, float | None]:
     conn = psycopg2.connect(dsn)
     if text_timestamps:
         _text_timestamps(conn)
-    columns = result_columns()
+    columns = columns or result_columns()
     sink = _Sink()
     rows = 0
     t0, c0 = time.perf_counter(), time.process_time()
@@ -236,22 +237,25 @@ def main() -> None:
         for fmt in args.formats.split(","):
             rows, nbytes, wall, cpu, first = bench_stream(dsn, sql, fmt)
             _report(fmt, rows, nbytes, wall, cpu, first, baseline)
-        for label, options in (("votable/b2 +prefetch", {"overlap": True}),
-                               ("votable/b2 +prefetch +text ts",
-                                {"overlap": True, "text_timestamps": True}),
-                               ("csv +prefetch +text ts",
-                                {"overlap": True, "text_timestamps": True})):
-            fmt = label.split()[0]
-            rows, nbytes, wall, cpu, first = bench_stream(dsn, sql, fmt, **options)
+        for label, overlap, text_ts in (("votable/b2 +prefetch", True, False),
+                                        ("votable/b2 +prefetch +text ts", True, True),
+                                        ("csv +prefetch +text ts", True, True)):
+            rows, nbytes, wall, cpu, first = bench_stream(
+                dsn, sql, label.split()[0], overlap=overlap, text_timestamps=text_ts)
             _report(label, rows, nbytes, wall, cpu, first, baseline)
-        no_region = sql.replace("s_region, ", "")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak RSS while streaming: {peak:.0f} MB")
+        no_region_columns = [c for c in result_columns() if c.name != "s_region"]
+        no_region = query(no_region_columns)
         print("\nwithout s_region (pgSphere's text output is the costliest column):")
         rows, nbytes, wall, cpu = bench_copy(dsn, no_region)
         base2 = rows / wall
         _report("COPY (query) TO STDOUT", rows, nbytes, wall, cpu, None, base2)
+        rows, nbytes, wall, cpu, first = bench_stream(
+            dsn, no_region, "votable/b2", overlap=True, text_timestamps=True,
+            columns=no_region_columns)
+        _report("votable/b2 +prefetch +text ts", rows, nbytes, wall, cpu, first, base2)
         bench_writer_only(dsn, sql, min(args.rows, 200_000))
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"\npeak RSS of this process: {peak:.0f} MB (includes the in-memory writer test)")
     finally:
         if cluster is not None:
             cluster.close()
