@@ -311,3 +311,18 @@ def test_rotating_the_secret_invalidates_the_old_one(auth_db, q, dataset, secret
         with owner, owner.cursor() as cur:
             cur.execute("UPDATE auth.identity_secret SET secret = %s", (secret,))
         owner.close()
+
+
+@pytest.mark.parametrize("statement", [
+    "ALTER ROLE lick_query SET default_transaction_read_only = off",
+    "ALTER ROLE lick_query SET lick_auth.user_id = '1'",
+    "CREATE TEMP TABLE late (x int)",
+    "CREATE FUNCTION pg_temp.f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+])
+def test_after_begin_the_role_cannot_change_itself(q, dataset, secret, statement) -> None:
+    """An ordinary role may change its own defaults, but not in a read-only transaction."""
+    with q.cursor() as cur:
+        begin_query_transaction(cur, dataset.principals["alice"], secret)
+        with pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
+            cur.execute(statement)
+    q.rollback()
