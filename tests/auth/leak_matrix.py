@@ -87,6 +87,10 @@ EXPECTED: dict[str, frozenset[str]] = {
     "admin": ALL,
     "staff_disabled": PUBLIC,
 }
+# Accounts disabled after their principal and token were made: a stale principal sees
+# only public rows in the database, and over HTTP their password and token must be
+# refused (401), not silently downgraded to anonymous.
+REFUSED_OVER_HTTP = frozenset({"staff_disabled"})
 PASSWORD = "leak-matrix-password"
 
 
