@@ -56,14 +56,36 @@ def _condition() -> st.SearchStrategy[str]:
         c.map(lambda s: f"NOT ({s})")), max_leaves=4)
 
 
+FROMS = [
+    "ivoa.obscore AS o",
+    "ivoa.obscore AS o JOIN lick.files AS f USING (obs_publisher_did)",
+    "ivoa.obscore AS o LEFT JOIN lick.files AS f ON o.obs_publisher_did = f.obs_publisher_did",
+    "ivoa.obscore AS o NATURAL JOIN lick.files AS f",
+    "(SELECT * FROM ivoa.obscore WHERE s_dec > 0) AS o",
+    "ivoa.obscore AS o, lick.files AS f",
+    "cte AS o",
+]
+
+
+@st.composite
+def _select(draw, items: list[str]) -> str:
+    top = draw(st.one_of(st.just(""), st.integers(0, 50).map(lambda n: f"TOP {n} ")))
+    distinct = draw(st.sampled_from(["", "DISTINCT "]))
+    sql = f"SELECT {distinct}{top}{', '.join(items)} FROM {draw(st.sampled_from(FROMS))}"
+    if draw(st.booleans()):
+        sql += " WHERE " + draw(_condition())
+    return sql
+
+
 @st.composite
 def queries(draw) -> str:
     items = draw(st.lists(st.one_of(_expr(2), st.sampled_from(COLUMNS)), min_size=1, max_size=4))
-    top = draw(st.one_of(st.just(""), st.integers(0, 50).map(lambda n: f"TOP {n} ")))
-    distinct = draw(st.sampled_from(["", "DISTINCT "]))
-    sql = f"SELECT {distinct}{top}{', '.join(items)} FROM ivoa.obscore AS o"
-    if draw(st.booleans()):
-        sql += " WHERE " + draw(_condition())
+    sql = draw(_select(items))
+    if draw(st.integers(0, 3)) == 0:
+        op = draw(st.sampled_from(["UNION", "UNION ALL", "EXCEPT", "INTERSECT ALL"]))
+        sql += f" {op} " + draw(_select(items))
+    if "cte AS o" in sql or draw(st.integers(0, 4)) == 0:
+        sql = "WITH cte AS (SELECT * FROM ivoa.obscore WHERE s_ra < 180) " + sql
     if draw(st.booleans()):
         sql += " ORDER BY 1" + draw(st.sampled_from(["", " DESC"]))
     if draw(st.booleans()):
