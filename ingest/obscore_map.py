@@ -137,6 +137,8 @@ def orient_ccw(vertices: list[Vertex]) -> list[Vertex]:
         a = math.radians(ra - ra_c)
         d = math.radians(dec)
         cos_c = math.sin(d0) * math.sin(d) + math.cos(d0) * math.cos(d) * math.cos(a)
+        if cos_c <= 1e-9 or not math.isfinite(cos_c):
+            return vertices  # not a small region around its centre: leave it as given
         xi = math.cos(d) * math.sin(a) / cos_c
         eta = (math.cos(d0) * math.sin(d) - math.sin(d0) * math.cos(d) * math.cos(a)) / cos_c
         projected.append((xi, eta))
@@ -155,7 +157,8 @@ def circle_polygon(ra: float, dec: float, radius_deg: float,
     vertices = []
     for k in range(n):
         bearing = 2 * math.pi * k / n  # from north through east
-        d = math.asin(math.sin(d0) * math.cos(r) + math.cos(d0) * math.sin(r) * math.cos(bearing))
+        d = math.asin(max(-1.0, min(1.0, math.sin(d0) * math.cos(r)
+                                    + math.cos(d0) * math.sin(r) * math.cos(bearing))))
         a = math.atan2(math.sin(bearing) * math.sin(r) * math.cos(d0),
                        math.cos(r) - math.sin(d0) * math.sin(d))
         vertices.append(((ra + math.degrees(a)) % 360.0, math.degrees(d)))

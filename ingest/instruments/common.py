@@ -26,6 +26,8 @@ MISSING_COORDINATES = "missing_coordinates"
 MISSING_OBJECT = "missing_object"
 MISSING_OBSTYPE = "missing_obstype"
 MISSING_EXPTIME = "missing_exptime"
+BAD_EXPTIME = "bad_exptime"
+MAX_EXPTIME = 86400.0
 MISSING_LAMPS = "missing_lamps"
 UNKNOWN_INSTRUMENT = "unknown_instrument"
 UNKNOWN_VERSION = "unknown_version"
@@ -417,13 +419,23 @@ def has_word(obj: str | None, *words: str) -> bool:
     return any(word in folded for word in words)
 
 
+def plausible_exposure(ctx: ReadContext, value: float | None) -> float | None:
+    """Exposures beyond a day are corrupt cards: flagged and dropped."""
+    if value is None:
+        ctx.flags.add(MISSING_EXPTIME)
+        return None
+    if not 0.0 <= value <= MAX_EXPTIME:
+        ctx.flags.add(BAD_EXPTIME)
+        return None
+    return value
+
+
 def exposure(ctx: ReadContext, *keywords: str) -> float | None:
     for keyword in keywords:
         value = number(ctx.header, keyword)
-        if value is not None and value >= 0:
-            return value
-    ctx.flags.add(MISSING_EXPTIME)
-    return None
+        if value is not None:
+            return plausible_exposure(ctx, value)
+    return plausible_exposure(ctx, None)
 
 
 def common_fields(ctx: ReadContext, extracted: Extracted) -> Extracted:

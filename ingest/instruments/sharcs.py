@@ -30,6 +30,7 @@ from ingest.instruments.common import (
     parse_clock,
     parse_date,
     parse_datetime,
+    plausible_exposure,
     text,
 )
 
@@ -94,8 +95,8 @@ def read(ctx: ReadContext) -> Extracted | None:
                                              telescope="Shane"))
     per_coadd = number(header, "TRUITIME")
     coadds = number(header, "COADDONE")
-    if per_coadd is not None and coadds is not None and per_coadd >= 0 and coadds >= 0:
-        extracted.exptime = per_coadd * coadds
+    if per_coadd is not None and coadds is not None:
+        extracted.exptime = plausible_exposure(ctx, per_coadd * coadds)
     else:
         ctx.flags.add(MISSING_EXPTIME)
     extracted.date_obs = start(ctx)
