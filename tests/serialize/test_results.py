@@ -400,3 +400,31 @@ def test_bad_value_in_a_later_batch_keeps_whole_rows_only() -> None:
     assert root.findall(f".//{VOT}INFO")[-1].get("value") == "ERROR"
     array = parse(io.BytesIO(out)).get_first_table().array
     assert list(array["k"]) == [1, 2] and info.rows == 2
+
+
+@pytest.mark.parametrize("fmt", ["votable/b2", "csv"])
+def test_memory_stays_flat_while_streaming(fmt: str) -> None:
+    """Peak traced memory is bounded by a batch, not by the result size."""
+    import tracemalloc
+
+    block = sample.rows(298)  # 300 rows per batch, reused: only the writer allocates
+
+    def batches(count: int) -> Iterator[list[tuple[Any, ...]]]:
+        for _ in range(count):
+            yield block
+
+    def peak(count: int) -> tuple[int, int]:
+        tracemalloc.start()
+        try:
+            total = 0
+            for chunk in stream_result(resolve_format(fmt), sample.COLUMNS, batches(count),
+                                       maxrec=None, info=ResultInfo()):
+                total += len(chunk)
+            return tracemalloc.get_traced_memory()[1], total
+        finally:
+            tracemalloc.stop()
+
+    small_peak, small_total = peak(3)
+    big_peak, big_total = peak(40)
+    assert big_total > 10 * small_total
+    assert big_peak < 1.5 * small_peak + 1_000_000
