@@ -20,6 +20,7 @@ from ingest.instruments.common import (
     MISSING_OBJECT,
     Extracted,
     ReadContext,
+    checked,
     combine,
     common_fields,
     has_word,
@@ -44,7 +45,7 @@ def start(ctx: ReadContext) -> datetime:
     if "DATE-BEG" in header:
         moment = parse_datetime(header.get("DATE-BEG"))
         if moment is not None:
-            return moment
+            return checked(ctx, moment)
         ctx.flags.add(BAD_DATE)
     day = parse_date(header.get("DATE-OBS"))
     clock = parse_clock(header.get("TIME-OBS"))

@@ -293,3 +293,33 @@ def test_header_reading_speed(tmp_path: Path) -> None:
         assert isinstance(read_primary_header(path), FitsHeader)
     rate = len(paths) / (time.process_time() - started)
     assert rate > 1000, rate
+
+
+def _read_cards(tmp_path: Path, config: InstrumentConfig, relative: str,
+                cards: list[str]) -> FileMetadata:
+    path = tmp_path / relative
+    write_fits(path, cards)
+    meta = read_file(path, tmp_path, config)
+    assert isinstance(meta, FileMetadata), meta
+    return meta
+
+
+def test_dates_far_from_the_night(tmp_path: Path, config: InstrumentConfig) -> None:
+    # A Kast frame whose DATE-OBS is years away from its directory: kept, flagged.
+    cards = load_template("2019-05_02_shane_r650-hdu0.txt")
+    meta = _read_cards(tmp_path, config, "2021-05/02/shane/r650.fits", cards)
+    assert "date_mismatch" in meta.flags
+    assert meta.date_obs is not None and meta.date_obs.year == 2019
+    # ShARCS DATE-OBS/TIME-OBS outside the night are not trusted: the night is used.
+    cards = load_template("2014-05_20_AO_s0011-1-hdu0.txt")
+    meta = _read_cards(tmp_path, config, "2014-05/22/AO/s0011.fits", cards)
+    assert {"date_from_path"} <= set(meta.flags)
+    assert "date_from_date_obs" not in meta.flags
+    assert meta.date_obs is not None and meta.date_obs.isoformat() == "2014-05-22T20:00:00+00:00"
+
+
+def test_implausible_exposure(tmp_path: Path, config: InstrumentConfig) -> None:
+    cards = load_template("2019-05_06_nickel_d109-hdu0.txt")
+    cards = [format_card("EXPTIME", 1e12) if c.startswith("EXPTIME ") else c for c in cards]
+    meta = _read_cards(tmp_path, config, "2019-05/06/nickel/d109.fits", cards)
+    assert meta.exptime is None and "bad_exptime" in meta.flags
