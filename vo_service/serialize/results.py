@@ -23,7 +23,7 @@ import csv
 import io
 import logging
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from queue import Empty, Full, Queue
 from typing import Any
@@ -344,9 +344,3 @@ def prefetch(batches: Iterator[Batch], depth: int = 2) -> Generator[Batch, None,
     finally:
         stop.set()
         thread.join()
-
-
-def collect(stream: Iterator[bytes], sink: Callable[[bytes], Any]) -> None:
-    """Feed a stream into a file-like ``write`` (async jobs writing their result file)."""
-    for chunk in stream:
-        sink(chunk)
