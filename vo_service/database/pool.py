@@ -7,6 +7,7 @@ while holding a thread another request needs.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TypeVar
@@ -15,12 +16,60 @@ import anyio
 import anyio.to_thread
 import psycopg2
 import psycopg2.extensions
-import psycopg2.pool
 
 from vo_service.database.setup import DatabaseTarget
 from vo_service.errors import TransientFault
 
 T = TypeVar("T")
+
+
+class ConnectionPool:
+    """At most ``size`` connections, opened on demand and kept for reuse.
+
+    (psycopg2's own pools close every connection beyond ``minconn`` when it is
+    returned, and a new backend costs ~10 ms plus cold catalogue caches that make the
+    first plans of each connection several times slower.)  A caller waits up to
+    ``wait`` seconds for a free connection.
+    """
+
+    def __init__(self, dsn: str, size: int, wait: float = 30.0) -> None:
+        self.dsn = dsn
+        self.wait = wait
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: list[psycopg2.extensions.connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def getconn(self) -> psycopg2.extensions.connection:
+        if not self._slots.acquire(timeout=self.wait):
+            raise TransientFault("all database connections are busy; try again shortly")
+        try:
+            with self._lock:
+                while self._idle:
+                    conn = self._idle.pop()
+                    if not conn.closed:
+                        return conn
+            return psycopg2.connect(self.dsn)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def putconn(self, conn: psycopg2.extensions.connection, close: bool = False) -> None:
+        try:
+            with self._lock:
+                if close or self._closed or conn.closed:
+                    conn.close()
+                else:
+                    self._idle.append(conn)
+        finally:
+            self._slots.release()
+
+    def closeall(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in self._idle:
+                conn.close()
+            self._idle.clear()
 
 
 class Database:
@@ -29,13 +78,13 @@ class Database:
     def __init__(self, target: DatabaseTarget, size: int) -> None:
         self.target = target
         self.size = size
-        self._owner: psycopg2.pool.ThreadedConnectionPool | None = None
-        self._query: psycopg2.pool.ThreadedConnectionPool | None = None
+        self._owner: ConnectionPool | None = None
+        self._query: ConnectionPool | None = None
         self.limiter = anyio.CapacityLimiter(size)
 
     def open(self) -> None:
-        self._owner = psycopg2.pool.ThreadedConnectionPool(0, self.size, self.target.owner_dsn)
-        self._query = psycopg2.pool.ThreadedConnectionPool(0, self.size, self.target.query_dsn)
+        self._owner = ConnectionPool(self.target.owner_dsn, self.size)
+        self._query = ConnectionPool(self.target.query_dsn, self.size)
 
     def close(self) -> None:
         for pool in (self._owner, self._query):
@@ -43,14 +92,12 @@ class Database:
                 pool.closeall()
 
     @contextmanager
-    def _borrow(
-        self, pool: psycopg2.pool.ThreadedConnectionPool | None
-    ) -> Iterator[psycopg2.extensions.connection]:
+    def _borrow(self, pool: ConnectionPool | None) -> Iterator[psycopg2.extensions.connection]:
         if pool is None:
             raise RuntimeError("Database.open() was not called")
         try:
             conn = pool.getconn()
-        except (psycopg2.OperationalError, psycopg2.pool.PoolError) as exc:
+        except psycopg2.OperationalError as exc:
             raise TransientFault("the database is not reachable right now; try again "
                                  "in a minute") from exc
         broken = False

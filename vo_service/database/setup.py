@@ -17,6 +17,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
+from auth.policy import leakproof_statements
 from tap_schema import rows as tap_rows
 from tap_schema.declaration import SCHEMAS, published_tables
 from vo_service.database.cluster import SUPERUSER, EmbeddedCluster
@@ -120,6 +121,9 @@ def _ensure_embedded_roles_and_databases(cluster: EmbeddedCluster, target: Datab
             if dbname != SCHEDULE_DATABASE:
                 cur.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
                 install_pgsphere(conn)
+                # Index use under row-level security needs LEAKPROOF geometry tests.
+                for statement in leakproof_statements():
+                    cur.execute(statement)
 
 
 def _has_spoint(cur: psycopg2.extensions.cursor) -> bool:
