@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
-import psycopg2.extras
 
 from ingest.access import AccessDecision, decide_access, override_number, read_overrides
 from ingest.config import IngestConfig
@@ -380,12 +380,19 @@ class Loader:
             raise IngestError(f"{relative}: not YYYY-MM/DD/<dir>/<file>")
         directory, filename = relative.rsplit("/", 1)
         instrument_dir = directory.split("/")[2]
+        try:
+            runs, observers = self.schedule.runs_on(night), self.schedule.observers()
+        except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName) as exc:
+            raise IngestError(
+                f"the scheduling database has no observers/runs tables in schema "
+                f"{self.config.schedule_schema!r}: load a schedule (lick-archive demo-data "
+                f"loads the synthetic one) or set [schedule] dsn ({exc.pgerror or exc})"
+            ) from exc
         return decide_access(
             night=night, filename=filename, instrument_dir=instrument_dir,
             telescope=self.config.telescope_of(instrument_dir), frame_type=frame_type,
             program=program, observer=observer,
-            overrides=self.overrides_for(root, directory),
-            runs=self.schedule.runs_on(night), observers=self.schedule.observers(),
+            overrides=self.overrides_for(root, directory), runs=runs, observers=observers,
             always_public=self.config.always_public,
             release_period=self.config.release_period,
         )
@@ -444,8 +451,8 @@ class Loader:
                 continue
             try:
                 good.append(self.rows_for(result))
-            except psycopg2.Error:
-                raise
+            except (psycopg2.Error, IngestError):
+                raise  # the database or the configuration, not this file
             except Exception as exc:  # a mapping bug rejects the file, not the run
                 log.exception("cannot map %s", result.disk.path)
                 bad.append(dataclasses.replace(

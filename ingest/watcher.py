@@ -34,6 +34,7 @@ from ingest.access import observing_night
 from ingest.config import IngestConfig
 from ingest.loader import (
     DiskFile,
+    IngestError,
     IngestSummary,
     Loader,
     OverrideState,
@@ -226,6 +227,14 @@ class Watcher:
                     log.info("ingested %d new, %d updated, %d rejected; %d files pending",
                              s.new, s.updated, sum(s.rejected.values()), result.pending)
                 stop.wait(self.config.poll_interval)
+            except IngestError as exc:
+                # A configuration problem (say, no schedule loaded): say so, keep trying
+                # slowly, so that the daemon recovers once the operator fixes it.
+                self.loader.drop_connection()
+                self._overrides = None
+                delay = self.config.retry_max_delay
+                log.error("%s; retrying in %.0f s", exc, delay)
+                stop.wait(delay)
             except (psycopg2.Error, OSError) as exc:
                 self.loader.drop_connection()
                 self._overrides = None

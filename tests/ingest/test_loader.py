@@ -18,7 +18,15 @@ import pytest
 from astropy.io import fits
 
 from ingest.config import IngestConfig
-from ingest.loader import IngestError, ingest_paths, recompute_access
+from ingest.loader import (
+    IngestError,
+    IngestSummary,
+    Loader,
+    collect,
+    ingest_paths,
+    read_one,
+    recompute_access,
+)
 from ingest.report import ingest_report
 from ingest.schedule import load_schedule_json
 
@@ -262,3 +270,27 @@ def test_report_marks_mismatches(dsn: str, archive: Path) -> None:
     assert sum(not line.ok for line in lines.values()) == 3
     only = ingest_report(config, dsn, [archive / "2019-05"])
     assert [(line.night, line.stale) for line in only] == [(date(2019, 5, 6), 1)]
+
+
+def test_rows_written_meanwhile_are_upserted_not_duplicated(dsn: str, archive: Path) -> None:
+    """A batch believed new (direct COPY) whose rows appeared meanwhile falls back to
+    the upsert: no unique violation, no duplicate, the newer content wins."""
+    config = config_for(archive)
+    ingest_paths(config, dsn, [archive], show_progress=False)
+    path = "2012-01/18/shane/b1011.fits"
+    make_fits(archive / path, FILES[0][0], obj="rewritten")
+    files, _ = collect([archive / path], config)
+    with Loader(config, dsn) as loader:
+        summary = IngestSummary()
+        loader.write_batch([read_one(files[0], config)], summary, known={})  # "new"
+    assert summary.new == 1
+    assert query(dsn, "SELECT count(*), max(object) FROM lick.files WHERE path = %s",
+                 (path,)) == [(1, "rewritten")]
+    assert query(dsn, "SELECT count(*) FROM ivoa.obscore") == [(5,)]
+
+
+def test_missing_schedule_is_a_clear_error(dsn: str, archive: Path) -> None:
+    config = IngestConfig(roots=(archive,), schedule_schema="no_such_schedule")
+    with pytest.raises(IngestError, match="scheduling database has no observers/runs"):
+        ingest_paths(config, dsn, [archive], show_progress=False)
+    assert query(dsn, "SELECT count(*) FROM ingest.rejected_files") == [(0,)]
