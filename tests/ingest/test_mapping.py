@@ -273,3 +273,31 @@ def test_rows_insert_into_the_published_tables(database, metas: dict[str, FileMe
         assert t_min == pytest.approx(Time(datetime(2018, 11, 21, 7, 56, 19, 755000,
                                                     tzinfo=UTC)).mjd)
         conn.rollback()
+
+
+def _winding(vertices: list[tuple[float, float]]) -> float:
+    """Sum of (v_i x v_i+1) . centre: negative when counter-clockwise seen from inside."""
+    def unit(ra: float, dec: float) -> tuple[float, float, float]:
+        a, d = math.radians(ra), math.radians(dec)
+        return (math.cos(d) * math.cos(a), math.cos(d) * math.sin(a), math.sin(d))
+
+    vs = [unit(*v) for v in vertices]
+    c = [sum(v[i] for v in vs) for i in range(3)]
+    total = 0.0
+    for a, b in zip(vs, vs[1:] + vs[:1], strict=True):
+        cross = (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+        total += sum(cross[i] * c[i] for i in range(3))
+    return total
+
+
+def test_polygons_wind_counter_clockwise_from_inside(metas: dict[str, FileMetadata]) -> None:
+    """DALI polygons: counter-clockwise as seen from the centre of the sphere.
+
+    From inside, with north up, east is to the left: a path north -> east -> south
+    turns counter-clockwise, and the triple products sum to a negative number.
+    """
+    assert _winding([(10.0, 1.0), (11.0, 0.0), (10.0, -1.0), (9.0, 0.0)]) < 0
+    for meta in metas.values():
+        obscore, _ = _rows(meta)
+        if obscore["s_region"] is not None:
+            assert _winding(_vertices(str(obscore["s_region"]))) < 0, meta.path
