@@ -164,3 +164,47 @@ def test_bulk_data(tmp_path: Path, config: InstrumentConfig) -> None:
         assert meta.flags == ()
         instruments[meta.instrument] += 1
     assert set(instruments) == {"Kast Blue", "Kast Red", "ShARCS", "Nickel Direct"}
+
+
+def test_demo_archive_ingests_end_to_end(database, demo: DemoSummary,
+                                         config: InstrumentConfig) -> None:
+    """The path of ``make demo``: schedule.json and the files through the loader."""
+    import psycopg2
+
+    from ingest.config import IngestConfig
+    from ingest.loader import ingest_paths
+    from ingest.schedule import load_schedule_json
+
+    db = database.new_database("demo_data")
+    conn = psycopg2.connect(db.owner_dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DELETE FROM ivoa.obscore; DELETE FROM ingest.rejected_files;"
+                        " DROP SCHEMA IF EXISTS demo_sched CASCADE")
+        conn.commit()
+        assert demo.schedule_path is not None
+        load_schedule_json(conn, demo.schedule_path, schema="demo_sched")
+    finally:
+        conn.close()
+    ingest_config = IngestConfig(roots=(demo.directory,), schedule_schema="demo_sched",
+                                 authority="demo.lick", base_url="http://demo.test")
+    summary = ingest_paths(ingest_config, db.owner_dsn, [demo.directory], show_progress=False)
+    readable = sum(1 for p in demo.directory.rglob("*.fits")
+                   if isinstance(read_file(p, demo.directory, config), FileMetadata))
+    assert summary.new == readable
+    assert sum(summary.rejected.values()) == 2
+    conn = psycopg2.connect(db.owner_dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*), count(DISTINCT instrument_name),"
+                        " count(*) FILTER (WHERE data_rights = 'public'),"
+                        " count(*) FILTER (WHERE obs_release_date > now()),"
+                        " count(*) FILTER (WHERE s_region IS NOT NULL)"
+                        " FROM ivoa.obscore")
+            rows, instruments, public, proprietary, regions = cur.fetchone()  # type: ignore[misc]
+    finally:
+        conn.close()
+    assert rows == readable
+    assert instruments == 4
+    assert public > 0 and proprietary > 0
+    assert regions >= rows - 10
