@@ -282,7 +282,9 @@ def _drive_fits(plans: Sequence[ColumnPlan], batches: Iterator[Batch], maxrec: i
 
 
 def _message(exc: Exception) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    """The first line only: PostgreSQL adds DETAIL/CONTEXT lines users need not see."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
     return f"the query failed while its result was being written: {text}"
 
 
