@@ -21,6 +21,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from vo_service.adql import nodes as n
 from vo_service.adql.errors import AdqlError
+from vo_service.adql.lexer import AdqlLexer
 
 # Words that are not ADQL keywords in our grammar but that a user of another SQL
 # dialect may type; as regular identifiers they are refused with a hint.
@@ -362,7 +363,7 @@ def _parser() -> Lark:
     """
     grammar = resources.files("vo_service.adql").joinpath("adql.lark").read_text()
     builder = _TreeBuilder(frozenset())
-    lark = Lark(grammar, parser="lalr", lexer="contextual", transformer=builder)
+    lark = Lark(grammar, parser="lalr", lexer=AdqlLexer, transformer=builder)
     builder._keywords = frozenset(
         t.pattern.value.upper() for t in lark.terminals
         if t.pattern.type == "str" and t.pattern.value.replace("_", "").isalnum()
@@ -434,6 +435,10 @@ def _translate_error(text: str, exc: UnexpectedInput) -> AdqlError:
         w_line = before.count("\n", 0, start) + 1
         w_col = start - (before.rfind("\n", 0, start) + 1) + 1
         return AdqlError(_FOREIGN_WORDS[word.group(1).upper()], w_line, w_col)
+    if "IDENTIFIER" in exc.expected and token.type != "IDENTIFIER" and str(
+            token.value).replace("_", "").isalnum() and not str(token.value)[0].isdigit():
+        return AdqlError(f"{token.value} is a reserved word; write it in double quotes if it "
+                         "is a name", token.line, token.column)
     if str(token.value).upper() in _FOREIGN_WORDS:
         return AdqlError(_FOREIGN_WORDS[str(token.value).upper()], token.line, token.column)
     if token.type == "_SEMICOLON":
