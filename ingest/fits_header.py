@@ -58,10 +58,9 @@ _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[EeDd][+-]?\d+)?")
 _COMMENTARY = frozenset({"COMMENT", "HISTORY", ""})
 _COMMENTARY_FIELDS = frozenset({"COMMENT ", "HISTORY ", "        "})
-# Whole-header checks in one regex call each (per-card Python costs more than the
-# rest of the ingest): keyword fields are 8 characters of [A-Z0-9_-] padded with
-# blanks; a value card's field is a string, logical, number or complex number,
-# optionally followed by a comment.
+# Card syntax: keyword fields are 8 characters of [A-Z0-9_-] padded with blanks; a
+# value card's field is a string, logical, number or complex number, optionally
+# followed by a comment.
 _KEYWORD_CHARS = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_- |")
 _EMBEDDED_BLANK = re.compile(r" [A-Z0-9_-]")
 _VALUE = (
@@ -299,8 +298,12 @@ def _find_end(data: bytes) -> int:
     return -1
 
 
-def _decode_cards(region: bytes, flags: set[str]) -> list[str]:
-    """Cards of the header region; repairs NUL and stray bytes, stops at binary data."""
+def _decode_cards(region: bytes, flags: set[str], *, has_end: bool) -> list[str]:
+    """Cards of the header region, NUL and stray bytes repaired.
+
+    Without an END card, the first card that looks like binary data ends the header;
+    before a real END card such a card is only damaged and kept (repaired).
+    """
     if not region.translate(None, _PRINTABLE):
         text = region.decode("ascii")
         return [text[i : i + CARD] for i in range(0, len(text), CARD)]
@@ -309,9 +312,8 @@ def _decode_cards(region: bytes, flags: set[str]) -> list[str]:
         raw = region[i : i + CARD]
         nuls = raw.count(0)
         odd = len(raw.translate(None, _PRINTABLE)) - nuls
-        if odd > _MAX_ODD_BYTES or nuls == CARD:
-            flags.add(MISSING_END)  # binary data: the header had no END card
-            break
+        if not has_end and (odd > _MAX_ODD_BYTES or nuls == CARD):
+            break  # binary data: the header had no END card
         if nuls:
             flags.add(NUL_BYTES)
             raw = raw.replace(b"\0", b" ")
@@ -341,7 +343,7 @@ def parse_header_bytes(data: bytes, file_size: int | None = None) -> FitsHeader 
         region = data[: len(data) // CARD * CARD]
     else:
         region = data[:end]
-    images = _decode_cards(region, flags)
+    images = _decode_cards(region, flags, has_end=end >= 0)
     if MISSING_END in flags:
         used = len(images) * CARD
         # Blank cards that pad the last header block are not part of the header.

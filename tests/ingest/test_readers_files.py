@@ -323,3 +323,15 @@ def test_implausible_exposure(tmp_path: Path, config: InstrumentConfig) -> None:
     cards = [format_card("EXPTIME", 1e12) if c.startswith("EXPTIME ") else c for c in cards]
     meta = _read_cards(tmp_path, config, "2019-05/06/nickel/d109.fits", cards)
     assert meta.exptime is None and "bad_exptime" in meta.flags
+
+
+def test_binary_garbage_inside_a_header_with_end() -> None:
+    cards = _cards()
+    raw = bytearray(header_bytes(cards))
+    raw[30 * 80 : 31 * 80] = bytes(range(128, 208))
+    header = parse_header_bytes(bytes(raw))
+    assert isinstance(header, FitsHeader)
+    assert {"non_ascii", "bad_card"} <= header.flags
+    assert "missing_end" not in header.flags
+    assert len(header) == len(cards)
+    assert header.get("OBJECT") == "Bias"
