@@ -359,8 +359,10 @@ def _linear(header: FitsHeader, suffix: str) -> tuple[float, float, float, float
 def position(ctx: ReadContext) -> tuple[float | None, float | None, dict[str, float | str] | None]:
     """Pointing (ICRS degrees) and celestial WCS: primary WCS, the S WCS, else RA/DEC.
 
-    Positions given at another equinox (EQUINOX card) are precessed to J2000; FK5
-    J2000 is taken as ICRS (they differ by less than 0.1").
+    Positions given at another equinox (EQUINOX card) are precessed to J2000; without
+    an EQUINOX card J2000 is assumed; FK5 J2000 is taken as ICRS (they differ by less
+    than 0.1").  Flags ``bad_coordinates`` (present but unusable) or
+    ``missing_coordinates`` (absent) when no position is found.
     """
     header = ctx.header
     seen_bad = False
