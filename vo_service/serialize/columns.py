@@ -102,7 +102,8 @@ def null_mask(values: Sequence[Any]) -> npt.NDArray[np.bool_] | None:
     """A boolean mask of the None cells, or None when the column has none."""
     if values.count(None) == 0:
         return None
-    return np.fromiter((v is None for v in values), dtype=np.bool_, count=len(values))
+    objects = np.fromiter(values, dtype=object, count=len(values))
+    return np.equal(objects, None)  # type: ignore[call-overload]  # elementwise "is None"
 
 
 # ---------------------------------------------------------------- numbers
@@ -128,10 +129,10 @@ def numbers(values: Sequence[Any], kind: str
     try:
         return np.array(values, dtype=np.int64).astype(dtype), None
     except (TypeError, ValueError):
-        nulls = null_mask(values)
-        null = INT_NULLS[kind]
-        filled = np.array([null if v is None else int(v) for v in values], dtype=np.int64)
-        return filled.astype(dtype), nulls
+        objects = np.fromiter(values, dtype=object, count=len(values))
+        nulls = np.equal(objects, None)  # type: ignore[call-overload]
+        objects[nulls] = INT_NULLS[kind]
+        return objects.astype(np.int64).astype(dtype), (nulls if nulls.any() else None)
 
 
 def booleans(values: Sequence[Any]) -> npt.NDArray[np.uint8]:
