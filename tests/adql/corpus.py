@@ -362,6 +362,17 @@ CASES: list[Case] = [
          "ORDER BY k) FROM (VALUES (1, spoint(radians(s_ra - 1), radians(s_dec - 1))), (2, "
          "spoint(radians(s_ra + 1), radians(s_dec - 1))), (3, spoint(radians(s_ra), "
          "radians(s_dec + 1)))) AS w(k, p)) AND s_dec BETWEEN 15 AND 25"),
+    Case(f"SELECT obs_id FROM {O} WHERE 1 = CONTAINS(POINT(s_ra, s_dec), REGION('Circle ICRS "
+         "10 20 1'))",
+         f"SELECT obs_id FROM {O} WHERE degrees({PT} <-> spoint(radians(10), radians(20))) "
+         "<= 1"),
+    Case(f"SELECT obs_id FROM {O} WHERE 1 = INTERSECTS(s_region, REGION('polygon 9 19 11 19 "
+         "11 21 9 21'))",
+         f"SELECT obs_id FROM {O} WHERE s_region && '{{(9d,19d),(11d,19d),(11d,21d),(9d,21d)}}'"
+         "::spoly"),
+    Case(f"SELECT COUNT(*) FROM {O} WHERE CONTAINS(REGION('Position ICRS GEOCENTER 10 20'), "
+         "s_region) = 1",
+         f"SELECT count(*) FROM {O} WHERE spoint(radians(10), radians(20)) <@ s_region"),
     Case(f"SELECT COORD1(POINT(s_ra, s_dec)), COORD2(POINT(s_ra, s_dec)) FROM {O}",
          f"SELECT s_ra, s_dec FROM {O}"),
     Case(f"SELECT COORDSYS(POINT(s_ra, s_dec)) FROM {O}", f"SELECT 'ICRS' FROM {O}"),
@@ -404,6 +415,11 @@ CASES: list[Case] = [
          f"SELECT obs_id FROM {O} WHERE t_max >= 58010 AND t_min <= 58011"),
     Case(f"SELECT obs_id, ivo_string_agg(instrument_name, '|') FROM {O} WHERE s_dec > 75 "
          "GROUP BY obs_id", f"SELECT obs_id, instrument_name FROM {O} WHERE s_dec > 75"),
+    Case(f"SELECT obs_id FROM {O} WHERE ivo_hashlist_has('vega#m31#feige 34', target_name) = 1",
+         f"SELECT obs_id FROM {O} WHERE target_name IN ('Vega', 'M31', 'Feige 34')"),
+    Case(f"SELECT filename, ivo_to_mjd(date_obs), ivo_to_jd(night) FROM {F}",
+         f"SELECT filename, extract(epoch FROM date_obs - timestamp '1858-11-17') / 86400, "
+         f"(night - date '1858-11-17') + 2400000.5 FROM {F}"),
     # --- TAP_SCHEMA ----------------------------------------------------------------
     Case("SELECT table_name, description FROM TAP_SCHEMA.tables ORDER BY table_name",
          "SELECT table_name, description FROM tap_schema.tables ORDER BY 1", ordered=True),
@@ -467,12 +483,17 @@ INVALID: list[Invalid] = [
     Invalid("SELECT TOP -10 obs_id FROM ivoa.obscore", 1, 12, "unexpected"),
     Invalid("SELECT obs_id FROM ivoa.obscore OFFSET -10", 1, 40, "unexpected"),
     Invalid("SELECT obs_id FROM ivoa.obscore OFFSET 10.5", 1, 40, "unsigned integer"),
+    Invalid("SELECT TOP 99999999999999999999 obs_id FROM ivoa.obscore", 1, 12, "too large"),
     Invalid("SELECT obs_id FROM ivoa.obscore WHERE CONTAINS(POINT(s_ra, s_dec), "
             "CIRCLE(1, 2, 3))", None, None, "end of query"),
     Invalid("SELECT POINT('fk5', 2, 3) FROM ivoa.obscore", 1, 14, "ICRS"),
     Invalid("SELECT CIRCLE('ICRS', 2, 3) FROM ivoa.obscore", 1, 8, "CIRCLE needs POINT"),
     Invalid("SELECT POLYGON(1, 2, 3, 4, 5) FROM ivoa.obscore", 1, 8, "three vertices"),
-    Invalid("SELECT REGION('Circle ICRS 1 2 3') FROM ivoa.obscore", 1, 8, "REGION"),
+    Invalid("SELECT REGION('Union ICRS (Circle 1 2 3 Circle 4 5 6)') FROM ivoa.obscore", 1, 8,
+            "REGION supports"),
+    Invalid("SELECT REGION('Circle GALACTIC 1 2 3') FROM ivoa.obscore", 1, 8, "frame"),
+    Invalid("SELECT REGION('Circle ICRS 1 2') FROM ivoa.obscore", 1, 8, "number of coord"),
+    Invalid("SELECT REGION(obs_id) FROM ivoa.obscore", 1, 8, "string literal"),
     Invalid("SELECT ABS('x') FROM ivoa.obscore", 1, 8, "needs a number"),
     Invalid("SELECT s_ra + obs_id FROM ivoa.obscore", 1, 13, "needs a number"),
     Invalid("SELECT COALESCE() FROM ivoa.obscore", 1, 17, "unexpected"),
@@ -505,6 +526,7 @@ INVALID: list[Invalid] = [
             "GROUP BY point"),
     Invalid("SELECT ivo_hasword(s_ra) FROM ivoa.obscore", 1, 8, "takes 2 arguments"),
     Invalid("SELECT MOD(1) FROM ivoa.obscore", 1, 8, "takes 2"),
+    Invalid("SELECT ivo_to_mjd(s_ra) FROM ivoa.obscore", 1, 8, "needs a timestamp"),
     Invalid("SELECT ROUND(s_ra, s_dec) FROM ivoa.obscore", 1, 8, "integer literal"),
     Invalid("SELECT obs_id FROM ivoa.obscore WHERE obs_id = 'x", 1, 48, "unterminated"),
     Invalid('SELECT "" FROM ivoa.obscore', 1, 8, "delimited identifier"),

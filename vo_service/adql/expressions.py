@@ -294,6 +294,9 @@ class ExpressionCompiler:
                 self._need_number(arg, e.name, e.pos)
             elif kind == "string" and arg.geometry:
                 raise AdqlError(f"{e.name} needs a string here", e.pos.line, e.pos.column)
+            elif kind == "timestamp" and not (arg.xtype == "timestamp" or arg.is_string
+                                              or arg.datatype == "null"):
+                raise AdqlError(f"{e.name} needs a timestamp", e.pos.line, e.pos.column)
         result = udf.compile([a.sql for a in args])
         result.const = all(a.const for a in args) and not udf.aggregate
         result.aggregate = udf.aggregate or any(a.aggregate for a in args)
@@ -431,8 +434,7 @@ class ExpressionCompiler:
     def _geometry(self, e: n.Call, scope: Scope) -> Typed:
         name = e.name
         if name == "REGION":
-            raise AdqlError("REGION is not supported; use POINT, CIRCLE, BOX or POLYGON",
-                            e.pos.line, e.pos.column)
+            return self._region(e)
         args = self._geo_args(e, scope)
         const = all(a.const for a in args)
         agg = any(a.aggregate for a in args)
@@ -510,6 +512,24 @@ class ExpressionCompiler:
         else:
             sql = geo.polygon_centroid_sql(g.sql)
         return Typed(sql, "double", "*", "point", name="centroid", const=const, aggregate=agg)
+
+    def _region(self, e: n.Call) -> Typed:
+        if len(e.args) != 1 or not isinstance(e.args[0], n.String):
+            raise AdqlError("REGION takes one string literal (STC-S)", e.pos.line, e.pos.column)
+        try:
+            shape, v = geo.parse_stcs(e.args[0].value)
+        except ValueError as exc:
+            raise AdqlError(str(exc), e.pos.line, e.pos.column) from None
+        if shape == "POSITION":
+            return Typed(f"CAST({self.bind(geo.spoint_text(*v))} AS spoint)", "double", "*",
+                         "point", name="region")
+        if shape == "CIRCLE":
+            return Typed(f"CAST({self.bind(geo.scircle_text(*v))} AS scircle)", "double", "*",
+                         "circle", name="region")
+        vertices = geo.box_vertices(*v) if shape == "BOX" else list(
+            zip(v[::2], v[1::2], strict=True))
+        return Typed(f"CAST({self.bind(geo.spoly_text(vertices))} AS spoly)", "double", "*",
+                     "polygon", name="region", vertices=vertices)
 
     def _box(self, e: n.Call, args: list[Typed]) -> Typed:
         self._arity(e, args, 3, 4)

@@ -36,6 +36,7 @@ _GEOMETRY = (
     ("INTERSECTS", "1 if two geometries overlap, else 0."),
     ("POINT", "A point from RA and Dec in degrees."),
     ("POLYGON", "A polygon from three or more vertices (coordinates or points)."),
+    ("REGION", "A region from an STC-S literal: Position, Circle, Box or Polygon in ICRS."),
 )
 
 _OTHER = (

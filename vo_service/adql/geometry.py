@@ -107,3 +107,39 @@ def check_coordsys(value: str | None) -> str | None:
         return None
     return (f"coordinate system {value!r} is not supported: this service has ICRS data "
             "only; use 'ICRS' or '' (or leave the argument out)")
+
+
+_STCS_ARITY = {"POSITION": 2, "CIRCLE": 3, "BOX": 4}
+_STCS_FLAVOURS = {"SPHERICAL2", "UNITSPHERE", "GEOCENTER", "BARYCENTER", "HELIOCENTER",
+                  "TOPOCENTER", "UNKNOWNREFPOS"}
+
+
+def parse_stcs(text: str) -> tuple[str, list[float]]:
+    """The shape and numbers of a simple STC-S region (TAP 1.0 STC-S appendix subset):
+    ``Position``, ``Circle``, ``Box`` and ``Polygon`` in ICRS (or no frame).
+
+    Raises ValueError with a message for anything else (unions, other frames...).
+    """
+    words = text.split()
+    if not words:
+        raise ValueError("REGION needs an STC-S string such as 'Circle ICRS 10 20 1'")
+    shape = words[0].upper()
+    if shape not in (*_STCS_ARITY, "POLYGON"):
+        raise ValueError(f"REGION supports Position, Circle, Box and Polygon, not {words[0]!r}")
+    numbers: list[float] = []
+    for word in words[1:]:
+        try:
+            numbers.append(float(word))
+            continue
+        except ValueError:
+            pass
+        if numbers:
+            raise ValueError(f"unexpected {word!r} in the STC-S region") from None
+        upper = word.upper()
+        if upper not in _STCS_FLAVOURS and check_coordsys(word) is not None:
+            raise ValueError(f"STC-S frame {word!r} is not supported; use ICRS") from None
+    want = _STCS_ARITY.get(shape)
+    if (want is not None and len(numbers) != want) or (
+            shape == "POLYGON" and (len(numbers) < 6 or len(numbers) % 2)):
+        raise ValueError(f"wrong number of coordinates for an STC-S {words[0]}")
+    return shape, numbers

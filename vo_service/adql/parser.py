@@ -40,7 +40,10 @@ def _int_token(token: Token, what: str) -> int:
     if not token.value.isdigit():
         raise AdqlError(f"{what} needs an unsigned integer, not {token.value}",
                         token.line, token.column)
-    return int(token.value)
+    value = int(token.value)
+    if value >= 2**63:
+        raise AdqlError(f"{what} {token.value} is too large", token.line, token.column)
+    return value
 
 
 class _TreeBuilder(Transformer[Token, n.Statement]):

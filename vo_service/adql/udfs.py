@@ -19,7 +19,7 @@ class Udf:
     name: str
     form: str
     description: str
-    arguments: tuple[str, ...]  # "number", "string" or "any" per argument
+    arguments: tuple[str, ...]  # "number", "string", "timestamp" or "any" per argument
     compile: Callable[[Sequence[str]], Typed]
     aggregate: bool = False
 
@@ -38,6 +38,20 @@ def _nocasematch(a: Sequence[str]) -> Typed:
 
 def _interval_overlaps(a: Sequence[str]) -> Typed:
     return _predicate(f"({a[1]} >= {a[2]} AND {a[3]} >= {a[0]})")
+
+
+def _hashlist_has(a: Sequence[str]) -> Typed:
+    return _predicate(f"(lower({a[1]}) = ANY (string_to_array(lower({a[0]}), '#')))")
+
+
+def _to_jd(a: Sequence[str]) -> Typed:
+    return Typed(f"(extract(epoch FROM CAST({a[0]} AS timestamp)) / 86400.0 + 2440587.5)",
+                 "double", unit="d")
+
+
+def _to_mjd(a: Sequence[str]) -> Typed:
+    return Typed(f"(extract(epoch FROM CAST({a[0]} AS timestamp)) / 86400.0 + 40587)",
+                 "double", unit="d")
 
 
 def _string_agg(a: Sequence[str]) -> Typed:
@@ -95,6 +109,15 @@ _UDFS = (
     Udf("ivo_string_agg", "ivo_string_agg(expr TEXT, delim TEXT) -> TEXT",
         "An aggregate function concatenating the values of expr, separated by delim.",
         ("any", "string"), _string_agg, aggregate=True),
+    Udf("ivo_hashlist_has", "ivo_hashlist_has(hashlist TEXT, item TEXT) -> INTEGER",
+        "1 if item is, ignoring case, one of the words of the '#'-separated hashlist; "
+        "0 otherwise.", ("string", "string"), _hashlist_has),
+    Udf("ivo_to_jd", "ivo_to_jd(d TIMESTAMP) -> DOUBLE",
+        "The Julian Date of the timestamp d (no time scale conversion).", ("timestamp",),
+        _to_jd),
+    Udf("ivo_to_mjd", "ivo_to_mjd(d TIMESTAMP) -> DOUBLE",
+        "The Modified Julian Date of the timestamp d (no time scale conversion).",
+        ("timestamp",), _to_mjd),
     Udf("ivo_healpix_index", "ivo_healpix_index(order INTEGER, ra DOUBLE, dec DOUBLE) -> BIGINT",
         "The NESTED HEALPix index of the position (ra, dec) in degrees (ICRS) at the given "
         "order (0 to 29).", ("number", "number", "number"), _healpix_index),
