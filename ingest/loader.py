@@ -507,9 +507,12 @@ class Loader:
         if self._pool is None:
             # forkserver: workers do not inherit the parent's database connection or
             # threads; they ignore SIGINT/SIGTERM, which the parent handles.
-            self._pool = ProcessPoolExecutor(
-                self.config.workers, mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_worker_init)
+            # The server preloads the readers so that workers start warm.  As with
+            # "spawn", a calling script needs the ``if __name__ == "__main__"`` guard.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["ingest.records", "ingest.obscore_map"])
+            self._pool = ProcessPoolExecutor(self.config.workers, mp_context=context,
+                                             initializer=_worker_init)
         chunk = max(1, min(64, len(files) // (self.config.workers * 4) or 1))
         work = partial(_read_chunk, config=self.config)
         pending: deque[Future[list[ReadResult]]] = deque()

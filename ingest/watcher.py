@@ -88,22 +88,42 @@ class Watcher:
 
     # -- which directories to list
 
-    def _directories(self) -> list[tuple[Path, str]]:
-        return [(root, d) for root in self.config.roots for d in instrument_dirs(root, self.config)]
+    def _today(self) -> date:
+        return observing_night(datetime.fromtimestamp(self._wall(), UTC))
+
+    def _directories(self, full: bool) -> list[tuple[Path, str]]:
+        """Every instrument directory (full scan), or those of the recent months.
+
+        Between full scans only the months holding the active nights are walked, so a
+        poll costs a few directory listings however many years the archive holds;
+        a directory that appears in an old month is found by the next full scan.
+        """
+        if full:
+            return [(root, d) for root in self.config.roots
+                    for d in instrument_dirs(root, self.config)]
+        today = self._today()
+        first = today - timedelta(days=max(self.config.active_nights, 1))
+        months = sorted({f"{day:%Y-%m}" for day in (first, today, today + timedelta(days=1))})
+        found: list[tuple[Path, str]] = []
+        for root in self.config.roots:
+            for month in months:
+                if (root / month).is_dir():
+                    found.extend((root, d) for d in instrument_dirs(root, self.config, month))
+        return found
 
     def _active(self, directory: str) -> bool:
         night = night_of(directory + "/x")
         if night is None:
             return False
-        today = observing_night(datetime.fromtimestamp(self._wall(), UTC))
-        return today - night <= timedelta(days=max(self.config.active_nights - 1, 0))
+        return self._today() - night <= timedelta(days=max(self.config.active_nights - 1, 0))
 
     def _to_scan(self, now: float) -> tuple[list[tuple[Path, str]], bool]:
         full = (self._last_full_scan is None
                 or now - self._last_full_scan >= self.config.rescan_interval)
         pending_dirs = {(root, path.rsplit("/", 1)[0]) for root, path in self._pending}
+        candidates = dict.fromkeys([*self._directories(full), *sorted(pending_dirs)])
         chosen = []
-        for root, directory in self._directories():
+        for root, directory in candidates:
             try:
                 st = (root / directory).stat()
                 mtime: datetime | None = _EPOCH + timedelta(microseconds=st.st_mtime_ns // 1000)

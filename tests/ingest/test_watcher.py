@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,9 @@ def watcher_config(root: Path, **kw: Any) -> IngestConfig:
     settings: dict[str, Any] = {
         "roots": (root,), "schedule_schema": "sched", "stable_delay": 1.0,
         "poll_interval": 0.1, "retry_max_delay": 0.5, "workers": 1, "batch_size": 3,
+        # The test nights are in 2012: scan everything on every poll, as a full scan
+        # does (test_polls_between_full_scans covers the recent-months-only polls).
+        "rescan_interval": 0.0,
     }
     settings.update(kw)
     return IngestConfig(**settings)
@@ -300,3 +304,30 @@ def test_sigterm_stops_the_daemon_cleanly(database: Any, tmp_path: Path) -> None
     assert proc.returncode == 0, stderr
     assert "watcher stopped" in stderr
     assert "Traceback" not in stderr
+
+
+def test_polls_between_full_scans_walk_recent_months_only(database: Any,
+                                                          tmp_path: Path) -> None:
+    dsn = str(database.new_database("watch").owner_dsn)
+    prepare(dsn, tmp_path)
+    root = tmp_path / "archive"
+    for rel in ("2011-12/31/shane", "2012-01/01/shane", "2011-06/01/nickel"):
+        (root / rel).mkdir(parents=True)
+    # 2012-01-01 22:00 PST: the observing night of 2012-01-01
+    wall = datetime(2012, 1, 2, 6, 0, tzinfo=UTC).timestamp()
+    config = watcher_config(root, rescan_interval=3600.0, stable_delay=0.0, active_nights=2)
+    watcher = Watcher(config, dsn, wall_clock=lambda: wall)
+    try:
+        assert watcher.poll_once().directories_scanned == 3  # the first poll is full
+        assert sorted(d for _, d in watcher._directories(full=False)) == [
+            "2011-12/31/shane", "2012-01/01/shane"]
+        # a file in an old month waits for the next full scan
+        (root / "2011-06/01/nickel/d1.fits").write_bytes(fits_bytes(1))
+        (root / "2012-01/01/shane/r1.fits").write_bytes(fits_bytes(0))
+        watcher.poll_once()
+        time.sleep(0.01)
+        result = watcher.poll_once()
+        assert query(dsn, "SELECT path FROM lick.files") == [("2012-01/01/shane/r1.fits",)]
+        assert result.directories_scanned == 2
+    finally:
+        watcher.close()
