@@ -178,6 +178,9 @@ class Watcher:
         """
         result = PollResult()
         now = self._clock()
+        # A daemon must see schedule edits and override files of tonight: forget
+        # what the previous poll cached (one query per night per poll with new files).
+        self.loader.forget_caches()
         if self._overrides is None:
             self._overrides = self._load_override_states()
         chosen, full = self._to_scan(now)
