@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 import psycopg2
 import psycopg2.extensions
@@ -358,6 +359,21 @@ def sync_users(
     return apply_schedule(conn, observers)
 
 
+class _Account(NamedTuple):
+    """The columns of an existing account the sync compares against."""
+
+    user_id: int
+    observer_id: int | None
+    login_key: str
+    first_name: str
+    last_name: str
+    email: str
+    password_hash: str | None
+    is_active: bool
+    disabled_reason: str | None
+    is_local: bool
+
+
 def apply_schedule(conn: psycopg2.extensions.connection,
                    observers: Sequence[ScheduleObserver]) -> SyncReport:
     """The write half of :func:`sync_users`, for observers already read."""
@@ -380,18 +396,19 @@ def apply_schedule(conn: psycopg2.extensions.connection,
             "SELECT user_id, observer_id, lower(login), first_name, last_name, email,"
             " password_hash, is_active, disabled_reason, is_local FROM auth.users"
         )
-        existing = cur.fetchall()
-        by_obid = {r[1]: r for r in existing if r[1] is not None and not r[9]}
-        login_owner = {r[2]: r for r in existing}
+        existing = [_Account(*row) for row in cur.fetchall()]
+        synced = {a.observer_id: a for a in existing
+                  if a.observer_id is not None and not a.is_local}
+        login_holder = {a.login_key: a for a in existing}
         wanted = {obs.obid for obs in by_login.values()}
         for key, obs in by_login.items():
-            holder = login_owner.get(key)
-            if holder is not None and (holder[9] or holder[1] != obs.obid):
+            holder = login_holder.get(key)
+            if holder is not None and (holder.is_local or holder.observer_id != obs.obid):
                 report.conflicts.append(
                     f"obid {obs.obid}: login {obs.email} belongs to another account; skipped")
                 wanted.discard(obs.obid)
                 continue
-            current = by_obid.get(obs.obid)
+            current = synced.get(obs.obid)
             if current is None:
                 cur.execute(
                     "INSERT INTO auth.users (observer_id, login, email, first_name, last_name,"
@@ -402,13 +419,14 @@ def apply_schedule(conn: psycopg2.extensions.connection,
                 )
                 report.added.append(obs.email)
                 continue
-            values = (obs.email, obs.first_name, obs.last_name, obs.email, obs.password_hash)
-            reenable = not current[7] and current[8] == "sync"
-            if tuple(current[i] for i in (2, 3, 4, 5, 6)) == (
-                    obs.email.lower(), obs.first_name, obs.last_name, obs.email,
-                    obs.password_hash) and not reenable:
+            # Only accounts the sync itself disabled come back; staff decisions stand.
+            reenable = not current.is_active and current.disabled_reason == "sync"
+            same = (current.email, current.first_name, current.last_name,
+                    current.password_hash) == (obs.email, obs.first_name, obs.last_name,
+                                               obs.password_hash)
+            if same and not reenable:
                 cur.execute("UPDATE auth.users SET synced_at = now() WHERE user_id = %s",
-                            (current[0],))
+                            (current.user_id,))
                 report.unchanged += 1
                 continue
             cur.execute(
@@ -418,17 +436,19 @@ def apply_schedule(conn: psycopg2.extensions.connection,
                 " disabled_reason = CASE WHEN disabled_reason = 'sync' THEN NULL"
                 "                        ELSE disabled_reason END"
                 " WHERE user_id = %s",
-                (*values, current[0]),
+                (obs.email, obs.first_name, obs.last_name, obs.email, obs.password_hash,
+                 current.user_id),
             )
             (report.reenabled if reenable else report.updated).append(obs.email)
-        for obid, row in by_obid.items():
-            if obid not in wanted and row[7]:
+        for obid, account in synced.items():
+            if obid not in wanted and account.is_active:
                 cur.execute(
                     "UPDATE auth.users SET is_active = false, disabled_reason = 'sync',"
                     " updated_at = now() WHERE user_id = %s",
-                    (row[0],),
+                    (account.user_id,),
                 )
-                report.disabled.append(row[5] or row[2])
+                cur.execute("DELETE FROM auth.sessions WHERE user_id = %s", (account.user_id,))
+                report.disabled.append(account.email or account.login_key)
         audit.record(cur, audit.USERS_SYNCED, details={
             "seen": report.seen, "added": len(report.added), "updated": len(report.updated),
             "disabled": report.disabled, "reenabled": report.reenabled,
