@@ -513,7 +513,7 @@ INVALID: list[Invalid] = [
     Invalid("SELECT * FROM (WITH t AS (SELECT obs_id FROM ivoa.obscore) SELECT obs_id FROM t) "
             "AS x", 1, 16, "reserved word"),
     Invalid("WITH t AS (SELECT obs_id FROM t) SELECT * FROM t", 1, 31, "unknown table"),
-    Invalid("SELECT * FROM ivoa.obscore JOIN lick.files", None, None, "ON or USING"),
+    Invalid("SELECT * FROM ivoa.obscore JOIN lick.files", 1, 28, "ON or USING"),
     Invalid("SELECT * FROM ivoa.obscore AS o JOIN lick.files AS f USING (nope)", 1, 61,
             "join column nope"),
     Invalid("SELECT obs_id FROM (SELECT obs_id FROM ivoa.obscore)", 1, 52, "unexpected"),
@@ -521,6 +521,11 @@ INVALID: list[Invalid] = [
     Invalid("SELECT obs_id FROM ivoa.obscore WHERE POINT(s_ra, s_dec) < POINT(1, 2)", 1, 58,
             "cannot be compared"),
     Invalid("SELECT obs_id FROM ivoa.obscore WHERE obs_id = 5", 1, 46, "cannot compare"),
+    Invalid("SELECT obs_id FROM ivoa.obscore WHERE s_ra LIKE 'x%'", 1, 39, "compare strings"),
+    Invalid("SELECT obs_id FROM ivoa.obscore WHERE obs_id BETWEEN 1 AND 2", 1, 39,
+            "cannot compare"),
+    Invalid("SELECT obs_id FROM ivoa.obscore WHERE s_ra IN ('a', 'b')", 1, 39,
+            "cannot compare"),
     Invalid("SELECT obs_id FROM ivoa.obscore ORDER BY s_region", 1, 42, "ORDER BY polygon"),
     Invalid("SELECT COUNT(*) FROM ivoa.obscore GROUP BY POINT(s_ra, s_dec)", 1, 44,
             "GROUP BY point"),
@@ -532,11 +537,11 @@ INVALID: list[Invalid] = [
     Invalid('SELECT "" FROM ivoa.obscore', 1, 8, "delimited identifier"),
     Invalid("SELECT _weird FROM ivoa.obscore", 1, 8, "unexpected character"),
     Invalid("SELECT obs_id FROM ivoa.obscore WHERE obs_id = 'a' /* c */", 1, 53, "unexpected"),
-    Invalid("SELECT * FROM ivoa.obscore AS a, ivoa.obscore AS a", None, None, "used twice"),
+    Invalid("SELECT * FROM ivoa.obscore AS a, ivoa.obscore AS a", 1, 50, "used twice"),
     Invalid("SELECT a.b.c.d.e FROM ivoa.obscore", 1, 8, "unknown table or alias"),
     Invalid("DELETE FROM ivoa.obscore", 1, 1, "unexpected"),
     Invalid("SELECT obs_id FROM ivoa.obscore WHERE obs_id IN (SELECT obs_id, s_ra FROM "
-            "ivoa.obscore)", None, None, "exactly one column"),
+            "ivoa.obscore)", 1, 39, "exactly one column"),
 ]
 
 

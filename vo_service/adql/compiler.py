@@ -68,6 +68,7 @@ class Rel:
     names: tuple[str, ...]  # lower-case (schema, table) or the alias/CTE key
     alias: n.Ident | None
     columns: list[Col]
+    pos: n.Pos
 
     def matches(self, qualifier: tuple[n.Ident, ...]) -> bool:
         if self.alias is not None:
@@ -337,7 +338,7 @@ class Compiler(ExpressionCompiler):
             key = (rel.alias.key,) if rel.alias is not None else rel.names
             if key in seen:
                 raise AdqlError(f"the table name or alias {'.'.join(key)} is used twice in "
-                                "FROM; give each an alias")
+                                "FROM; give each an alias", rel.pos.line, rel.pos.column)
             seen.add(key)
 
     def _group_term(self, e: n.Expr, scope: Scope, cols: list[OutCol]) -> str:
@@ -362,19 +363,20 @@ class Compiler(ExpressionCompiler):
         if isinstance(item, n.DerivedTable):
             sql, cols = self.select_expression(item.query, parent, False)
             alias = f"t{self._next_table()}"
-            rel = self._rel_from_outcols((item.alias.key,), item.alias, alias, cols)
+            rel = self._rel_from_outcols((item.alias.key,), item.alias, alias, cols,
+                                         item.alias.pos)
             return FromResult(f"({sql}) AS {alias}", [rel], [], list(rel.columns))
         return self._join(item, parent)
 
     def _rel_from_outcols(self, names: tuple[str, ...], alias_ident: n.Ident | None,
-                          alias: str, cols: list[OutCol]) -> Rel:
+                          alias: str, cols: list[OutCol], pos: n.Pos) -> Rel:
         columns = []
         for i, o in enumerate(cols):
             typed = replace(o.typed, sql=f"{alias}.c{i + 1}", const=False, literal=None,
                             predicate=None, distance=None, vertices=None, lonlat=None,
                             aggregate=False)
             columns.append(Col(o.name, _out_key(o), False, typed))
-        return Rel(names, alias_ident, columns)
+        return Rel(names, alias_ident, columns, pos)
 
     def _table(self, item: n.TableName) -> FromResult:
         parts = item.parts
@@ -386,7 +388,7 @@ class Compiler(ExpressionCompiler):
                         and cte.ident.name.lower() == parts[0].name.lower()):
                     alias = f"t{self._next_table()}"
                     rel = self._rel_from_outcols((cte.ident.key,), item.alias, alias,
-                                                 cte.columns)
+                                                 cte.columns, (item.alias or parts[0]).pos)
                     return FromResult(f"{cte.sql_name} AS {alias}", [rel], [],
                                       list(rel.columns))
         if len(parts) > 3:
@@ -410,7 +412,7 @@ class Compiler(ExpressionCompiler):
             typed = Typed(f"{alias}.{quote_ident(c.name)}", c.datatype, c.arraysize, c.xtype,
                           c.unit, c.ucd, c.utype, c.description, name=c.name, const=False)
             columns.append(Col(c.name, c.name, True, typed))
-        rel = Rel((info.schema, info.name), item.alias, columns)
+        rel = Rel((info.schema, info.name), item.alias, columns, (item.alias or parts[0]).pos)
         table_sql = ".".join(quote_ident(p) for p in info.sql_name.split("."))
         return FromResult(f"{table_sql} AS {alias}", [rel], [], list(columns))
 

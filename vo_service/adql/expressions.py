@@ -59,6 +59,14 @@ class Typed:
         return self.xtype if self.xtype in GEOMETRY else None
 
 
+def _pos(e: n.Expr) -> n.Pos:
+    return e.pos
+
+
+def _line_column(e: n.Expr) -> tuple[int | None, int | None]:
+    return e.pos.line, e.pos.column
+
+
 def _number_type(value: object) -> str:
     if isinstance(value, int):
         return "int" if -(2**31) <= value < 2**31 else "long"
@@ -589,29 +597,30 @@ class ExpressionCompiler:
             return self._comparison(c, scope)
         if isinstance(c, n.Between):
             v, lo, hi = (self.expr(x, scope) for x in (c.operand, c.low, c.high))
-            self._comparable(v, lo, None)
-            self._comparable(v, hi, None)
+            self._comparable(v, lo, _pos(c.operand))
+            self._comparable(v, hi, _pos(c.operand))
             neg = "NOT " if c.negated else ""
             return f"({v.sql} {neg}BETWEEN {lo.sql} AND {hi.sql})"
         if isinstance(c, n.InList):
             v = self.expr(c.operand, scope)
             items = [self.expr(x, scope) for x in c.items]
             for item in items:
-                self._comparable(v, item, None)
+                self._comparable(v, item, _pos(c.operand))
             neg = "NOT " if c.negated else ""
             return f"({v.sql} {neg}IN ({', '.join(i.sql for i in items)}))"
         if isinstance(c, n.InQuery):
             v = self.expr(c.operand, scope)
             sql, ncols = self.subquery(c.query, scope)
             if ncols != 1:
-                raise AdqlError("the subquery of IN must select exactly one column")
+                raise AdqlError("the subquery of IN must select exactly one column",
+                                *_line_column(c.operand))
             neg = "NOT " if c.negated else ""
             return f"({v.sql} {neg}IN {sql})"
         if isinstance(c, n.Like):
             v, p = self.expr(c.operand, scope), self.expr(c.pattern, scope)
             for t in (v, p):
                 if not (t.is_string or t.datatype == "null"):
-                    raise AdqlError("LIKE and ILIKE compare strings")
+                    raise AdqlError("LIKE and ILIKE compare strings", *_line_column(c.operand))
             op = ("NOT " if c.negated else "") + ("ILIKE" if c.case_insensitive else "LIKE")
             return f"({v.sql} {op} {p.sql})"
         if isinstance(c, n.IsNull):
