@@ -50,6 +50,8 @@ CASES: list[Case] = [
          "SELECT 'blabla bla', 42, -2, 3.14, 10e-5::float8, 10E3::float8"),
     Case(f"SELECT 'Earth''s moon' AS s FROM {O} WHERE obs_id = '2018-01/0001'",
          "SELECT 'Earth''s moon'"),
+    Case(f"SELECT 'qua' -- it's a comment\n  'tsch' FROM {O} WHERE obs_id = '2018-01/'\n"
+         "'0001'", "SELECT 'quatsch'"),
     Case(f"SELECT obs_id || '/' || instrument_name FROM {O}",
          f"SELECT obs_id || '/' || instrument_name FROM {O}"),
     Case(f"SELECT s_ra * 3.14, 1 + 2 - 6 / 2, s_dec / 2 FROM {O}",
@@ -534,6 +536,8 @@ INVALID: list[Invalid] = [
     Invalid("SELECT ivo_to_mjd(s_ra) FROM ivoa.obscore", 1, 8, "needs a timestamp"),
     Invalid("SELECT ROUND(s_ra, s_dec) FROM ivoa.obscore", 1, 8, "integer literal"),
     Invalid("SELECT obs_id FROM ivoa.obscore WHERE obs_id = 'x", 1, 48, "unterminated"),
+    Invalid("SELECT 'a' 'b' FROM ivoa.obscore", 1, 12, "unexpected"),
+    Invalid("SELECT 'a'\n  'b' x y FROM ivoa.obscore", 2, 9, "unexpected"),
     Invalid('SELECT "" FROM ivoa.obscore', 1, 8, "delimited identifier"),
     Invalid("SELECT _weird FROM ivoa.obscore", 1, 8, "unexpected character"),
     Invalid("SELECT obs_id FROM ivoa.obscore WHERE obs_id = 'a' /* c */", 1, 53, "unexpected"),

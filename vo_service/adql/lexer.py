@@ -28,6 +28,9 @@ _PATTERN = re.compile(
     re.VERBOSE,
 )
 _COMPARISONS = {"=", "<>", "!=", "<=", ">=", "<", ">"}
+# SQL-92 5.3: string literals separated by whitespace with a newline (and comments)
+# are one literal: 'qua' -- note\n 'tsch' is 'quatsch'.
+_CONTINUATION = re.compile(r"(?P<gap>(?:\s|--[^\n]*)*)(?P<literal>'(?:[^']|'')*')")
 
 
 class AdqlLexer(Lexer):
@@ -87,9 +90,21 @@ class AdqlLexer(Lexer):
                 yield Token("IDENTIFIER", value, pos, line, column)
             else:
                 assert kind is not None
+                stop = m.end()
+                if kind == "STRING":
+                    while (more := _CONTINUATION.match(text, stop)) is not None:
+                        if "\n" not in more.group("gap"):
+                            break
+                        value = value[:-1] + more.group("literal")[1:]
+                        stop = more.end()
+                    span = text[pos:stop]
+                else:
+                    span = value
                 yield Token(kind, value, pos, line, column)
-                newlines = value.count("\n") if kind == "STRING" else 0
+                newlines = span.count("\n")
                 if newlines:
                     line += newlines
-                    line_start = pos + value.rfind("\n") + 1
+                    line_start = pos + span.rfind("\n") + 1
+                pos = stop
+                continue
             pos = m.end()
