@@ -404,6 +404,13 @@ CASES: list[Case] = [
          f"SELECT scircle({PT}, radians(1)) FROM {O} WHERE s_dec > 70"),
     Case(f"SELECT obs_id FROM {O} WHERE POINT(s_ra, s_dec) = POINT(s_ra, s_dec)",
          f"SELECT obs_id FROM {O}"),
+    Case(f"SELECT DISTANCE(NULL, POINT(1, 2)), CONTAINS(NULL, CIRCLE(1, 2, 3)), POINT(NULL, 1), "
+         f"AREA(NULL), COORDSYS(NULL) FROM {O} WHERE obs_id = '2018-01/0001' OR "
+         "DISTANCE(POINT(1, 2), NULL) < 1 OR INTERSECTS(NULL, s_region) = 1",
+         "SELECT NULL, NULL, NULL, NULL, NULL"),
+    Case(f"SELECT ABS(NULL), LOWER(NULL), ROUND(NULL, 2), MIN(NULL), SUM(NULL), "
+         f"ivo_hasword(NULL, 'x'), ivo_to_mjd(NULL), COALESCE(NULL, 1) FROM {O} WHERE obs_id = "
+         "'2018-01/0001'", "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1"),
     Case(f"SELECT obs_id FROM {O} WHERE CONTAINS(CIRCLE(10, 20, 0.01), CIRCLE(10, 20, 5)) = 1",
          f"SELECT obs_id FROM {O}"),
     # --- user-defined functions ---------------------------------------------------

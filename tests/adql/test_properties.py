@@ -21,7 +21,7 @@ def _numbers() -> st.SearchStrategy[str]:
 
 
 def _expr(depth: int = 2) -> st.SearchStrategy[str]:
-    leaf = st.one_of(st.sampled_from(NUMERIC), _numbers())
+    leaf = st.one_of(st.sampled_from([*NUMERIC, "NULL"]), _numbers())
     if depth == 0:
         return leaf
     sub = _expr(depth - 1)

@@ -67,6 +67,14 @@ def _line_column(e: n.Expr) -> tuple[int | None, int | None]:
     return e.pos.line, e.pos.column
 
 
+def _typed_null(t: Typed, pg: str, datatype: str) -> Typed:
+    """A bare NULL argument typed for the function (PostgreSQL cannot pick an overload
+    for ``unknown``)."""
+    if t.datatype != "null":
+        return t
+    return Typed(f"CAST(NULL AS {pg})", datatype, "*" if datatype == "char" else None)
+
+
 def _number_type(value: object) -> str:
     if isinstance(value, int):
         return "int" if -(2**31) <= value < 2**31 else "long"
@@ -207,12 +215,14 @@ class ExpressionCompiler:
         const = all(a.const for a in args)
         agg = any(a.aggregate for a in args)
         if name in ("LOWER", "UPPER"):
+            args = [_typed_null(a, "text", "char") for a in args]
             self._arity(e, args, 1)
             self._need_string(args[0], name, e.pos)
             return Typed(f"{name.lower()}({args[0].sql})", "char", "*", const=const,
                          name=name.lower(), aggregate=agg)
         for a in args:
             self._need_number(a, name, e.pos)
+        args = [_typed_null(a, "double precision", "double") for a in args]
         sql: str
         datatype = "double"
         unit = None
@@ -263,7 +273,7 @@ class ExpressionCompiler:
     def _aggregate(self, e: n.Aggregate, scope: Scope) -> Typed:
         if e.arg is None:
             return Typed("count(*)", "long", name="count", const=False, aggregate=True)
-        arg = self.expr(e.arg, scope)
+        arg = _typed_null(self.expr(e.arg, scope), "double precision", "double")
         distinct = "DISTINCT " if e.distinct else ""
         inner = f"{distinct}{arg.sql}"
         name = e.name.lower()
@@ -305,6 +315,9 @@ class ExpressionCompiler:
             elif kind == "timestamp" and not (arg.xtype == "timestamp" or arg.is_string
                                               or arg.datatype == "null"):
                 raise AdqlError(f"{e.name} needs a timestamp", e.pos.line, e.pos.column)
+        nulls = {"number": ("double precision", "double"), "timestamp": ("timestamp", "char")}
+        args = [_typed_null(a, *nulls.get(kind, ("text", "char")))
+                for a, kind in zip(args, udf.arguments, strict=True)]
         result = udf.compile([a.sql for a in args])
         result.const = all(a.const for a in args) and not udf.aggregate
         result.aggregate = udf.aggregate or any(a.aggregate for a in args)
@@ -446,6 +459,8 @@ class ExpressionCompiler:
         args = self._geo_args(e, scope)
         const = all(a.const for a in args)
         agg = any(a.aggregate for a in args)
+        if any(a.datatype == "null" for a in args):
+            return self._null_geometry(name)
         if name == "POINT":
             self._arity(e, args, 2)
             for a in args:
@@ -520,6 +535,22 @@ class ExpressionCompiler:
         else:
             sql = geo.polygon_centroid_sql(g.sql)
         return Typed(sql, "double", "*", "point", name="centroid", const=const, aggregate=agg)
+
+    @staticmethod
+    def _null_geometry(name: str) -> Typed:
+        """A geometry function of a NULL argument is NULL of the function's type
+        (a bare NULL would make pgSphere's overloaded operators ambiguous)."""
+        if name in ("CONTAINS", "INTERSECTS"):
+            return Typed("CAST(NULL AS integer)", "int", name=name.lower(),
+                         predicate="CAST(NULL AS boolean)")
+        shapes = {"POINT": "point", "CENTROID": "point", "CIRCLE": "circle", "BOX": "polygon",
+                  "POLYGON": "polygon"}
+        if name in shapes:
+            pg = {"point": "spoint", "circle": "scircle", "polygon": "spoly"}[shapes[name]]
+            return Typed(f"CAST(NULL AS {pg})", "double", "*", shapes[name], name=name.lower())
+        if name == "COORDSYS":
+            return Typed("CAST(NULL AS text)", "char", "*", name="coordsys")
+        return Typed("CAST(NULL AS double precision)", "double", name=name.lower())
 
     def _region(self, e: n.Call) -> Typed:
         if len(e.args) != 1 or not isinstance(e.args[0], n.String):
