@@ -243,6 +243,8 @@ def main() -> None:
             rows, nbytes, wall, cpu, first = bench_stream(
                 dsn, sql, label.split()[0], overlap=overlap, text_timestamps=text_ts)
             _report(label, rows, nbytes, wall, cpu, first, baseline)
+        rows, nbytes, wall, cpu = bench_copy(dsn, sql)
+        _report("COPY again (load drift check)", rows, nbytes, wall, cpu, None, baseline)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS while streaming: {peak:.0f} MB")
         no_region_columns = [c for c in result_columns() if c.name != "s_region"]
