@@ -1,19 +1,24 @@
-"""Who is asking: HTTP Basic (IVOA SSO BasicAA) or a bearer token → a Principal.
+"""Who is asking: HTTP Basic (IVOA SSO BasicAA), a bearer token or the web session cookie.
 
-No credentials means anonymous (public rows only).  Wrong credentials are an error,
-never a silent downgrade to anonymous: a script with a typo in its password must
-notice.  Throttled logins get 429 with Retry-After.
+No credentials means anonymous (public rows only).  Wrong credentials in an
+``Authorization`` header are an error, never a silent downgrade to anonymous: a
+script with a typo in its password must notice.  Throttled logins get 429 with
+Retry-After.  A session cookie is different: browsers keep sending a cookie after the
+session ended (logout elsewhere, expiry, account disabled), so an unknown cookie
+means anonymous, and the pages offer a fresh login.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 from datetime import timedelta
 
 from auth.login import authenticate_password
 from auth.passwords import VerifiedCredentialCache
 from auth.principals import ANONYMOUS, Principal
+from auth.sessions import Session, load_session
 from auth.throttle import ThrottlePolicy
 from auth.tokens import verify_token
 from vo_service.context import AppContext
@@ -37,6 +42,39 @@ def _cache(ctx: AppContext) -> VerifiedCredentialCache:
     return cache
 
 
+def throttle_policy(ctx: AppContext) -> ThrottlePolicy:
+    """The one throttling policy for HTTP Basic and the login form."""
+    return ThrottlePolicy(
+        max_failures_per_login=ctx.settings.auth.max_failed_logins,
+        max_failures_per_address=4 * ctx.settings.auth.max_failed_logins,
+        window=timedelta(seconds=ctx.settings.auth.throttle_window_s))
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The requester, and the web session when the session cookie named a live one.
+
+    ``stale_cookie`` says a session cookie was sent that names no live session, so the
+    pages can drop it.
+    """
+
+    principal: Principal
+    session: Session | None = None
+    stale_cookie: bool = False
+
+
+def identify(ctx: AppContext, authorization: str | None, session_cookie: str | None,
+             address: str) -> Identity:
+    """Who is asking: the ``Authorization`` header wins over the cookie (blocking)."""
+    if authorization or not session_cookie:
+        return Identity(authenticate(ctx, authorization, address))
+    with ctx.database.owner() as conn:
+        session = load_session(conn, session_cookie)
+    if session is None:
+        return Identity(ANONYMOUS, stale_cookie=True)
+    return Identity(session.principal, session)
+
+
 def authenticate(ctx: AppContext, authorization: str | None, address: str) -> Principal:
     """The principal for an ``Authorization`` header (blocking: run in a thread)."""
     if not authorization:
@@ -51,12 +89,9 @@ def authenticate(ctx: AppContext, authorization: str | None, address: str) -> Pr
             raise AuthorizationFault("malformed HTTP Basic credentials") from None
         if not sep:
             raise AuthorizationFault("malformed HTTP Basic credentials") from None
-        policy = ThrottlePolicy(
-            max_failures_per_login=ctx.settings.auth.max_failed_logins,
-            max_failures_per_address=4 * ctx.settings.auth.max_failed_logins,
-            window=timedelta(seconds=ctx.settings.auth.throttle_window_s))
         with ctx.database.owner() as conn:
-            result = authenticate_password(conn, login, password, address, policy=policy,
+            result = authenticate_password(conn, login, password, address,
+                                           policy=throttle_policy(ctx),
                                            cache=_cache(ctx), auth_method="basic",
                                            audit_success=False)
         if result.throttled:
