@@ -26,6 +26,7 @@ from vo_service.routes.uws import uws_routes
 from vo_service.services.tap_async import make_executor
 from vo_service.settings import Settings
 from vo_service.uws.runner import JobRunner
+from vo_service.web.routes import web_routes
 
 log = logging.getLogger("lick_archive")
 
@@ -57,6 +58,7 @@ def routes(ctx: AppContext) -> list[BaseRoute]:
         *tap.routes(),
         *uws_routes(lambda request: ctx.jobs, path="/tap/async",
                     max_upload_bytes=ctx.settings.tap.upload_limit_bytes),
+        *web_routes(),
     ]
 
 
