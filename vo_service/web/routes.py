@@ -104,6 +104,7 @@ class WebPages:
             "csrf_token": session.csrf_token if session is not None else None,
             "notice": NOTICES.get(request.query_params.get("done", "")),
             "error": None, "today": accounts.utc_today().isoformat(),
+            "new_token": None, "new_token_info": None, "status": status,
         }
         merged.update(values)
         response = HTMLResponse(render(self.env, template, merged), status_code=status,
