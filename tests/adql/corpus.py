@@ -408,9 +408,14 @@ CASES: list[Case] = [
          f"AREA(NULL), COORDSYS(NULL) FROM {O} WHERE obs_id = '2018-01/0001' OR "
          "DISTANCE(POINT(1, 2), NULL) < 1 OR INTERSECTS(NULL, s_region) = 1",
          "SELECT NULL, NULL, NULL, NULL, NULL"),
+    Case(f"SELECT AREA(BOX(s_ra, s_dec, 1, t_exptime / 1000)), POLYGON(s_ra, s_dec, s_ra + 1, "
+         f"s_dec, s_ra, s_fov) FROM {O} WHERE t_exptime IS NULL AND s_fov IS NULL",
+         f"SELECT NULL, NULL FROM {O} WHERE t_exptime IS NULL AND s_fov IS NULL"),
     Case(f"SELECT ABS(NULL), LOWER(NULL), ROUND(NULL, 2), MIN(NULL), SUM(NULL), "
          f"ivo_hasword(NULL, 'x'), ivo_to_mjd(NULL), COALESCE(NULL, 1) FROM {O} WHERE obs_id = "
          "'2018-01/0001'", "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1"),
+    Case(f"SELECT NULL - NULL, -NULL, NULL || NULL, 1 + NULL, 'a' || NULL FROM {O} WHERE "
+         "obs_id = '2018-01/0001'", "SELECT NULL, NULL, NULL, NULL, NULL"),
     Case(f"SELECT obs_id FROM {O} WHERE CONTAINS(CIRCLE(10, 20, 0.01), CIRCLE(10, 20, 5)) = 1",
          f"SELECT obs_id FROM {O}"),
     # --- user-defined functions ---------------------------------------------------

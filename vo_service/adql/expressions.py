@@ -151,7 +151,7 @@ class ExpressionCompiler:
         if isinstance(e, n.Binary):
             return self._binary(e, scope)
         if isinstance(e, n.Unary):
-            t = self.expr(e.operand, scope)
+            t = _typed_null(self.expr(e.operand, scope), "double precision", "double")
             self._need_number(t, "unary minus", e.pos)
             return replace(t, sql=f"(-{t.sql})", name=None, literal=None, predicate=None,
                            ucd=None)
@@ -181,6 +181,11 @@ class ExpressionCompiler:
 
     def _binary(self, e: n.Binary, scope: Scope) -> Typed:
         left, right = self.expr(e.left, scope), self.expr(e.right, scope)
+        if e.op == "||":
+            left, right = _typed_null(left, "text", "char"), _typed_null(right, "text", "char")
+        elif left.datatype == "null" or right.datatype == "null":
+            left = _typed_null(left, "double precision", "double")
+            right = _typed_null(right, "double precision", "double")
         const = left.const and right.const
         agg = left.aggregate or right.aggregate
         if e.op == "||":

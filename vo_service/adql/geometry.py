@@ -65,13 +65,22 @@ def box_sql(lon_rad: str, lat_rad: str, width_deg: str, height_deg: str) -> str:
     rot = ROTATE_TO.format(lat=lat_rad, lon=lon_rad)
     corners = [(f"-{w} / 2", f"-{b}"), (f"{w} / 2", f"-{b}"), (f"{w} / 2", b), (f"-{w} / 2", b)]
     values = ", ".join(f"({i}, spoint({x}, {y}) + {rot})" for i, (x, y) in enumerate(corners))
-    return f"(SELECT spoly(v.p ORDER BY v.n) FROM (VALUES {values}) AS v(n, p))"
+    return _guarded((lon_rad, lat_rad, width_deg, height_deg),
+                    f"(SELECT spoly(v.p ORDER BY v.n) FROM (VALUES {values}) AS v(n, p))")
 
 
 def polygon_sql(points: Sequence[str]) -> str:
     """SQL for a polygon from spoint expressions, in order."""
     values = ", ".join(f"({i}, {p})" for i, p in enumerate(points))
-    return f"(SELECT spoly(v.p ORDER BY v.n) FROM (VALUES {values}) AS v(n, p))"
+    return _guarded(points, f"(SELECT spoly(v.p ORDER BY v.n) FROM (VALUES {values}) AS v(n, p))")
+
+
+def _guarded(inputs: Sequence[str], aggregate_sql: str) -> str:
+    """NULL unless every input is known.  pgSphere 1.2's spoly aggregate crashes the
+    server process when all its inputs are NULL (and drops single NULL vertices);
+    CASE evaluates the sub-select only when the test passes."""
+    test = " AND ".join(f"({x}) IS NOT NULL" for x in inputs)
+    return f"CASE WHEN {test} THEN {aggregate_sql} END"
 
 
 def vertex_centroid(vertices: Sequence[tuple[float, float]]) -> tuple[float, float]:
