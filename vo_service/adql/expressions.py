@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 INTEGRAL = {"short": 1, "int": 2, "long": 3}
 NUMERIC = {"short", "int", "long", "float", "double"}
 GEOMETRY = {"point", "circle", "polygon"}
+REGION_XTYPE = "adql:REGION"
 
 
 @dataclass(slots=True)
@@ -56,6 +57,10 @@ class Typed:
 
     @property
     def geometry(self) -> str | None:
+        # ObsCore's s_region is published as adql:REGION (STC-S text) but stored
+        # as a pgSphere spoly: in expressions it is a polygon.
+        if self.xtype == REGION_XTYPE:
+            return "polygon"
         return self.xtype if self.xtype in GEOMETRY else None
 
 
@@ -320,6 +325,12 @@ class ExpressionCompiler:
             elif kind == "timestamp" and not (arg.xtype == "timestamp" or arg.is_string
                                               or arg.datatype == "null"):
                 raise AdqlError(f"{e.name} needs a timestamp", e.pos.line, e.pos.column)
+        if udf.literal_range is not None:
+            index, low, high = udf.literal_range
+            value = args[index].literal
+            if isinstance(value, int | float | Decimal) and not low <= value <= high:
+                raise AdqlError(f"argument {index + 1} of {e.name} must lie between {low} and "
+                                f"{high}", e.pos.line, e.pos.column)
         nulls = {"number": ("double precision", "double"), "timestamp": ("timestamp", "char")}
         args = [_typed_null(a, *nulls.get(kind, ("text", "char")))
                 for a, kind in zip(args, udf.arguments, strict=True)]
@@ -379,6 +390,7 @@ class ExpressionCompiler:
                          "*", "circle")
         if e.target == "POLYGON" and len(values) >= 6 and len(values) % 2 == 0:
             vertices = list(zip(values[::2], values[1::2], strict=True))
+            self._check_polygon(vertices, e.pos)
             return Typed(f"CAST({self.bind(geo.spoly_text(vertices))} AS spoly)", "double",
                          "*", "polygon", vertices=vertices)
         raise AdqlError(f"{t.literal!r} is not a DALI {e.target.lower()}", e.pos.line,
@@ -482,6 +494,10 @@ class ExpressionCompiler:
                 self._need_number(args[1], name, e.pos)
                 center = args[0]
             radius = args[-1]
+            if isinstance(radius.literal, int | float | Decimal) and not (
+                    0 <= radius.literal <= 90):
+                raise AdqlError("a CIRCLE radius must lie between 0 and 90 degrees",
+                                e.pos.line, e.pos.column)
             return Typed(f"scircle({center.sql}, radians({radius.sql}))", "double", "*",
                          "circle", name="circle", const=const, aggregate=agg)
         if name == "BOX":
@@ -542,6 +558,12 @@ class ExpressionCompiler:
         return Typed(sql, "double", "*", "point", name="centroid", const=const, aggregate=agg)
 
     @staticmethod
+    def _check_polygon(vertices: list[tuple[float, float]], pos: n.Pos) -> None:
+        problem = geo.check_polygon(vertices)
+        if problem:
+            raise AdqlError(problem, pos.line, pos.column)
+
+    @staticmethod
     def _null_geometry(name: str) -> Typed:
         """A geometry function of a NULL argument is NULL of the function's type
         (a bare NULL would make pgSphere's overloaded operators ambiguous)."""
@@ -572,6 +594,7 @@ class ExpressionCompiler:
                          "circle", name="region")
         vertices = geo.box_vertices(*v) if shape == "BOX" else list(
             zip(v[::2], v[1::2], strict=True))
+        self._check_polygon(vertices, e.pos)
         return Typed(f"CAST({self.bind(geo.spoly_text(vertices))} AS spoly)", "double", "*",
                      "polygon", name="region", vertices=vertices)
 
@@ -587,7 +610,11 @@ class ExpressionCompiler:
             literals = [a.literal for a in args]
             if all(isinstance(v, int | float | Decimal) for v in literals):
                 lon, lat, w, h = (float(v) for v in literals)  # type: ignore[arg-type]
+                if not (0 < w < 180 and 0 < h < 180):
+                    raise AdqlError("BOX width and height must lie between 0 and 180 degrees",
+                                    e.pos.line, e.pos.column)
                 vertices = geo.box_vertices(lon, lat, w, h)
+                self._check_polygon(vertices, e.pos)
                 return Typed(f"CAST({self.bind(geo.spoly_text(vertices))} AS spoly)", "double",
                              "*", "polygon", name=e.name.lower(), const=True, vertices=vertices)
             lon_sql, lat_sql = f"radians({args[0].sql})", f"radians({args[1].sql})"
@@ -616,6 +643,7 @@ class ExpressionCompiler:
         if all(isinstance(v, int | float | Decimal) for v in literals):
             values = [float(v) for v in literals]  # type: ignore[arg-type]
             vertices = list(zip(values[::2], values[1::2], strict=True))
+            self._check_polygon(vertices, e.pos)
             return Typed(f"CAST({self.bind(geo.spoly_text(vertices))} AS spoly)", "double",
                          "*", "polygon", name=e.name.lower(), const=True, vertices=vertices)
         points = [self._point(args[i], args[i + 1]).sql for i in range(0, len(args), 2)]

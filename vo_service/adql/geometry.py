@@ -107,6 +107,22 @@ def polygon_centroid_sql(poly: str) -> str:
     )
 
 
+def check_polygon(vertices: Sequence[tuple[float, float]]) -> str | None:
+    """None when pgSphere can make a polygon of these literal vertices, else why not."""
+    distinct = {(round(a % 360.0, 7), round(b, 7)) for a, b in vertices}
+    if len(distinct) < 3:
+        return "a polygon needs at least three distinct vertices"
+    if any(abs(b) > 90 for _, b in vertices):
+        return "a latitude must lie between -90 and 90 degrees"
+    for (a1, b1), (a2, b2) in zip(vertices, [*vertices[1:], vertices[0]], strict=True):
+        x1, x2 = math.radians(a1), math.radians(a2)
+        y1, y2 = math.radians(b1), math.radians(b2)
+        cos_d = math.sin(y1) * math.sin(y2) + math.cos(y1) * math.cos(y2) * math.cos(x1 - x2)
+        if cos_d < -1 + 1e-12:
+            return "a polygon edge must be shorter than 180 degrees"
+    return None
+
+
 def check_coordsys(value: str | None) -> str | None:
     """None when the coordinate-system literal is acceptable, else the message."""
     if value is None:

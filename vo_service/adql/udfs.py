@@ -22,6 +22,8 @@ class Udf:
     arguments: tuple[str, ...]  # "number", "string", "timestamp" or "any" per argument
     compile: Callable[[Sequence[str]], Typed]
     aggregate: bool = False
+    # Literal arguments checked before compiling: (index, lowest, highest) allowed.
+    literal_range: tuple[int, int, int] | None = None
 
 
 def _predicate(sql: str) -> Typed:
@@ -120,7 +122,8 @@ _UDFS = (
         ("timestamp",), _to_mjd),
     Udf("ivo_healpix_index", "ivo_healpix_index(order INTEGER, ra DOUBLE, dec DOUBLE) -> BIGINT",
         "The NESTED HEALPix index of the position (ra, dec) in degrees (ICRS) at the given "
-        "order (0 to 29).", ("number", "number", "number"), _healpix_index),
+        "order (0 to 29).", ("number", "number", "number"), _healpix_index,
+        literal_range=(0, 0, 29)),
 )
 
 REGISTRY: dict[str, Udf] = {udf.name: udf for udf in _UDFS}
