@@ -416,6 +416,8 @@ CASES: list[Case] = [
          "'2018-01/0001'", "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1"),
     Case(f"SELECT NULL - NULL, -NULL, NULL || NULL, 1 + NULL, 'a' || NULL FROM {O} WHERE "
          "obs_id = '2018-01/0001'", "SELECT NULL, NULL, NULL, NULL, NULL"),
+    Case(f"SELECT obs_id, CONTAINS(s_region, POINT(s_ra, s_dec)), CONTAINS(POINT(1, 2), "
+         f"POINT(1, 2)) FROM {O}", f"SELECT obs_id, 0, 1 FROM {O}"),
     Case(f"SELECT obs_id FROM {O} WHERE CONTAINS(CIRCLE(10, 20, 0.01), CIRCLE(10, 20, 5)) = 1",
          f"SELECT obs_id FROM {O}"),
     # --- user-defined functions ---------------------------------------------------

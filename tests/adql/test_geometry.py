@@ -126,7 +126,7 @@ def test_geometry_values_and_fields(query_conn, metadata) -> None:
                   "FROM ivoa.obscore WHERE obs_id = '2018-01/0001'", metadata)
     assert [(c.name, c.datatype, c.arraysize, c.xtype) for c in t.columns] == [
         ("p", "double", "*", "point"), ("c", "double", "*", "circle"),
-        ("s_region", "double", "*", "polygon"), ("poly", "double", "*", "polygon"),
+        ("s_region", "char", "*", "adql:REGION"), ("poly", "double", "*", "polygon"),
         ("ts", "char", "*", "timestamp")]
     with query_conn.cursor() as cur:
         cur.execute(t.sql, t.params)

@@ -512,6 +512,8 @@ class ExpressionCompiler:
                 a, b, ka, kb = b, a, kb, ka
             if ka == "point" and kb == "point":
                 pred = f"({a.sql} = {b.sql})"
+            elif kb == "point":  # a circle or polygon never lies within a point
+                pred = f"(CASE WHEN {a.sql} IS NULL OR {b.sql} IS NULL THEN NULL ELSE false END)"
             elif name == "CONTAINS" or ka == "point":
                 pred = f"({a.sql} @ {b.sql})"
             else:
