@@ -197,7 +197,8 @@ class ExpressionCompiler:
             for t in (left, right):
                 if t.geometry:
                     raise AdqlError("|| needs strings", e.pos.line, e.pos.column)
-            return Typed(f"({left.sql} || {right.sql})", "char", "*", const=const,
+            parts = [t.sql if t.is_string else f"CAST({t.sql} AS text)" for t in (left, right)]
+            return Typed(f"({parts[0]} || {parts[1]})", "char", "*", const=const,
                          aggregate=agg)
         self._need_number(left, f"operator {e.op}", e.pos)
         self._need_number(right, f"operator {e.op}", e.pos)
@@ -320,8 +321,8 @@ class ExpressionCompiler:
         for arg, kind in zip(args, udf.arguments, strict=True):
             if kind == "number":
                 self._need_number(arg, e.name, e.pos)
-            elif kind == "string" and arg.geometry:
-                raise AdqlError(f"{e.name} needs a string here", e.pos.line, e.pos.column)
+            elif kind == "string":
+                self._need_string(arg, e.name, e.pos)
             elif kind == "timestamp" and not (arg.xtype == "timestamp" or arg.is_string
                                               or arg.datatype == "null"):
                 raise AdqlError(f"{e.name} needs a timestamp", e.pos.line, e.pos.column)
