@@ -33,7 +33,12 @@ from tap_schema.ddl import create_table
 from tap_schema.declaration import OBSCORE
 from vo_service.result import ResultColumn
 from vo_service.serialize.formats import resolve_format
-from vo_service.serialize.results import ResultInfo, prefetch, stream_result
+from vo_service.serialize.results import (
+    ResultInfo,
+    prefetch,
+    register_text_timestamps,
+    stream_result,
+)
 
 BATCH = 10_000
 FORMATS = ["votable/b2", "votable/b", "votable/td", "csv", "tsv", "fits"]
@@ -152,24 +157,18 @@ def _batches(cur: Any) -> Iterator[list[tuple[Any, ...]]]:
         yield batch
 
 
-def _text_timestamps(conn: Any) -> None:
-    """Let timestamps arrive as PostgreSQL's text (the writers accept it): no datetime."""
-    caster = psycopg2.extensions.new_type((1114, 1082), "TS_TEXT", lambda v, c: v)
-    psycopg2.extensions.register_type(caster, conn)
-
-
 def bench_stream(dsn: str, sql: str, fmt: str | None, *, overlap: bool = False,
                  text_timestamps: bool = False, columns: list[ResultColumn] | None = None
                  ) -> tuple[int, int, float, float, float | None]:
     conn = psycopg2.connect(dsn)
-    if text_timestamps:
-        _text_timestamps(conn)
     columns = columns or result_columns()
     sink = _Sink()
     rows = 0
     t0, c0 = time.perf_counter(), time.process_time()
     with conn.cursor(name="bench") as cur:
         cur.itersize = BATCH
+        if text_timestamps:
+            register_text_timestamps(cur)
         cur.execute(sql)
         batches: Iterator[Sequence[tuple[Any, ...]]] = _batches(cur)
         if overlap:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -90,3 +91,34 @@ def test_geometry_from_pgsphere_in_degrees(fetched: list[tuple[Any, ...]], fmt: 
         assert array["ts"][r] == ("" if ts is None else ts.isoformat())
         assert array["night"][r] == ("" if night is None else night.isoformat())
     assert array["ts"][0] == "2020-02-29T23:59:59.500000"
+
+
+def test_text_timestamps_give_the_same_cells(database: Any, fetched: list[tuple[Any, ...]]
+                                             ) -> None:
+    from vo_service.serialize.results import register_text_timestamps
+
+    conn = psycopg2.connect(database.query_dsn)
+    try:
+        with conn.cursor() as cur:
+            register_text_timestamps(cur)
+            cur.execute(QUERY)
+            as_text = cur.fetchall()
+        with conn.cursor() as cur:  # other cursors on the connection are unaffected
+            cur.execute("SELECT timestamp '2020-01-01 00:00:00'")
+            row = cur.fetchone()
+            assert row is not None and not isinstance(row[0], str)
+    finally:
+        conn.close()
+    assert isinstance(as_text[0][8], str)
+    columns = COLUMNS[4:]
+    cells = []
+    for rows in (fetched, as_text):
+        out = b"".join(stream_result(
+            resolve_format("votable/b2"), columns, iter([[row[8:] for row in rows]]),
+            maxrec=None, info=ResultInfo()))
+        array = parse(io.BytesIO(out)).get_first_table().array
+        cells.append([[datetime.fromisoformat(v) if v else None for v in array[name]]
+                      for name in ("ts", "night")])
+    assert cells[0] == cells[1]
+    assert all("T" in str(v) for v in parse(io.BytesIO(out)).get_first_table().array["ts"]
+               if v)
