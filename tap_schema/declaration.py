@@ -84,11 +84,13 @@ OBSCORE = Table(
         _oc("s_fov", "double", "Char.SpatialAxis.Coverage.Bounds.Extent.diameter",
             "phys.angSize;instr.fov", "Diameter of a circle containing the covered region.",
             "deg"),
-        _oc("s_region", "double", "Char.SpatialAxis.Coverage.Support.Area",
+        # ObsCore 1.1 sect. 4 types s_region adql:REGION: published as an STC-S string
+        # (char, xtype adql:REGION), stored as a pgSphere spoly.
+        _oc("s_region", "char", "Char.SpatialAxis.Coverage.Support.Area",
             "pos.outline;obs.field",
-            "Sky region covered: the WCS footprint for imagers, the slit or a pointing "
-            "circle approximated by a polygon for spectrographs.", "deg",
-            arraysize="*", xtype="polygon", indexed=True),
+            "Sky region covered (STC-S, ICRS, degrees): the WCS footprint for imagers, "
+            "the slit or a pointing circle approximated by a polygon for spectrographs.",
+            arraysize="*", xtype="adql:REGION", indexed=True),
         _oc("s_resolution", "double", "Char.SpatialAxis.Resolution.Refval.value",
             "pos.angResolution", "Typical spatial resolution (seeing-limited FWHM).", "arcsec"),
         _oc("s_xel1", "long", "Char.SpatialAxis.numBins1", "meta.number",

@@ -130,7 +130,7 @@ class ExpressionCompiler:
     def resolve_column(self, ref: n.ColumnRef, scope: Scope) -> Typed:
         raise NotImplementedError
 
-    def subquery(self, query: n.SelectExpression, scope: Scope) -> tuple[str, int]:
+    def subquery(self, query: n.SelectExpression, scope: Scope) -> tuple[str, list[Typed]]:
         raise NotImplementedError
 
     def bind(self, value: object) -> str:
@@ -664,6 +664,8 @@ class ExpressionCompiler:
             return self._comparison(c, scope)
         if isinstance(c, n.Between):
             v, lo, hi = (self.expr(x, scope) for x in (c.operand, c.low, c.high))
+            if v.geometry or lo.geometry or hi.geometry:
+                raise AdqlError("BETWEEN cannot compare geometries", *_line_column(c.operand))
             self._comparable(v, lo, _pos(c.operand))
             self._comparable(v, hi, _pos(c.operand))
             neg = "NOT " if c.negated else ""
@@ -677,10 +679,11 @@ class ExpressionCompiler:
             return f"({v.sql} {neg}IN ({', '.join(i.sql for i in items)}))"
         if isinstance(c, n.InQuery):
             v = self.expr(c.operand, scope)
-            sql, ncols = self.subquery(c.query, scope)
-            if ncols != 1:
+            sql, cols = self.subquery(c.query, scope)
+            if len(cols) != 1:
                 raise AdqlError("the subquery of IN must select exactly one column",
                                 *_line_column(c.operand))
+            self._comparable(v, cols[0], _pos(c.operand))
             neg = "NOT " if c.negated else ""
             return f"({v.sql} {neg}IN {sql})"
         if isinstance(c, n.Like):
@@ -706,9 +709,10 @@ class ExpressionCompiler:
                 raise AdqlError("geometries can only be compared with geometries of the "
                                 "same kind", line, column)
             return
-        ok = (a.is_numeric and b.is_numeric) or (
-            (a.is_string or a.xtype == "timestamp") and (b.is_string or b.xtype == "timestamp")
-        ) or (a.datatype == b.datatype and a.xtype == b.xtype)
+        ok = (a.is_numeric and b.is_numeric) or (a.is_string and b.is_string) or (
+            a.xtype == "timestamp" and (b.xtype == "timestamp" or isinstance(b.literal, str))
+        ) or (b.xtype == "timestamp" and isinstance(a.literal, str)) or (
+            a.datatype == b.datatype and a.xtype == b.xtype)
         if not ok:
             raise AdqlError(f"cannot compare a {a.xtype or a.datatype} value with a "
                             f"{b.xtype or b.datatype} value", line, column)

@@ -29,6 +29,7 @@ from vo_service.errors import TransientFault, UsageFault
 from vo_service.params import Params
 from vo_service.result import ResultColumn
 from vo_service.serialize.formats import OutputFormat, resolve_format
+from vo_service.serialize.stcs import convert_rows
 from vo_service.serialize.upload import UploadedTable, parse_votable
 from vo_service.services.fetch import fetch_upload
 
@@ -127,6 +128,11 @@ class QueryExecution:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def batches(self) -> Iterator[list[tuple[Any, ...]]]:
+        regions = [i for i, c in enumerate(self.columns) if c.xtype == "adql:REGION"]
+        for batch in self._raw_batches():
+            yield convert_rows(batch, regions)
+
+    def _raw_batches(self) -> Iterator[list[tuple[Any, ...]]]:
         if self.first_batch:
             yield self.first_batch
         if len(self.first_batch) < self.batch_rows:
