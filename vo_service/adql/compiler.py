@@ -143,9 +143,11 @@ class Compiler(ExpressionCompiler):
 
     # --- hooks for the expression compiler -----------------------------------
 
-    def subquery(self, query: n.SelectExpression, scope: Scope) -> tuple[str, int]:
+    def subquery(self, query: n.SelectExpression, scope: Scope) -> tuple[str, list[Typed]]:
         sql, cols = self.select_expression(query, scope, False)
-        return f"({sql})", len(cols)
+        # Outside its query a literal is a typed column (a bare NULL becomes text).
+        return f"({sql})", [replace(c.typed, literal=None, datatype=(
+            "char" if c.typed.datatype == "null" else c.typed.datatype)) for c in cols]
 
     def resolve_column(self, ref: n.ColumnRef, scope: Scope) -> Typed:
         *qualifier, ident = ref.parts
@@ -374,7 +376,8 @@ class Compiler(ExpressionCompiler):
         for i, o in enumerate(cols):
             typed = replace(o.typed, sql=f"{alias}.c{i + 1}", const=False, literal=None,
                             predicate=None, distance=None, vertices=None, lonlat=None,
-                            aggregate=False)
+                            aggregate=False, datatype=(
+                                "char" if o.typed.datatype == "null" else o.typed.datatype))
             columns.append(Col(o.name, _out_key(o), False, typed))
         return Rel(names, alias_ident, columns, pos)
 
