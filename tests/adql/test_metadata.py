@@ -107,3 +107,14 @@ def test_language_features() -> None:
     for feature in udfs:
         assert signature.fullmatch(feature.form), feature.form
         assert feature.description
+
+
+def test_long_chains_and_deep_nesting(metadata) -> None:
+    ors = " OR ".join(f"s_ra = {i}" for i in range(2000))
+    assert translate(f"SELECT obs_id FROM ivoa.obscore WHERE {ors}", metadata).sql.count(
+        " OR ") == 1999
+    assert translate("SELECT " + " + ".join(["s_ra"] * 2000) + " FROM ivoa.obscore", metadata)
+    with pytest.raises(AdqlError, match="nested too deeply"):
+        translate("SELECT " + "ABS(" * 2000 + "1" + ")" * 2000 + " FROM ivoa.obscore", metadata)
+    t = translate("SELECT " + ", ".join(["s_ra"] * 500) + " FROM ivoa.obscore", metadata)
+    assert len({c.name for c in t.columns}) == 500 and t.columns[-1].name == "s_ra_500"

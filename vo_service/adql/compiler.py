@@ -478,12 +478,14 @@ class Compiler(ExpressionCompiler):
 def result_columns(cols: list[OutCol]) -> tuple[ResultColumn, ...]:
     """FIELD descriptions with unique names (ADQL: alias, else column name, else generated)."""
     seen: set[str] = set()
+    next_suffix: dict[str, int] = {}
     out = []
     for col in cols:
         name = col.name
-        base, k = name, 1
+        base = name
         while name.lower() in seen:
-            k += 1
+            k = next_suffix.get(base.lower(), 2)
+            next_suffix[base.lower()] = k + 1
             name = f"{base}_{k}"
         seen.add(name.lower())
         t = col.typed

@@ -185,7 +185,17 @@ class ExpressionCompiler:
                             pos.line, pos.column)
 
     def _binary(self, e: n.Binary, scope: Scope) -> Typed:
-        left, right = self.expr(e.left, scope), self.expr(e.right, scope)
+        # Long chains (a + b + c …) are left-deep: walk the spine with a loop, not
+        # recursion, so that only real nesting counts against the depth limit.
+        spine: list[n.Binary] = [e]
+        while isinstance(spine[-1].left, n.Binary):
+            spine.append(spine[-1].left)
+        acc = self.expr(spine[-1].left, scope)
+        for node in reversed(spine):
+            acc = self._binary_step(node, acc, self.expr(node.right, scope))
+        return acc
+
+    def _binary_step(self, e: n.Binary, left: Typed, right: Typed) -> Typed:
         if e.op == "||":
             left, right = _typed_null(left, "text", "char"), _typed_null(right, "text", "char")
         elif left.datatype == "null" or right.datatype == "null":
@@ -656,8 +666,15 @@ class ExpressionCompiler:
     # --- conditions --------------------------------------------------------
 
     def condition(self, c: n.Condition, scope: Scope) -> str:
-        if isinstance(c, n.BoolOp):
-            return f"({self.condition(c.left, scope)} {c.op} {self.condition(c.right, scope)})"
+        if isinstance(c, n.BoolOp):  # a left-deep chain, walked with a loop
+            operands: list[n.Condition] = [c.right]
+            left: n.Condition = c.left
+            while isinstance(left, n.BoolOp) and left.op == c.op:
+                operands.append(left.right)
+                left = left.left
+            operands.append(left)
+            parts = [self.condition(x, scope) for x in reversed(operands)]
+            return "(" + f" {c.op} ".join(parts) + ")"
         if isinstance(c, n.Not):
             return f"(NOT {self.condition(c.operand, scope)})"
         if isinstance(c, n.Comparison):
