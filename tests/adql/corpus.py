@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tap_schema.declaration import OBSCORE
+from tap_schema.declaration import OBSCORE, TAP_SCHEMA_TABLES
 
 
 @dataclass(frozen=True)
@@ -451,6 +451,42 @@ CASES: list[Case] = [
          "tap_schema.key_columns AS c USING (key_id)",
          "SELECT k.from_table, c.from_column FROM tap_schema.keys k JOIN "
          "tap_schema.key_columns c USING (key_id)"),
+    *(Case(f"SELECT * FROM TAP_SCHEMA.{t.name}", "SELECT " + ", ".join(
+        '"size"' if c.name == "size" else c.name for c in t.columns) + f" FROM tap_schema.{t.name}")
+      for t in TAP_SCHEMA_TABLES),
+    Case("SELECT t.table_name, c.column_name FROM TAP_SCHEMA.tables AS t JOIN "
+         "TAP_SCHEMA.columns AS c ON t.table_name = c.table_name WHERE t.schema_name = 'ivoa' "
+         "AND c.indexed = 1 ORDER BY c.column_index, c.column_name",
+         "SELECT t.table_name, c.column_name FROM tap_schema.tables t JOIN tap_schema.columns c "
+         "ON t.table_name = c.table_name WHERE t.schema_name = 'ivoa' AND c.indexed = 1 "
+         "ORDER BY c.column_index, c.column_name", ordered=True),
+    # --- ObsCore as clients ask (pyvo, TOPCAT, SIA-like) -----------------------
+    Case(f"SELECT * FROM {O} WHERE CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', 10, 20, "
+         "0.5)) = 1 AND dataproduct_type = 'image'",
+         "SELECT " + ", ".join(c.name for c in OBSCORE.published_columns) + f" FROM {O} WHERE "
+         f"degrees({PT} <-> spoint(radians(10), radians(20))) <= 0.5 AND dataproduct_type = "
+         "'image'"),
+    Case(f"SELECT obs_publisher_did, access_url, t_min, t_max FROM {O} WHERE t_min < 58030 AND "
+         "t_max > 58020 AND em_min < 3.8e-7 AND em_max > 5.6e-7",
+         f"SELECT obs_publisher_did, access_url, t_min, t_max FROM {O} WHERE t_min < 58030 AND "
+         "t_max > 58020 AND em_min < 3.8e-7 AND em_max > 5.6e-7"),
+    Case(f"SELECT TOP 20 target_name, s_ra, s_dec, DISTANCE(POINT('ICRS', s_ra, s_dec), "
+         f"POINT('ICRS', 10.0, 20.0)) AS dist FROM {O} WHERE 1 = CONTAINS(POINT('ICRS', s_ra, "
+         "s_dec), CIRCLE('ICRS', 10.0, 20.0, 1.0)) ORDER BY dist ASC",
+         f"SELECT target_name, s_ra, s_dec, degrees({PT} <-> spoint(radians(10), radians(20))) "
+         f"AS d FROM {O} WHERE degrees({PT} <-> spoint(radians(10), radians(20))) <= 1 "
+         "ORDER BY d LIMIT 20", ordered=True),
+    Case(f"SELECT instrument_name, dataproduct_type, COUNT(*) AS n, MIN(t_min) AS first, "
+         f"MAX(t_max) AS last FROM {O} WHERE obs_release_date < '2025-01-01' GROUP BY "
+         "instrument_name, dataproduct_type ORDER BY n DESC, instrument_name",
+         f"SELECT instrument_name, dataproduct_type, count(*), min(t_min), max(t_max) FROM {O} "
+         "GROUP BY 1, 2 ORDER BY 3 DESC, 1", ordered=True),
+    Case(f"SELECT o.obs_id, f.frame_type, f.airmass FROM {O} AS o JOIN {F} AS f ON "
+         "f.obs_publisher_did = o.obs_publisher_did WHERE f.frame_type = 'science' AND "
+         "INTERSECTS(o.s_region, CIRCLE('ICRS', 10, 20, 2)) = 1",
+         f"SELECT o.obs_id, f.frame_type, f.airmass FROM {O} o JOIN {F} f USING "
+         "(obs_publisher_did) WHERE f.frame_type = 'science' AND o.s_region && "
+         "scircle(spoint(radians(10), radians(20)), radians(2))"),
     # --- lick.files -----------------------------------------------------------------
     Case(f"SELECT filename, night, date_obs FROM {F} WHERE night >= '2018-01-10' AND "
          "night < '2018-01-12'",
