@@ -224,3 +224,11 @@ def test_magic_null_values_and_nan() -> None:
                 b"</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>")
     rows = parse_votable(document).rows
     assert math.isnan(rows[0][0]) and rows[1][0] == -math.inf and rows[2][0] is None
+
+
+def test_column_names_become_legal_lower_case_adql() -> None:
+    from vo_service.serialize.upload import adql_name
+
+    taken: set[str] = set()
+    names = [adql_name(n, taken) for n in ["RA", "ra", "2MASS id", "select", "Flux (Jy)", "é"]]
+    assert names == ["ra", "ra_2", "col_2mass_id", "select_", "flux__jy_", "col__"]
