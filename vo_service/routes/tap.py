@@ -13,7 +13,7 @@ from starlette.routing import Route
 from auth.principals import ANONYMOUS, Principal
 from vo_service.context import AppContext
 from vo_service.routes.common import context, read_params
-from vo_service.serialize.results import ResultInfo, stream_result
+from vo_service.serialize.results import ResultInfo, prefetch, stream_result
 from vo_service.services.examples import examples_document
 from vo_service.services.tap import QueryExecution, parse_tap_request, start_query
 
@@ -49,7 +49,7 @@ async def sync(request: Request) -> Response:
     tap_request = await ctx.database.run(lambda: parse_tap_request(params, ctx))
     execution = await ctx.database.run(lambda: start_query(ctx, principal, tap_request))
     chunks = stream_result(
-        tap_request.format, execution.columns, execution.batches(),
+        tap_request.format, execution.columns, prefetch(execution.batches()),
         maxrec=tap_request.maxrec, info=ResultInfo(query=tap_request.query),
     )
     return StreamingResponse(stream_execution(ctx, execution, iter(chunks)),

@@ -29,6 +29,7 @@ from vo_service.errors import TransientFault, UsageFault
 from vo_service.params import Params
 from vo_service.result import ResultColumn
 from vo_service.serialize.formats import OutputFormat, resolve_format
+from vo_service.serialize.results import register_text_timestamps
 from vo_service.serialize.stcs import convert_rows
 from vo_service.serialize.upload import UploadedTable, parse_votable
 from vo_service.services.fetch import fetch_upload
@@ -248,6 +249,7 @@ def start_query(ctx: AppContext, principal: Principal, request: TapRequest, *,
                 cur.execute("SELECT public.lick_set_temp_file_limit(%s)", (limits[2],))
         cursor = conn.cursor(name="tap_result")
         cursor.itersize = tap.fetch_batch_rows
+        register_text_timestamps(cursor)
         try:
             cursor.execute(translation.sql, translation.params)
             first = cursor.fetchmany(tap.fetch_batch_rows)

@@ -15,7 +15,7 @@ from auth.principals import ANONYMOUS, Principal
 from vo_service.context import AppContext
 from vo_service.errors import ServiceError
 from vo_service.params import Params
-from vo_service.serialize.results import ResultInfo, stream_result
+from vo_service.serialize.results import ResultInfo, prefetch, stream_result
 from vo_service.services.tap import parse_tap_request, start_query
 from vo_service.uws.errors import ExecutionFailed
 from vo_service.uws.model import Job, JobResult
@@ -50,8 +50,8 @@ def make_executor(ctx: AppContext) -> Executor:
         try:
             with (workdir / filename).open("wb") as out:
                 for chunk in stream_result(request.format, execution.columns,
-                                           execution.batches(), maxrec=request.maxrec,
-                                           info=info):
+                                           prefetch(execution.batches()),
+                                           maxrec=request.maxrec, info=info):
                     out.write(chunk)
         finally:
             execution.close()
