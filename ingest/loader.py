@@ -21,6 +21,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -232,8 +233,9 @@ def read_one(disk: DiskFile, config: IngestConfig) -> ReadResult:
 
 
 def _worker_init() -> None:
+    # Ctrl-C reaches the whole foreground process group: the parent decides what to
+    # do.  SIGTERM stays deadly: the executor uses it to clean up after a dead worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _read_chunk(chunk: Sequence[DiskFile], config: IngestConfig) -> list[ReadResult]:
@@ -298,6 +300,7 @@ class Loader:
         self._pool: ProcessPoolExecutor | None = None
         self._overrides: dict[tuple[Path, str], tuple[Any, ...]] = {}
         self._writer = BatchWriter()
+        self.pool_restarts = 0
 
     # -- resources
 
@@ -498,35 +501,82 @@ class Loader:
             todo.append(disk)
         return todo, known
 
-    def read(self, files: Sequence[DiskFile]) -> Iterator[ReadResult]:
-        """Results in order, from the pool, with a bounded number of chunks in flight."""
-        if self.config.workers == 1 or len(files) < 8:
-            for disk in files:
-                yield read_one(disk, self.config)
-            return
+    def _start_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # forkserver: workers do not inherit the parent's database connection or
-            # threads; they ignore SIGINT/SIGTERM, which the parent handles.
+            # threads; they ignore SIGINT, which the parent handles.
             # The server preloads the readers so that workers start warm.  As with
             # "spawn", a calling script needs the ``if __name__ == "__main__"`` guard.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["ingest.records", "ingest.obscore_map"])
             self._pool = ProcessPoolExecutor(self.config.workers, mp_context=context,
                                              initializer=_worker_init)
-        chunk = max(1, min(64, len(files) // (self.config.workers * 4) or 1))
+        return self._pool
+
+    def _restart_pool(self) -> None:
+        self.pool_restarts += 1
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def _read_alone(self, disk: DiskFile,
+                    work: Callable[[Sequence[DiskFile]], list[ReadResult]]) -> ReadResult:
+        try:
+            try:
+                future = self._start_pool().submit(work, [disk])
+            except BrokenProcessPool:
+                self._restart_pool()
+                future = self._start_pool().submit(work, [disk])
+            return future.result()[0]
+        except BrokenProcessPool:
+            self._restart_pool()
+            log.error("a reader process died on %s", disk.absolute)
+            return ReadResult(disk, None, "reader_crashed",
+                              "the reader process died reading this file")
+
+    def read(self, files: Sequence[DiskFile]) -> Iterator[ReadResult]:
+        """Results in order, from the pool, with a bounded number of chunks in flight.
+
+        A worker that dies (a reader crash, the OOM killer) breaks the pool: it is
+        restarted, the chunk is read again file by file, each alone in the pool, and a
+        file on which a worker dies alone is rejected as ``reader_crashed``; the run
+        goes on.
+        """
+        if self.config.workers == 1 or len(files) < 8:
+            for disk in files:
+                yield read_one(disk, self.config)
+            return
+        size = max(1, min(64, len(files) // (self.config.workers * 4) or 1))
         work = partial(_read_chunk, config=self.config)
-        pending: deque[Future[list[ReadResult]]] = deque()
-        starts = iter(range(0, len(files), chunk))
-        limit = self.config.workers * 3
-        for start in starts:
-            pending.append(self._pool.submit(work, files[start:start + chunk]))
-            if len(pending) >= limit:
+        chunks = (list(files[i:i + size]) for i in range(0, len(files), size))
+        pending: deque[tuple[list[DiskFile], Future[list[ReadResult]]]] = deque()
+
+        def submit(chunk: list[DiskFile]) -> tuple[list[DiskFile], Future[list[ReadResult]]]:
+            try:
+                return chunk, self._start_pool().submit(work, chunk)
+            except BrokenProcessPool:  # a worker died while idle
+                self._restart_pool()
+                return chunk, self._start_pool().submit(work, chunk)
+
+        for chunk in chunks:
+            pending.append(submit(chunk))
+            if len(pending) >= self.config.workers * 3:
                 break
         while pending:
-            done = pending.popleft().result()
-            start_next = next(starts, None)
-            if start_next is not None:
-                pending.append(self._pool.submit(work, files[start_next:start_next + chunk]))
+            chunk, future = pending.popleft()
+            try:
+                done = future.result()
+            except BrokenProcessPool:
+                # Every future in flight is lost; read this chunk one file at a time,
+                # each alone in the pool, so that a crash names its file.
+                self._restart_pool()
+                rest = [c for c, _ in pending]
+                pending.clear()
+                done = [self._read_alone(disk, work) for disk in chunk]
+                pending.extend(submit(c) for c in rest)
+            following = next(chunks, None)
+            if following is not None:
+                pending.append(submit(following))
             yield from done
 
     def ingest(self, files: Sequence[DiskFile],

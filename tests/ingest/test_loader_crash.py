@@ -18,7 +18,7 @@ import psycopg2
 from astropy.io import fits
 
 from ingest.config import IngestConfig
-from ingest.loader import ingest_paths
+from ingest.loader import Loader, collect, ingest_paths
 from ingest.schedule import load_schedule_json
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
@@ -69,7 +69,7 @@ def test_killed_loader_leaves_whole_batches_only(database: Any, tmp_path: Path) 
         "import sys\n"
         "from pathlib import Path\n"
         "from ingest.config import IngestConfig\n"
-        "from ingest.loader import ingest_paths\n"
+        "from ingest.loader import Loader, collect, ingest_paths\n"
         f"config = IngestConfig(roots=(Path({str(root)!r}),), schedule_schema='sched',"
         f" batch_size={BATCH}, workers=2)\n"
         f"ingest_paths(config, {dsn!r}, [Path({str(root)!r})], show_progress=False)\n"
@@ -121,3 +121,40 @@ def test_killed_loader_leaves_whole_batches_only(database: Any, tmp_path: Path) 
     assert _query(dsn, "SELECT count(*), count(DISTINCT path) FROM lick.files") == [
         (COUNT, COUNT)]
     assert _query(dsn, "SELECT count(*) FROM ivoa.obscore") == [(COUNT,)]
+
+
+def test_a_dead_reader_process_does_not_stop_the_run(database: Any, tmp_path: Path) -> None:
+    db = database.new_database("ingest_crash")
+    dsn = str(db.owner_dsn)
+    conn = psycopg2.connect(dsn)
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM ivoa.obscore; DELETE FROM ingest.rejected_files;"
+                    " DROP SCHEMA IF EXISTS sched CASCADE")
+    conn.commit()
+    (tmp_path / "schedule.json").write_text(json.dumps({"observers": [], "runs": []}))
+    load_schedule_json(conn, tmp_path / "schedule.json", schema="sched")
+    conn.close()
+    root = tmp_path / "archive"
+    content = _content()
+    count = 600
+    for i in range(count):
+        night = f"2012-02/{1 + i // 100:02d}/shane"
+        (root / night).mkdir(parents=True, exist_ok=True)
+        (root / night / f"r{i:05d}.fits").write_bytes(content)
+    config = IngestConfig(roots=(root,), schedule_schema="sched", batch_size=50, workers=2)
+    killed: list[int] = []
+    with Loader(config, dsn) as loader:
+
+        def kill_a_worker(_: int) -> None:
+            pool = loader._pool
+            if not killed and pool is not None:
+                pid = next(iter(pool._processes))
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+        files, _ = collect([root], config)
+        summary = loader.ingest(files, kill_a_worker)
+        restarts = loader.pool_restarts
+    assert killed and restarts >= 1
+    assert summary.new == count and not summary.rejected
+    assert _query(dsn, "SELECT count(*) FROM lick.files") == [(count,)]
