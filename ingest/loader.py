@@ -20,13 +20,13 @@ import signal
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg2
 import psycopg2.errors
@@ -36,6 +36,9 @@ from ingest.access import AccessDecision, decide_access, override_number, read_o
 from ingest.config import IngestConfig
 from ingest.schedule import PostgresSchedule, ScheduleSource
 from ingest.store import BatchWriter, Known, Rejected, known
+
+if TYPE_CHECKING:
+    from ingest.recompute import RecomputeSummary
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +248,7 @@ def _read_chunk(chunk: Sequence[DiskFile], config: IngestConfig) -> list[ReadRes
 # ---------------------------------------------------------------- rows
 
 
-def _flags_with(flags: str | None, flag: str, present: bool) -> str:
+def flags_with(flags: str | None, flag: str, present: bool) -> str:
     words = [w for w in (flags or "").split() if w != flag]
     if present:
         words.append(flag)
@@ -278,6 +281,15 @@ class IngestSummary:
         self.ignored += other.ignored
         self.rejected.update(other.rejected)
         self.seconds += other.seconds
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """One batch ready for the database: rows, rejections, and whether all rows are new."""
+
+    good: list[tuple[dict[str, Any], dict[str, Any]]]
+    bad: list[Rejected]
+    all_new: bool
 
 
 # ---------------------------------------------------------------- the loader
@@ -349,7 +361,9 @@ class Loader:
 
     def recompute(self, target: str | date | Path) -> RecomputeSummary:
         """Re-apply the access rules to a night, directory or file (see recompute_access)."""
-        return _recompute(self, target)
+        from ingest.recompute import recompute
+
+        return recompute(self, target)
 
     def forget_caches(self) -> None:
         """Drop cached override rules and schedule answers (they may have changed)."""
@@ -432,7 +446,7 @@ class Loader:
         files["ingested_at"] = datetime.now(UTC).replace(tzinfo=None)
         if overridden:
             files["frame_type"] = decision.obstype_override
-        files["ingest_flags"] = _flags_with(str(files.get("ingest_flags") or ""), OVERRIDE_FLAG,
+        files["ingest_flags"] = flags_with(str(files.get("ingest_flags") or ""), OVERRIDE_FLAG,
                                             overridden)
         files["owner_ids"] = list(decision.owner_ids)
         files["release_date"] = release
@@ -443,9 +457,9 @@ class Loader:
 
     # -- writing
 
-    def write_batch(self, results: Sequence[ReadResult], summary: IngestSummary,
-                    known: dict[str, Known]) -> None:
-        """Write one batch in one transaction (or count it, in a dry run)."""
+    def prepare_batch(self, results: Sequence[ReadResult], known: dict[str, Known]
+                      ) -> PreparedBatch:
+        """Rows and rejections of one batch (CPU work: access rules, ObsCore mapping)."""
         good: list[tuple[dict[str, Any], dict[str, Any]]] = []
         bad: list[ReadResult] = []
         for result in results:
@@ -461,26 +475,41 @@ class Loader:
                 bad.append(dataclasses.replace(
                     result, meta=None, reason="mapping_error",
                     detail=f"{type(exc).__name__}: {exc}"))
-        if not self.dry_run:
-            conn = self.connection()
-            try:
-                self._writer.write(conn, good, [
-                    Rejected(r.disk.path, r.disk.size, r.disk.mtime, r.reason or "unknown",
-                             r.detail) for r in bad],
-                    all_new=all(str(f["path"]) not in known for _, f in good))
-                conn.commit()
-            except BaseException:
-                with contextlib.suppress(psycopg2.Error):
-                    conn.rollback()
-                raise
-        for _, files in good:
-            previous = known.get(files["path"])
+        rejected = [Rejected(r.disk.path, r.disk.size, r.disk.mtime, r.reason or "unknown",
+                             r.detail) for r in bad]
+        return PreparedBatch(good, rejected,
+                             all(str(f["path"]) not in known for _, f in good))
+
+    def commit_batch(self, batch: PreparedBatch) -> None:
+        """Write one batch in one transaction (nothing in a dry run)."""
+        if self.dry_run:
+            return
+        conn = self.connection()
+        try:
+            self._writer.write(conn, batch.good, batch.bad, all_new=batch.all_new)
+            conn.commit()
+        except BaseException:
+            with contextlib.suppress(psycopg2.Error):
+                conn.rollback()
+            raise
+
+    @staticmethod
+    def count(batch: PreparedBatch, summary: IngestSummary, known: dict[str, Known]) -> None:
+        for _, files in batch.good:
+            previous = known.get(str(files["path"]))
             if previous is None or previous.rejected:
                 summary.new += 1
             else:
                 summary.updated += 1
-        for result in bad:
-            summary.rejected[result.reason or "unknown"] += 1
+        for rejected in batch.bad:
+            summary.rejected[rejected.reason] += 1
+
+    def write_batch(self, results: Sequence[ReadResult], summary: IngestSummary,
+                    known: dict[str, Known]) -> None:
+        """Prepare, write and count one batch, all in the calling thread."""
+        batch = self.prepare_batch(results, known)
+        self.commit_batch(batch)
+        self.count(batch, summary, known)
 
     # -- the whole run
 
@@ -584,149 +613,58 @@ class Loader:
                stop: Callable[[], bool] | None = None) -> IngestSummary:
         """Ingest ``files`` (already stat'ed); returns what happened.
 
-        ``stop`` is asked after every batch: when it says so, the run ends with
-        everything written so far committed and the rest left for the next run.
+        While one batch is written (by a writer thread: psycopg2 waits for the server
+        without the GIL) the next is prepared, so mapping and PostgreSQL overlap; at
+        most one batch is in the writer.  ``stop`` is asked after every batch: when
+        it says so, the run ends with everything written so far committed and the
+        rest left for the next run.
         """
         started = time.monotonic()
         summary = IngestSummary(dry_run=self.dry_run)
         todo, known = self.plan(files, summary)
         if progress is not None and len(files) > len(todo):
             progress(len(files) - len(todo))
-        batch: list[ReadResult] = []
-        for result in self.read(todo):
-            batch.append(result)
-            if len(batch) >= self.config.batch_size:
-                self.write_batch(batch, summary, known)
+        writer = ThreadPoolExecutor(1, thread_name_prefix="lick-ingest-writer")
+        in_flight: tuple[PreparedBatch, Future[None], int] | None = None
+
+        def finish() -> None:
+            nonlocal in_flight
+            if in_flight is not None:
+                batch, future, size = in_flight
+                in_flight = None
+                future.result()
+                self.count(batch, summary, known)
                 if progress is not None:
-                    progress(len(batch))
-                batch = []
-                if stop is not None and stop():
-                    break
-        if batch:
-            self.write_batch(batch, summary, known)
-            if progress is not None:
-                progress(len(batch))
+                    progress(size)
+
+        def hand_over(results: list[ReadResult]) -> None:
+            nonlocal in_flight
+            batch = self.prepare_batch(results, known)
+            finish()
+            in_flight = (batch, writer.submit(self.commit_batch, batch), len(results))
+
+        try:
+            pending: list[ReadResult] = []
+            for result in self.read(todo):
+                pending.append(result)
+                if len(pending) >= self.config.batch_size:
+                    hand_over(pending)
+                    pending = []
+                    if stop is not None and stop():
+                        break
+            else:
+                if pending:
+                    hand_over(pending)
+            finish()
+        finally:
+            # Never leave a write running behind the caller's back (the watcher drops
+            # the connection after an error).
+            writer.shutdown(wait=True)
         summary.seconds = time.monotonic() - started
         return summary
 
 
 # ---------------------------------------------------------------- access recompute
-
-
-@dataclass
-class RecomputeSummary:
-    examined: int = 0
-    changed: int = 0
-    reread: int = 0
-
-
-@dataclass(frozen=True)
-class OverrideState:
-    """The override file in force in a directory as seen on disk (all None: none)."""
-
-    name: str | None
-    size: int | None
-    mtime: datetime | None
-
-    @classmethod
-    def of(cls, directory: Path) -> OverrideState:
-        from ingest.access import override_file
-
-        path = override_file(directory)
-        if path is None:
-            return cls(None, None, None)
-        try:
-            st = path.stat()
-        except OSError:
-            return cls(None, None, None)
-        return cls(path.name, st.st_size, mtime_of(st))
-
-
-def target_filter(target: str | date | Path, config: IngestConfig) -> tuple[str, list[Any]]:
-    """SQL condition on ``lick.files f`` for a night, a file or a directory."""
-    if isinstance(target, str):
-        with contextlib.suppress(ValueError):
-            target = date.fromisoformat(target)
-    if isinstance(target, date):
-        return "f.night = %s", [target]
-    path = Path(target)
-    if path.is_absolute():
-        root = find_root(path, config)
-        relative = path.resolve().relative_to(root.resolve()).as_posix()
-    else:
-        relative = path.as_posix()
-    relative = relative.strip("/")
-    if relative in ("", "."):
-        return "TRUE", []
-    pattern = relative.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
-    return "(f.path = %s OR f.path LIKE %s)", [relative, pattern]
-
-
-def _recompute(loader: Loader, target: str | date | Path) -> RecomputeSummary:
-    where, args = target_filter(target, loader.config)
-    loader.forget_caches()
-    summary = RecomputeSummary()
-    conn = loader.connection()
-    directories: dict[tuple[Path, str], OverrideState] = {}
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT f.path, f.frame_type, f.program, f.observer, f.ingest_flags,"
-                " f.owner_ids, f.release_date, o.data_rights, f.obs_publisher_did"
-                " FROM lick.files f JOIN ivoa.obscore o USING (obs_publisher_did)"
-                f" WHERE {where} ORDER BY f.path FOR UPDATE OF f, o", args)
-            for (path, frame_type, program, observer, flags, owners, release, rights,
-                 did) in cur.fetchall():
-                summary.examined += 1
-                directory = path.rsplit("/", 1)[0]
-                root = next((r for r in loader.config.roots if (r / directory).is_dir()),
-                            loader.config.roots[0] if loader.config.roots else Path("/"))
-                base = frame_type
-                if OVERRIDE_FLAG in (flags or "").split():
-                    # The header's own frame type is not stored: read it again.
-                    disk = stat_file(root, path)
-                    if disk is not None:
-                        result = read_one(disk, loader.config)
-                        summary.reread += 1
-                        if result.meta is not None:
-                            base = getattr(result.meta, "frame_type", frame_type)
-                decision = loader.decide(root, path, base, program, observer)
-                new_type = decision.obstype_override or base
-                new_flags = _flags_with(flags, OVERRIDE_FLAG, new_type != base)
-                old_release = release.date() if isinstance(release, datetime) else release
-                if (tuple(owners or ()), old_release, rights, frame_type, flags or "") == (
-                        decision.owner_ids, decision.release_date, decision.data_rights,
-                        new_type, new_flags):
-                    directories.setdefault((root, directory), OverrideState.of(root / directory))
-                    continue
-                summary.changed += 1
-                cur.execute(
-                    "UPDATE lick.files SET owner_ids = %s, release_date = %s, frame_type = %s,"
-                    " ingest_flags = %s WHERE path = %s",
-                    (list(decision.owner_ids), decision.release_date, new_type, new_flags, path))
-                cur.execute(
-                    "UPDATE ivoa.obscore SET owner_ids = %s, obs_release_date = %s,"
-                    " data_rights = %s WHERE obs_publisher_did = %s",
-                    (list(decision.owner_ids), decision.release_date, decision.data_rights,
-                     did))
-                directories.setdefault((root, directory), OverrideState.of(root / directory))
-            for (_, directory), state in directories.items():
-                record_override_state(cur, directory, state)
-        conn.commit()
-    except BaseException:
-        with contextlib.suppress(psycopg2.Error):
-            conn.rollback()
-        raise
-    return summary
-
-
-def record_override_state(cur: psycopg2.extensions.cursor, directory: str,
-                          state: OverrideState) -> None:
-    cur.execute(
-        "INSERT INTO ingest.override_files (directory, name, size, mtime) VALUES (%s, %s, %s, %s)"
-        " ON CONFLICT (directory) DO UPDATE SET name = EXCLUDED.name, size = EXCLUDED.size,"
-        " mtime = EXCLUDED.mtime, applied_at = now()",
-        (directory, state.name, state.size, state.mtime))
 
 
 def recompute_access(config: IngestConfig, dsn: str, target: str | date | Path, *,
@@ -738,8 +676,10 @@ def recompute_access(config: IngestConfig, dsn: str, target: str | date | Path, 
     rules are read afresh; rows whose owners, release date, rights or overridden
     frame type change are updated in one transaction.
     """
+    from ingest.recompute import recompute
+
     with Loader(config, dsn, schedule=schedule) as loader:
-        return _recompute(loader, target)
+        return recompute(loader, target)
 
 
 # ---------------------------------------------------------------- entry points

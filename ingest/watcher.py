@@ -37,12 +37,11 @@ from ingest.loader import (
     IngestError,
     IngestSummary,
     Loader,
-    OverrideState,
     instrument_dirs,
     night_of,
-    record_override_state,
     scan_directory,
 )
+from ingest.recompute import OverrideState, record_override_state
 from ingest.schedule import ScheduleSource
 
 log = logging.getLogger(__name__)
