@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from ingest.access import parse_period
 from ingest.instruments.config import (
     InstrumentConfig,
     default_instrument_config_path,
@@ -82,6 +83,7 @@ class IngestConfig:
             MappingProxyType({k: tuple(v) for k, v in self.always_public.items()}),
         )
         object.__setattr__(self, "telescopes", MappingProxyType(dict(self.telescopes)))
+        parse_period(self.release_period)  # a typo must stop the run, not reject files
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
         if self.batch_size < 1:

@@ -280,3 +280,11 @@ def test_override_owner_without_run_gets_default_period() -> None:
     d = decide("r9.fits", overrides=rules)
     assert d.owner_ids == (5,)
     assert d.release_date == date(2014, 1, 18)
+
+
+def test_config_refuses_a_bad_period() -> None:
+    from ingest.config import IngestConfig
+
+    with pytest.raises(ValueError, match="release period"):
+        IngestConfig(roots=(), release_period="2 fortnights")
+    assert IngestConfig(roots=(), release_period="18 months").release_period == "18 months"
