@@ -13,9 +13,9 @@ from starlette.routing import Route
 from auth.principals import ANONYMOUS, Principal
 from vo_service.context import AppContext
 from vo_service.routes.common import context, read_params
-from vo_service.serialize.results import ResultInfo, prefetch, stream_result
+from vo_service.serialize.results import ResultInfo
 from vo_service.services.examples import examples_document
-from vo_service.services.tap import QueryExecution, parse_tap_request, start_query
+from vo_service.services.tap import Execution, parse_tap_request, start_query
 
 
 def principal_of(request: Request) -> Principal:
@@ -24,7 +24,7 @@ def principal_of(request: Request) -> Principal:
     return principal
 
 
-async def stream_execution(ctx: AppContext, execution: QueryExecution,
+async def stream_execution(ctx: AppContext, execution: Execution,
                            chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
     """Pull chunks in worker threads; on disconnect, cancel the query in PostgreSQL."""
     finished = False
@@ -48,10 +48,8 @@ async def sync(request: Request) -> Response:
     principal = principal_of(request)
     tap_request = await ctx.database.run(lambda: parse_tap_request(params, ctx))
     execution = await ctx.database.run(lambda: start_query(ctx, principal, tap_request))
-    chunks = stream_result(
-        tap_request.format, execution.columns, prefetch(execution.batches()),
-        maxrec=tap_request.maxrec, info=ResultInfo(query=tap_request.query),
-    )
+    chunks = execution.stream(tap_request.format, tap_request.maxrec,
+                              ResultInfo(query=tap_request.query))
     return StreamingResponse(stream_execution(ctx, execution, iter(chunks)),
                              media_type=tap_request.format.mime_type)
 

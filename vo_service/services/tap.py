@@ -29,9 +29,15 @@ from vo_service.errors import TransientFault, UsageFault
 from vo_service.params import Params
 from vo_service.result import ResultColumn
 from vo_service.serialize.formats import OutputFormat, resolve_format
-from vo_service.serialize.results import register_text_timestamps
+from vo_service.serialize.results import (
+    ResultInfo,
+    prefetch,
+    register_text_timestamps,
+    stream_result,
+)
 from vo_service.serialize.stcs import convert_rows
 from vo_service.serialize.upload import UploadedTable, parse_votable
+from vo_service.services.copy_binary2 import CopyStream, row_sql
 from vo_service.services.fetch import fetch_upload
 
 _UPLOAD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
@@ -150,6 +156,10 @@ class QueryExecution:
                 return
             yield batch
 
+    def stream(self, fmt: OutputFormat, maxrec: int, info: ResultInfo) -> Iterator[bytes]:
+        return stream_result(fmt, self.columns, prefetch(self.batches()), maxrec=maxrec,
+                             info=info)
+
     def cancel(self) -> None:
         with self._lock:
             if not self._closed and not self.connection.closed:
@@ -163,6 +173,39 @@ class QueryExecution:
         with suppress(psycopg2.Error):
             self.cursor.close()
         self.stack.close()
+
+
+@dataclass
+class CopyExecution:
+    """A BINARY2 result PostgreSQL writes itself (see :mod:`copy_binary2`)."""
+
+    columns: tuple[ResultColumn, ...]
+    copy: CopyStream
+    connection: psycopg2.extensions.connection
+    stack: ExitStack
+    _closed: bool = field(default=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def stream(self, fmt: OutputFormat, maxrec: int, info: ResultInfo) -> Iterator[bytes]:
+        return self.copy.stream(info)
+
+    def cancel(self) -> None:
+        self.copy.cancel()
+        with self._lock:
+            if not self._closed and not self.connection.closed:
+                self.connection.cancel()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self.copy.cancel()
+        self.copy.thread.join(timeout=30)
+        self.stack.close()
+
+
+Execution = QueryExecution | CopyExecution
 
 
 _secret_lock = threading.Lock()
@@ -182,6 +225,23 @@ def _pg_message(exc: psycopg2.Error) -> str:
     text = (exc.pgerror or str(exc)).strip().splitlines()
     first = text[0] if text else "query failed"
     return re.sub(r"^ERROR:\s*", "", first)
+
+
+def _query_error(exc: BaseException, timeout_ms: int) -> Exception:
+    """The user-facing error for a query PostgreSQL refused before sending rows."""
+    if isinstance(exc, psycopg2.errors.QueryCanceled):
+        return TransientFault(f"the query ran into its time limit ({timeout_ms // 1000} s) "
+                              "and was cancelled; run it as an async job or narrow it")
+    if isinstance(exc, psycopg2.errors.InsufficientPrivilege):
+        return UsageFault("the query refers to something that is not published")
+    if isinstance(exc, (psycopg2.DataError, psycopg2.ProgrammingError,
+                        psycopg2.IntegrityError, psycopg2.InternalError)):
+        return UsageFault(f"the database could not run the query: {_pg_message(exc)}")
+    if isinstance(exc, psycopg2.OperationalError):
+        return TransientFault("the database connection failed; try again")
+    if isinstance(exc, Exception):
+        return exc
+    return RuntimeError(str(exc))
 
 
 def _upload_tables(uploads: Sequence[tuple[Upload, UploadedTable]]) -> list[UploadTable]:
@@ -206,7 +266,7 @@ def _create_upload(cur: psycopg2.extensions.cursor, name: str, table: UploadedTa
 
 
 def start_query(ctx: AppContext, principal: Principal, request: TapRequest, *,
-                asynchronous: bool = False) -> QueryExecution:
+                asynchronous: bool = False) -> Execution:
     """Translate, open the cursor and fetch the first batch (blocking: run in a thread).
 
     Errors that can be known before any byte is sent (bad ADQL, bad upload, a query
@@ -247,22 +307,25 @@ def start_query(ctx: AppContext, principal: Principal, request: TapRequest, *,
             )
             if asynchronous and ctx.settings.embedded:
                 cur.execute("SELECT public.lick_set_temp_file_limit(%s)", (limits[2],))
+        copy_sql = (row_sql(translation.columns, translation.sql)
+                    if request.format.name == "votable-binary2" else None)
+        if copy_sql is not None:
+            with conn.cursor() as cur:
+                statement = cur.mogrify(copy_sql, translation.params).decode()
+            copy = CopyStream(conn, statement, translation.columns, request.maxrec)
+            try:
+                copy.start()
+            except Exception as exc:
+                raise _query_error(exc, limits[0]) from exc
+            return CopyExecution(translation.columns, copy, conn, stack)
         cursor = conn.cursor(name="tap_result")
         cursor.itersize = tap.fetch_batch_rows
         register_text_timestamps(cursor)
         try:
             cursor.execute(translation.sql, translation.params)
             first = cursor.fetchmany(tap.fetch_batch_rows)
-        except psycopg2.errors.QueryCanceled as exc:
-            raise TransientFault("the query ran into its time limit "
-                                 f"({limits[0] // 1000} s) and was cancelled; run it as an "
-                                 "async job or narrow it") from exc
-        except psycopg2.errors.InsufficientPrivilege as exc:
-            raise UsageFault("the query refers to something that is not published") from exc
-        except (psycopg2.DataError, psycopg2.ProgrammingError,
-                psycopg2.IntegrityError, psycopg2.InternalError) as exc:
-            raise UsageFault(f"the database could not run the query: {_pg_message(exc)}") \
-                from exc
+        except psycopg2.Error as exc:
+            raise _query_error(exc, limits[0]) from exc
         return QueryExecution(
             columns=translation.columns, first_batch=first, cursor=cursor, connection=conn,
             batch_rows=tap.fetch_batch_rows, stack=stack,

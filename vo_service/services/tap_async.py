@@ -15,7 +15,7 @@ from auth.principals import ANONYMOUS, Principal
 from vo_service.context import AppContext
 from vo_service.errors import ServiceError
 from vo_service.params import Params
-from vo_service.serialize.results import ResultInfo, prefetch, stream_result
+from vo_service.serialize.results import ResultInfo
 from vo_service.services.tap import parse_tap_request, start_query
 from vo_service.uws.errors import ExecutionFailed
 from vo_service.uws.model import Job, JobResult
@@ -49,9 +49,7 @@ def make_executor(ctx: AppContext) -> Executor:
         filename = f"result.{request.format.extension or 'dat'}"
         try:
             with (workdir / filename).open("wb") as out:
-                for chunk in stream_result(request.format, execution.columns,
-                                           prefetch(execution.batches()),
-                                           maxrec=request.maxrec, info=info):
+                for chunk in execution.stream(request.format, request.maxrec, info):
                     out.write(chunk)
         finally:
             execution.close()
