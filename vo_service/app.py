@@ -23,6 +23,7 @@ from vo_service.routes import tap, vosi
 from vo_service.routes.authn import AuthenticationMiddleware
 from vo_service.routes.responses import error_response
 from vo_service.routes.uws import uws_routes
+from vo_service.services.release import ReleaseRefresher
 from vo_service.services.tap_async import make_executor
 from vo_service.settings import Settings
 from vo_service.uws.runner import JobRunner
@@ -73,9 +74,12 @@ def create_app(settings: Settings, context: AppContext | None = None) -> Starlet
                            threads=settings.uws.runner_threads, events=ctx.events,
                            sweep_interval=settings.uws.sweep_interval_s)
         runner.start()
+        refresher = ReleaseRefresher(ctx, settings.uws.sweep_interval_s)
+        refresher.start()
         try:
             yield
         finally:
+            refresher.stop()
             runner.stop()
             ctx.events.stop()
             ctx.jobs.store.close()
