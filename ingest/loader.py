@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -308,7 +309,7 @@ class Loader:
         self.dsn = dsn
         self.dry_run = dry_run
         self._schedule = schedule
-        self._conn: psycopg2.extensions.connection | None = None
+        self._conns: dict[int, psycopg2.extensions.connection] = {}
         self._pool: ProcessPoolExecutor | None = None
         self._overrides: dict[tuple[Path, str], tuple[Any, ...]] = {}
         self._writer = BatchWriter()
@@ -324,7 +325,10 @@ class Loader:
         return self._schedule
 
     def connection(self) -> psycopg2.extensions.connection:
-        if self._conn is None or self._conn.closed:
+        """The calling thread's connection (writer threads write in parallel)."""
+        key = threading.get_ident()
+        conn = self._conns.get(key)
+        if conn is None or conn.closed:
             conn = psycopg2.connect(self.dsn, application_name="lick-archive-ingest")
             # Full headers are ~15 kB of text per row: lz4 compresses them 3-4 times
             # faster than the default pglz (a session setting, not a schema change).
@@ -334,16 +338,16 @@ class Loader:
                 conn.commit()
             except psycopg2.Error:
                 conn.rollback()
-            self._conn = conn
-        return self._conn
+            self._conns[key] = conn
+        return conn
 
     def drop_connection(self) -> None:
-        """Forget the connection after a failure (the watcher reconnects later)."""
-        if self._conn is not None:
-            self._writer.forget(self._conn)
+        """Forget the connections after a failure (the watcher reconnects later)."""
+        for conn in list(self._conns.values()):
+            self._writer.forget(conn)
             with contextlib.suppress(psycopg2.Error):
-                self._conn.close()
-            self._conn = None
+                conn.close()
+        self._conns.clear()
         if isinstance(self._schedule, PostgresSchedule):
             self._schedule.close()
 
@@ -613,35 +617,35 @@ class Loader:
                stop: Callable[[], bool] | None = None) -> IngestSummary:
         """Ingest ``files`` (already stat'ed); returns what happened.
 
-        While one batch is written (by a writer thread: psycopg2 waits for the server
-        without the GIL) the next is prepared, so mapping and PostgreSQL overlap; at
-        most one batch is in the writer.  ``stop`` is asked after every batch: when
-        it says so, the run ends with everything written so far committed and the
-        rest left for the next run.
+        Batches are written by writer threads (psycopg2 waits for the server without
+        the GIL), each on its own connection and in its own transaction, while the
+        next batch is prepared, so mapping and PostgreSQL work overlap.  ``stop`` is
+        asked after every batch: when it says so, the run ends with everything
+        written so far committed and the rest left for the next run.
         """
         started = time.monotonic()
         summary = IngestSummary(dry_run=self.dry_run)
         todo, known = self.plan(files, summary)
         if progress is not None and len(files) > len(todo):
             progress(len(files) - len(todo))
-        writer = ThreadPoolExecutor(1, thread_name_prefix="lick-ingest-writer")
-        in_flight: tuple[PreparedBatch, Future[None], int] | None = None
+        # Two writers when reading in parallel: a single PostgreSQL backend (index and
+        # TOAST work per row) is otherwise the slowest stage.
+        writers = 2 if self.config.workers > 1 and not self.dry_run else 1
+        writer = ThreadPoolExecutor(writers, thread_name_prefix="lick-ingest-writer")
+        in_flight: deque[tuple[PreparedBatch, Future[None], int]] = deque()
 
-        def finish() -> None:
-            nonlocal in_flight
-            if in_flight is not None:
-                batch, future, size = in_flight
-                in_flight = None
+        def finish(keep: int) -> None:
+            while len(in_flight) > keep:
+                batch, future, size = in_flight.popleft()
                 future.result()
                 self.count(batch, summary, known)
                 if progress is not None:
                     progress(size)
 
         def hand_over(results: list[ReadResult]) -> None:
-            nonlocal in_flight
             batch = self.prepare_batch(results, known)
-            finish()
-            in_flight = (batch, writer.submit(self.commit_batch, batch), len(results))
+            finish(writers - 1)
+            in_flight.append((batch, writer.submit(self.commit_batch, batch), len(results)))
 
         try:
             pending: list[ReadResult] = []
@@ -655,11 +659,17 @@ class Loader:
             else:
                 if pending:
                     hand_over(pending)
-            finish()
+            finish(0)
         finally:
             # Never leave a write running behind the caller's back (the watcher drops
-            # the connection after an error).
+            # the connections after an error); the writers' connections end with them.
             writer.shutdown(wait=True)
+            mine = threading.get_ident()
+            for key in [k for k in self._conns if k != mine]:
+                conn = self._conns.pop(key)
+                self._writer.forget(conn)
+                with contextlib.suppress(psycopg2.Error):
+                    conn.close()
         summary.seconds = time.monotonic() - started
         return summary
 
