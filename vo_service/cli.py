@@ -112,6 +112,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, ClusterError, setup.DatabaseSetupError) as exc:
         print(f"lick-archive: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # Errors meant for the operator (ingest, users...) are ValueError/RuntimeError
+        # subclasses with a message; anything else keeps its traceback.
+        if type(exc).__module__.split(".")[0] in ("ingest", "auth") \
+                or isinstance(exc, ValueError):
+            print(f"lick-archive: {exc}", file=sys.stderr)
+            return 2
+        raise
     except KeyboardInterrupt:
         return 130
 
