@@ -6,10 +6,13 @@ at import time.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from auth.identity import load_secret
+from auth.passwords import VerifiedCredentialCache
 from vo_service.database.pool import Database
 from vo_service.database.setup import DatabaseTarget, database_target
 from vo_service.settings import Settings
@@ -26,6 +29,17 @@ class AppContext:
     jobs: UwsService
     events: PhaseEvents
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    credentials: VerifiedCredentialCache = field(default_factory=VerifiedCredentialCache)
+    _secret: bytes | None = field(default=None, repr=False)
+    _secret_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def identity_secret(self) -> bytes:
+        """The key that binds query transactions to requesters (read once, lazily)."""
+        with self._secret_lock:
+            if self._secret is None:
+                with self.database.owner() as conn, conn.cursor() as cur:
+                    self._secret = load_secret(cur)
+            return self._secret
 
     @classmethod
     def build(cls, settings: Settings) -> AppContext:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from auth.login import authenticate_password
-from auth.passwords import VerifiedCredentialCache
 from auth.principals import ANONYMOUS, Principal
 from auth.sessions import Session, load_session
 from auth.throttle import ThrottlePolicy
@@ -32,14 +31,6 @@ class TooManyAttempts(ServiceError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many failed logins; try again in {retry_after} s")
         self.retry_after = retry_after
-
-
-def _cache(ctx: AppContext) -> VerifiedCredentialCache:
-    cache: VerifiedCredentialCache | None = getattr(ctx, "_credential_cache", None)
-    if cache is None:
-        cache = VerifiedCredentialCache()
-        ctx._credential_cache = cache  # type: ignore[attr-defined]
-    return cache
 
 
 def throttle_policy(ctx: AppContext) -> ThrottlePolicy:
@@ -92,7 +83,7 @@ def authenticate(ctx: AppContext, authorization: str | None, address: str) -> Pr
         with ctx.database.owner() as conn:
             result = authenticate_password(conn, login, password, address,
                                            policy=throttle_policy(ctx),
-                                           cache=_cache(ctx), auth_method="basic",
+                                           cache=ctx.credentials, auth_method="basic",
                                            audit_success=False)
         if result.throttled:
             raise TooManyAttempts(result.retry_after_seconds)

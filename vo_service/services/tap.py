@@ -13,7 +13,7 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg2
@@ -21,7 +21,7 @@ import psycopg2.extensions
 import psycopg2.extras
 from psycopg2 import sql
 
-from auth.identity import begin_query_transaction, load_secret
+from auth.identity import begin_query_transaction
 from auth.principals import Principal
 from vo_service.adql import AdqlError, Metadata, UploadTable, translate
 from vo_service.context import AppContext
@@ -117,22 +117,52 @@ def _parse_uploads(params: Params, ctx: AppContext) -> tuple[Upload, ...]:
     return tuple(uploads)
 
 
-@dataclass
-class QueryExecution:
-    """An open query: its columns, the first batch, and the cursor for the rest.
+class _OpenQuery:
+    """A query transaction that holds a pooled connection until :meth:`close`.
 
-    Holds a pooled connection until :meth:`close`; :meth:`cancel` may be called from
-    another thread (client disconnect) and stops the query inside PostgreSQL.
+    :meth:`cancel` may be called from another thread (the client went away) and
+    stops the query inside PostgreSQL; :meth:`close` returns the connection.
     """
 
-    columns: tuple[ResultColumn, ...]
-    first_batch: list[tuple[Any, ...]]
-    cursor: psycopg2.extensions.cursor
-    connection: psycopg2.extensions.connection
-    batch_rows: int
-    stack: ExitStack
-    _closed: bool = field(default=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, columns: tuple[ResultColumn, ...],
+                 connection: psycopg2.extensions.connection, stack: ExitStack) -> None:
+        self.columns = columns
+        self.connection = connection
+        self.stack = stack
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def stream(self, fmt: OutputFormat, maxrec: int, info: ResultInfo) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def _stop(self) -> None:
+        """Stop producing rows (before the connection is cancelled or released)."""
+
+    def cancel(self) -> None:
+        self._stop()
+        with self._lock:
+            if not self._closed and not self.connection.closed:
+                self.connection.cancel()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._stop()
+        self.stack.close()
+
+
+class QueryExecution(_OpenQuery):
+    """Rows fetched through a server-side cursor and written by the general writers."""
+
+    def __init__(self, columns: tuple[ResultColumn, ...], first_batch: list[tuple[Any, ...]],
+                 cursor: psycopg2.extensions.cursor, connection: psycopg2.extensions.connection,
+                 batch_rows: int, stack: ExitStack) -> None:
+        super().__init__(columns, connection, stack)
+        self.first_batch = first_batch
+        self.cursor = cursor
+        self.batch_rows = batch_rows
 
     def batches(self) -> Iterator[list[tuple[Any, ...]]]:
         regions = [i for i, c in enumerate(self.columns) if c.xtype == "adql:REGION"]
@@ -160,65 +190,30 @@ class QueryExecution:
         return stream_result(fmt, self.columns, prefetch(self.batches()), maxrec=maxrec,
                              info=info)
 
-    def cancel(self) -> None:
-        with self._lock:
-            if not self._closed and not self.connection.closed:
-                self.connection.cancel()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        with suppress(psycopg2.Error):
-            self.cursor.close()
-        self.stack.close()
+    def _stop(self) -> None:
+        if self._closed:
+            with suppress(psycopg2.Error):
+                self.cursor.close()
 
 
-@dataclass
-class CopyExecution:
+class CopyExecution(_OpenQuery):
     """A BINARY2 result PostgreSQL writes itself (see :mod:`copy_binary2`)."""
 
-    columns: tuple[ResultColumn, ...]
-    copy: CopyStream
-    connection: psycopg2.extensions.connection
-    stack: ExitStack
-    _closed: bool = field(default=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, columns: tuple[ResultColumn, ...], copy: CopyStream,
+                 connection: psycopg2.extensions.connection, stack: ExitStack) -> None:
+        super().__init__(columns, connection, stack)
+        self.copy = copy
 
     def stream(self, fmt: OutputFormat, maxrec: int, info: ResultInfo) -> Iterator[bytes]:
         return self.copy.stream(info)
 
-    def cancel(self) -> None:
+    def _stop(self) -> None:
         self.copy.cancel()
-        with self._lock:
-            if not self._closed and not self.connection.closed:
-                self.connection.cancel()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        self.copy.cancel()
-        self.copy.thread.join(timeout=30)
-        self.stack.close()
+        if self._closed:
+            self.copy.thread.join(timeout=30)
 
 
 Execution = QueryExecution | CopyExecution
-
-
-_secret_lock = threading.Lock()
-
-
-def _identity_secret(ctx: AppContext) -> bytes:
-    with _secret_lock:
-        secret: bytes | None = getattr(ctx, "_identity_secret", None)
-        if secret is None:
-            with ctx.database.owner() as conn, conn.cursor() as cur:
-                secret = load_secret(cur)
-            ctx._identity_secret = secret  # type: ignore[attr-defined]
-        return secret
 
 
 def _pg_message(exc: psycopg2.Error) -> str:
@@ -290,7 +285,7 @@ def start_query(ctx: AppContext, principal: Principal, request: TapRequest, *,
         if asynchronous else
         (db.sync_statement_timeout_ms, db.sync_work_mem, db.sync_temp_file_limit)
     )
-    secret = _identity_secret(ctx)
+    secret = ctx.identity_secret()
     stack = ExitStack()
     try:
         conn = stack.enter_context(ctx.database.query())
@@ -326,10 +321,8 @@ def start_query(ctx: AppContext, principal: Principal, request: TapRequest, *,
             first = cursor.fetchmany(tap.fetch_batch_rows)
         except psycopg2.Error as exc:
             raise _query_error(exc, limits[0]) from exc
-        return QueryExecution(
-            columns=translation.columns, first_batch=first, cursor=cursor, connection=conn,
-            batch_rows=tap.fetch_batch_rows, stack=stack,
-        )
+        return QueryExecution(translation.columns, first, cursor, conn,
+                              tap.fetch_batch_rows, stack)
     except BaseException:
         stack.close()
         raise
