@@ -130,6 +130,7 @@ class _OpenQuery:
         self.connection = connection
         self.stack = stack
         self._closed = False
+        self._cancelled = False
         self._lock = threading.Lock()
 
     def stream(self, fmt: OutputFormat, maxrec: int, info: ResultInfo) -> Iterator[bytes]:
@@ -142,6 +143,7 @@ class _OpenQuery:
         self._stop()
         with self._lock:
             if not self._closed and not self.connection.closed:
+                self._cancelled = True
                 self.connection.cancel()
 
     def close(self) -> None:
@@ -150,6 +152,10 @@ class _OpenQuery:
                 return
             self._closed = True
         self._stop()
+        if self._cancelled:
+            # A cancel request travels on its own socket and may land after this
+            # query ended, on whatever ran next on the connection: never reuse it.
+            self.connection.close()
         self.stack.close()
 
 
