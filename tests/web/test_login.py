@@ -185,3 +185,14 @@ def test_a_bogus_session_cookie_is_anonymous_not_an_error(server, cookie):
         assert tap_dids(server.base_url, web=web) == public_dids(server.database)
     finally:
         web.close()
+
+
+def test_home_page_lists_services_and_examples(server):
+    from vo_service.services.examples import EXAMPLES
+
+    reply = httpx.get(f"{server.base_url}/")
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith("text/html")
+    assert f"{server.base_url}/tap" in reply.text
+    for example in EXAMPLES:
+        assert example.name in reply.text

@@ -30,6 +30,7 @@ from auth.sessions import COOKIE_NAME, Session, csrf_matches
 from vo_service.context import AppContext
 from vo_service.routes.authn import PRINCIPAL_KEY, SESSION_KEY, STALE_COOKIE_KEY
 from vo_service.routes.common import context
+from vo_service.services.examples import EXAMPLES
 from vo_service.web import accounts, forms
 from vo_service.web.rendering import SECURITY_HEADERS, environment, render, stylesheet
 
@@ -264,6 +265,11 @@ class WebPages:
 
     # --- the account page ----------------------------------------------------------
 
+    async def home(self, request: Request) -> Response:
+        """The landing page: the service URLs and the TAP examples."""
+        ctx = context(request)
+        return self._page(request, "home.html", base_url=ctx.base_url, examples=EXAMPLES)
+
     async def account(self, request: Request) -> Response:
         principal = _principal(request)
         if not principal.is_authenticated:
@@ -394,6 +400,7 @@ def web_routes() -> list[BaseRoute]:
     """The identity pages; mount them next to the VO endpoints in ``create_app``."""
     pages = WebPages(environment(), stylesheet())
     return [
+        Route("/", pages.home, methods=["GET"]),
         Route("/login", pages.login, methods=["GET", "POST"]),
         Route("/logout", pages.logout, methods=["POST"]),
         Route("/account", pages.account, methods=["GET"]),
