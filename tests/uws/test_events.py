@@ -26,6 +26,7 @@ def _change_later(store: JobStore, job_id: str, phase: Phase, delay: float) -> t
 def test_waiters_wake_on_their_job_only(store: JobStore, events: PhaseEvents) -> None:
     mine = store.create(make_job(owner="a"))
     other = store.create(make_job(owner="b"))
+    time.sleep(0.5)  # let the INSERTs' own notifications be delivered first
     thread = _change_later(store, other.job_id, Phase.QUEUED, 0.2)
     started = time.monotonic()
     assert events.wait_for_job(mine.job_id, 1.0) is False
@@ -67,6 +68,9 @@ def test_listener_reconnects_after_losing_its_session(store: JobStore) -> None:
             time.sleep(0.05)
         assert events.sessions == 2, "the listener did not reconnect"
         job = store.create(make_job())
+        # The INSERT notifies too; let that notification be delivered first so the
+        # wait below can only be ended by the phase change.
+        time.sleep(0.5)
         thread = _change_later(store, job.job_id, Phase.QUEUED, 0.3)
         started = time.monotonic()
         assert events.wait_for_job(job.job_id, 5.0) is True
