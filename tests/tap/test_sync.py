@@ -258,3 +258,14 @@ def test_binary2_overflow_and_maxrec_from_postgres(server, archive):
     infos = [i.get("value") for i in root.iter(f"{VOT}INFO") if i.get("name") == "QUERY_STATUS"]
     assert infos == ["OK", "OVERFLOW"]
     assert len(parse_single_table(io.BytesIO(reply.content)).to_table()) == 7
+
+
+def test_binary2_non_ascii_text_matches_the_general_writer(server, archive):
+    query = "SELECT TOP 2 'Łódź façade' AS town, obs_id FROM ivoa.obscore ORDER BY obs_id"
+    values = {}
+    for fmt in ("votable/b2", "votable/b"):
+        reply = httpx.get(f"{server.tap_url}/sync", params={
+            "LANG": "ADQL", "QUERY": query, "RESPONSEFORMAT": fmt})
+        assert reply.status_code == 200
+        values[fmt] = list(parse_single_table(io.BytesIO(reply.content)).to_table()["town"])
+    assert values["votable/b2"] == values["votable/b"] == ["??d? fa?ade"] * 2

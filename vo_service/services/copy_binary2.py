@@ -36,10 +36,17 @@ _SENDS = {"short": ("int2send", "int2", "0"), "int": ("int4send", "int4", "0"),
           "double": ("float8send", "float8", "'NaN'")}
 
 
-def _ascii(text: str) -> str:
-    """VOTable char is ASCII: other characters become '?', as in the general writer."""
-    return (f"CASE WHEN octet_length({text}) = char_length({text}) THEN {text} "
-            f"ELSE regexp_replace({text}, '[^[:ascii:]]', '?', 'g') END")
+def _counted(text: str) -> str:
+    """A VOTable variable-length char value: int32 byte count, then the bytes.
+
+    ``textsend`` is several times cheaper than ``convert_to`` (measured); VOTable char
+    is ASCII, so the rare non-ASCII value has its other characters replaced by '?',
+    as in the general writer.
+    """
+    ascii_only = f"regexp_replace({text}, '[^[:ascii:]]', '?', 'g')"
+    return (f"CASE WHEN octet_length({text}) = char_length({text}) "
+            f"THEN int4send(octet_length({text})) || textsend({text}) "
+            f"ELSE int4send(octet_length({ascii_only})) || textsend({ascii_only}) END")
 
 
 def _value(column: ResultColumn, ref: str) -> str | None:
@@ -50,15 +57,12 @@ def _value(column: ResultColumn, ref: str) -> str | None:
     if column.datatype == "boolean" and scalar and column.xtype is None:
         return (f"CASE WHEN {ref} THEN '\\x54'::bytea WHEN NOT {ref} THEN '\\x46'::bytea "
                 "ELSE '\\x3f'::bytea END")
-    if column.datatype == "char" and column.arraysize in (None, "*") \
-            and column.xtype in (None, "timestamp"):
-        text = f"coalesce({ref}::text, '')"
-        if column.xtype == "timestamp":
-            text = f"replace({text}, ' ', 'T')"  # DALI: ISO 8601 with 'T'
-        else:
-            text = _ascii(text)
-        data = f"convert_to({text}, 'UTF8')"
-        return f"int4send(octet_length({data})) || {data}"
+    if column.datatype == "char" and column.arraysize in (None, "*"):
+        if column.xtype == "timestamp":  # DALI: ISO 8601 with 'T'; always ASCII
+            text = f"replace(coalesce({ref}::text, ''), ' ', 'T')"
+            return f"int4send(octet_length({text})) || textsend({text})"
+        if column.xtype is None:
+            return _counted(f"coalesce({ref}::text, '')")
     return None
 
 
@@ -84,7 +88,7 @@ def row_sql(columns: Sequence[ResultColumn], inner_sql: str) -> str | None:
         bits = " | ".join(
             f"(({_is_null(columns[i], refs[i])})::int << {7 - (i - start)})"
             for i in range(start, min(start + 8, len(columns))))
-        mask.append(f"decode(lpad(to_hex({bits}), 2, '0'), 'hex')")
+        mask.append(f"set_byte('\\x00'::bytea, 0, {bits})")
     row = " || ".join([*mask, *(v for v in values if v is not None)])
     return f"SELECT {row} FROM ({inner_sql}) AS q"
 
