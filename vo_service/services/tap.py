@@ -37,7 +37,7 @@ from vo_service.serialize.results import (
 )
 from vo_service.serialize.stcs import convert_rows
 from vo_service.serialize.upload import UploadedTable, parse_votable
-from vo_service.services.copy_binary2 import CopyStream, row_sql
+from vo_service.services.copy_results import CopyStream, csv_row_sql, row_sql
 from vo_service.services.fetch import fetch_upload
 
 _UPLOAD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
@@ -203,7 +203,7 @@ class QueryExecution(_OpenQuery):
 
 
 class CopyExecution(_OpenQuery):
-    """A BINARY2 result PostgreSQL writes itself (see :mod:`copy_binary2`)."""
+    """A BINARY2 or CSV result PostgreSQL writes itself (see :mod:`copy_results`)."""
 
     def __init__(self, columns: tuple[ResultColumn, ...], copy: CopyStream,
                  connection: psycopg2.extensions.connection, stack: ExitStack) -> None:
@@ -211,7 +211,7 @@ class CopyExecution(_OpenQuery):
         self.copy = copy
 
     def stream(self, fmt: OutputFormat, maxrec: int, info: ResultInfo) -> Iterator[bytes]:
-        return self.copy.stream(info)
+        return self.copy.votable(info) if fmt.is_votable else self.copy.csv(info)
 
     def _stop(self) -> None:
         self.copy.cancel()
@@ -308,12 +308,15 @@ def start_query(ctx: AppContext, principal: Principal, request: TapRequest, *,
             )
             if asynchronous and ctx.settings.embedded:
                 cur.execute("SELECT public.lick_set_temp_file_limit(%s)", (limits[2],))
-        copy_sql = (row_sql(translation.columns, translation.sql)
-                    if request.format.name == "votable-binary2" else None)
+        copy_sql = {
+            "votable-binary2": row_sql, "csv": csv_row_sql,
+        }.get(request.format.name, lambda columns, sql: None)(translation.columns,
+                                                              translation.sql)
         if copy_sql is not None:
             with conn.cursor() as cur:
                 statement = cur.mogrify(copy_sql, translation.params).decode()
-            copy = CopyStream(conn, statement, translation.columns, request.maxrec)
+            copy = CopyStream(conn, statement, translation.columns, request.maxrec,
+                              base64=request.format.name == "votable-binary2")
             try:
                 copy.start()
             except Exception as exc:

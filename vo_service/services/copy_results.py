@@ -1,12 +1,14 @@
-"""VOTable BINARY2 rows built by PostgreSQL and streamed with ``COPY ... (FORMAT binary)``.
+"""Result rows built by PostgreSQL and streamed with ``COPY ... (FORMAT binary)``.
 
 Turning every value into a Python object and back (psycopg2 rows, then packing)
 caps a streamed result near a third of the database's own COPY rate.  For results
 whose columns are all scalars (numbers, booleans, strings, timestamps) PostgreSQL
-can write each BINARY2 row itself: the null mask, then each value in VOTable's
-big-endian form (``float8send``, ``int4send``...; strings as a length and bytes).
-Python then only strips COPY's 6-byte per-row framing, base64-encodes and sends.
-Geometry and array columns keep the general writer in :mod:`vo_service.serialize`.
+can write each output row itself, as one bytea: a VOTable BINARY2 row (the null
+mask, then each value in VOTable's big-endian form: ``float8send``, ``int4send``...;
+strings as a length and bytes), or a CSV line (RFC 4180, CRLF).  Python then only
+strips COPY's 6-byte per-row framing, base64-encodes (BINARY2) and sends.
+Geometry and array columns keep the general writers in :mod:`vo_service.serialize`;
+both paths must write the same values (the tests compare them).
 
 Row-level security applies as for any query: the COPY runs in the requester's
 bound, read-only transaction.
@@ -93,6 +95,38 @@ def row_sql(columns: Sequence[ResultColumn], inner_sql: str) -> str | None:
     return f"SELECT {row} FROM ({inner_sql}) AS q"
 
 
+def _csv_value(column: ResultColumn, ref: str) -> str | None:
+    """One CSV cell as text, written exactly as the general CSV writer writes it."""
+    scalar = column.arraysize in (None, "1")
+    if column.datatype in ("short", "int", "long") and scalar and column.xtype is None:
+        return f"coalesce({ref}::text, '')"
+    if column.datatype in ("float", "double") and scalar and column.xtype is None:
+        return (f"CASE WHEN {ref} IS NULL THEN '' WHEN {ref} = 'Infinity' THEN '+Inf' "
+                f"WHEN {ref} = '-Infinity' THEN '-Inf' ELSE {ref}::text END")
+    if column.datatype == "boolean" and scalar and column.xtype is None:
+        return f"CASE WHEN {ref} THEN 'true' WHEN NOT {ref} THEN 'false' ELSE '' END"
+    if column.datatype in ("char", "unicodeChar") and column.arraysize in (None, "*"):
+        if column.xtype == "timestamp":
+            return f"replace(coalesce({ref}::text, ''), ' ', 'T')"
+        if column.xtype is None:
+            v = f"coalesce({ref}::text, '')"
+            special = (f"strpos({v}, ',') + strpos({v}, '\"') + strpos({v}, chr(10)) "
+                       f"+ strpos({v}, chr(13))")
+            return (f"CASE WHEN {special} > 0 THEN '\"' || replace({v}, '\"', '\"\"') "
+                    f"|| '\"' ELSE {v} END")
+    return None
+
+
+def csv_row_sql(columns: Sequence[ResultColumn], inner_sql: str) -> str | None:
+    """``SELECT <CSV line as bytea> FROM (inner) q``, or None if a column needs Python."""
+    refs = [f"q.c{i + 1}" for i in range(len(columns))]
+    cells = [_csv_value(c, r) for c, r in zip(columns, refs, strict=True)]
+    if not columns or any(c is None for c in cells):
+        return None
+    line = " || ',' || ".join(c for c in cells if c is not None)
+    return f"SELECT textsend({line} || chr(13) || chr(10)) FROM ({inner_sql}) AS q"
+
+
 class _Done:
     def __init__(self, error: BaseException | None) -> None:
         self.error = error
@@ -101,8 +135,10 @@ class _Done:
 class _Sink:
     """psycopg2's COPY target: one ``write`` per COPY message (about one row each)."""
 
-    def __init__(self, out: queue.Queue[Any], maxrec: int, stop: threading.Event) -> None:
+    def __init__(self, out: queue.Queue[Any], maxrec: int, stop: threading.Event,
+                 base64: bool) -> None:
         self.out = out
+        self.encode = base64
         self.maxrec = maxrec
         self.stop = stop
         self.rows = 0
@@ -149,7 +185,8 @@ class _Sink:
 
     def flush(self) -> None:
         if self.parts:
-            chunk = self.base64.feed(b"".join(self.parts))
+            data = b"".join(self.parts)
+            chunk = self.base64.feed(data) if self.encode else data
             self.parts.clear()
             self.size = 0
             self._put(chunk)
@@ -165,16 +202,16 @@ class _Sink:
 
 
 class CopyStream:
-    """Runs the COPY in its own thread and hands out the VOTable bytes in order."""
+    """Runs the COPY in its own thread and hands out the result bytes in order."""
 
     def __init__(self, connection: psycopg2.extensions.connection, sql: str,
-                 columns: Sequence[ResultColumn], maxrec: int) -> None:
+                 columns: Sequence[ResultColumn], maxrec: int, *, base64: bool) -> None:
         self.connection = connection
         self.sql = sql
         self.columns = columns
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=8)
         self.stop = threading.Event()
-        self.sink = _Sink(self.queue, maxrec, self.stop)
+        self.sink = _Sink(self.queue, maxrec, self.stop, base64)
         self.thread = threading.Thread(target=self._copy, name="tap-copy", daemon=True)
         self._first: Any = None
 
@@ -199,22 +236,42 @@ class CopyStream:
     def cancel(self) -> None:
         self.stop.set()
 
-    def stream(self, info: ResultInfo) -> Iterator[bytes]:
-        plans = [plan_column(c) for c in self.columns]
-        head, close_data = votable.document_parts(plans, "BINARY2", info.all_infos())
-        yield head
+    def _rows(self, info: ResultInfo) -> Iterator[bytes | _Done]:
         item = self._first
         while not isinstance(item, _Done):
             yield item
             item = self.queue.get()
         info.rows = self.sink.rows
         info.overflow = self.sink.overflow
-        rest = self.sink.base64.finish()
         if item.error is not None:
-            info.error = str(item.error).strip().splitlines()[0] if str(item.error) else \
-                type(item.error).__name__
+            text = str(item.error).strip()
+            info.error = text.splitlines()[0] if text else type(item.error).__name__
+        yield item
+
+    def votable(self, info: ResultInfo) -> Iterator[bytes]:
+        plans = [plan_column(c) for c in self.columns]
+        head, close_data = votable.document_parts(plans, "BINARY2", info.all_infos())
+        yield head
+        for item in self._rows(info):
+            if isinstance(item, bytes):
+                yield item
+        rest = self.sink.base64.finish()
+        if info.error is not None:
             yield rest + close_data + votable.trailer("ERROR", info.error)
             return
-        status = "OVERFLOW" if self.sink.overflow else None
-        message = "the result was truncated at MAXREC rows" if self.sink.overflow else None
+        status = "OVERFLOW" if info.overflow else None
+        message = "the result was truncated at MAXREC rows" if info.overflow else None
         yield rest + close_data + votable.trailer(status, message)
+
+    def csv(self, info: ResultInfo) -> Iterator[bytes]:
+        """CSV has no place for a status: an error mid-stream ends the text there."""
+        yield csv_header(self.columns)
+        for item in self._rows(info):
+            if isinstance(item, bytes):
+                yield item
+
+
+def csv_header(columns: Sequence[ResultColumn]) -> bytes:
+    names = [f'"{c.name.replace(chr(34), chr(34) * 2)}"'
+             if any(ch in c.name for ch in ',"\r\n') else c.name for c in columns]
+    return (",".join(names) + "\r\n").encode()
