@@ -15,8 +15,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.uws.test_runner import csv_executor
 from tests.uws.test_xml import NS, load_schema
+from vo_service.errors import ServiceError
 from vo_service.routes.uws import uws_error_response, uws_routes
-from vo_service.uws.errors import UwsError
 from vo_service.uws.model import Phase
 from vo_service.uws.runner import JobRunner
 from vo_service.uws.service import ListFilters, UwsService
@@ -40,7 +40,7 @@ class FakeLogin:
 def client(service: UwsService) -> Iterator[TestClient]:
     app = Starlette(
         routes=uws_routes(lambda request: service, path="/tap/async", max_upload_bytes=1000),
-        exception_handlers={UwsError: uws_error_response},
+        exception_handlers={ServiceError: uws_error_response},
     )
     app.add_middleware(FakeLogin)
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as test_client:

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from vo_service.errors import ServiceError
+from vo_service.routes.common import read_form
 from vo_service.serialize import uws as xml
-from vo_service.uws.errors import InvalidParameter, UploadTooLarge, UwsError
+from vo_service.uws.errors import InvalidParameter
 from vo_service.uws.model import Parameters, Phase
 from vo_service.uws.service import UwsService, parse_list_filters
 
@@ -41,31 +42,8 @@ class RequestParams:
 
 
 async def read_params(request: Request, max_upload_bytes: int | None = None) -> RequestParams:
-    """Query-string parameters, then those of a urlencoded or multipart body.
-
-    File parts are read into memory, so their total size is bounded by
-    ``max_upload_bytes`` (:class:`UploadTooLarge` beyond it).
-    """
-    items: list[tuple[str, str]] = list(request.query_params.multi_items())
-    files: dict[str, bytes] = {}
-    used = 0
-    if request.method == "POST":
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            async with request.form() as form:
-                for name, value in form.multi_items():
-                    if isinstance(value, UploadFile):
-                        budget = None if max_upload_bytes is None else max_upload_bytes - used
-                        content = await value.read(-1 if budget is None else budget + 1)
-                        used += len(content)
-                        if max_upload_bytes is not None and used > max_upload_bytes:
-                            raise UploadTooLarge(
-                                f"uploads are limited to {max_upload_bytes} bytes in total;"
-                                " send a smaller table"
-                            )
-                        files[name] = content
-                    else:
-                        items.append((name, value))
+    """DALI parameters in their order (UWS parameter lists keep it), files apart."""
+    items, files = await read_form(request, max_upload_bytes)
     return RequestParams(Parameters(items), files)
 
 
@@ -77,8 +55,8 @@ def owner_of(request: Request) -> str | None:
 
 
 async def uws_error_response(request: Request, exc: Exception) -> Response:
-    """A plain-text DALI error for a :class:`UwsError` with its HTTP status."""
-    if not isinstance(exc, UwsError):
+    """A plain-text DALI error for a :class:`ServiceError` with its HTTP status."""
+    if not isinstance(exc, ServiceError):
         raise exc
     return PlainTextResponse(f"{exc.fault}: {exc.message}\n", status_code=exc.status)
 

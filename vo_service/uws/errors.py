@@ -50,12 +50,6 @@ class JobNotPending(UwsError):
     status = 400
 
 
-class UploadTooLarge(UwsError):
-    """Uploaded files exceed the configured size limit."""
-
-    status = 413
-
-
 class JobLimitReached(UwsError):
     """The owner (or all anonymous users together) already has the maximum of unfinished jobs."""
 
