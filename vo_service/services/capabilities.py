@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
+from vo_service.adql.features import LANGUAGE_FEATURES
 from vo_service.context import AppContext
+from vo_service.serialize.formats import SUPPORTED_FORMATS
 from vo_service.serialize.vosi import LanguageFeature, OutputFormatDescription, TapLimits
 from vo_service.serialize.vosi import tap_capabilities as build
 
 
 def _features() -> list[LanguageFeature]:
-    try:
-        from vo_service.adql.features import LANGUAGE_FEATURES
-    except ImportError:  # pragma: no cover - until the translator lands
-        return []
     return [LanguageFeature(f.type, f.form, f.description) for f in LANGUAGE_FEATURES]
 
 
 def _formats() -> list[OutputFormatDescription]:
-    try:
-        from vo_service.serialize.formats import SUPPORTED_FORMATS
-    except ImportError:  # pragma: no cover - until the writers land
-        return [OutputFormatDescription(
-            "application/x-votable+xml", "ivo://ivoa.net/std/TAPRegExt#output-votable-td",
-            ("votable",))]
     return [OutputFormatDescription(f.mime_type, f.ivo_id, tuple(f.aliases))
             for f in SUPPORTED_FORMATS]
 
