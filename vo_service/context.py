@@ -17,7 +17,7 @@ from vo_service.database.pool import Database
 from vo_service.database.setup import DatabaseTarget, database_target
 from vo_service.settings import Settings
 from vo_service.uws.events import PhaseEvents
-from vo_service.uws.service import UwsConfig, UwsService
+from vo_service.uws.service import UwsService
 from vo_service.uws.store import JobStore
 
 
@@ -45,20 +45,10 @@ class AppContext:
     def build(cls, settings: Settings) -> AppContext:
         """Everything is created closed: :meth:`open` connects, :meth:`close` releases."""
         target = database_target(settings)
-        u = settings.uws
         events = PhaseEvents(target.owner_dsn)
         jobs = UwsService(
             JobStore(target.owner_dsn, max_connections=settings.database.pool_size),
-            UwsConfig(
-                jobs_dir=settings.data_dir / "jobs",
-                max_active_jobs_per_owner=u.max_active_jobs_per_owner,
-                max_active_anonymous_jobs=u.max_active_anonymous_jobs,
-                default_execution_duration_s=u.default_execution_duration_s,
-                hard_execution_duration_s=u.hard_execution_duration_s,
-                default_destruction_days=u.default_destruction_days,
-                hard_destruction_days=u.hard_destruction_days,
-            ),
-            events,
+            settings.uws, settings.data_dir / "jobs", events,
         )
         return cls(settings=settings, target=target,
                    database=Database(target, settings.database.pool_size),
@@ -66,7 +56,7 @@ class AppContext:
 
     @property
     def jobs_dir(self) -> Path:
-        return self.jobs.config.jobs_dir
+        return self.jobs.jobs_dir
 
     @property
     def base_url(self) -> str:

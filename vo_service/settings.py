@@ -76,6 +76,7 @@ class UwsSettings:
     default_destruction_days: int = 7
     hard_destruction_days: int = 30
     sweep_interval_s: int = 300
+    max_wait_s: int = 60
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from vo_service.settings import UwsSettings
 from vo_service.uws.events import PhaseEvents
-from vo_service.uws.service import UwsConfig, UwsService
+from vo_service.uws.service import UwsService
 from vo_service.uws.store import JobStore
 
 
@@ -39,9 +40,8 @@ def events(uws_db) -> Iterator[PhaseEvents]:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> UwsConfig:
-    return UwsConfig(
-        jobs_dir=tmp_path / "jobs",
+def config(tmp_path: Path) -> UwsSettings:
+    return UwsSettings(
         max_active_jobs_per_owner=3,
         max_active_anonymous_jobs=4,
         default_execution_duration_s=600,
@@ -53,5 +53,6 @@ def config(tmp_path: Path) -> UwsConfig:
 
 
 @pytest.fixture
-def service(store: JobStore, config: UwsConfig, events: PhaseEvents) -> UwsService:
-    return UwsService(store, config, events)
+def service(store: JobStore, config: UwsSettings, events: PhaseEvents,
+            tmp_path: Path) -> UwsService:
+    return UwsService(store, config, tmp_path / "jobs", events)

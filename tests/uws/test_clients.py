@@ -52,7 +52,7 @@ def tap_url(service: UwsService) -> Iterator[str]:
         routes=uws_routes(lambda request: service, path="/tap/async"),
         exception_handlers={UwsError: uws_error_response},
     )
-    runner = JobRunner(service.store, votable_executor, service.config.jobs_dir, threads=2,
+    runner = JobRunner(service.store, votable_executor, service.jobs_dir, threads=2,
                        events=service.events)
     runner.start()
     port = _free_port()

@@ -197,7 +197,7 @@ def test_wait_over_http(client, service: UwsService) -> None:
 
 def test_results_error_and_files_with_a_real_runner(client, service: UwsService,
                                                     schema) -> None:
-    runner = JobRunner(service.store, csv_executor, service.config.jobs_dir, threads=2,
+    runner = JobRunner(service.store, csv_executor, service.jobs_dir, threads=2,
                        events=service.events, poll_interval=0.2)
     runner.start()
     try:
@@ -226,7 +226,7 @@ def test_error_document_has_status_200(client, service: UwsService) -> None:
     def broken(job, workdir: Path):
         raise ValueError("ADQL syntax error at line 1, column 8: expected FROM")
 
-    runner = JobRunner(service.store, broken, service.config.jobs_dir, threads=1,
+    runner = JobRunner(service.store, broken, service.jobs_dir, threads=1,
                        events=service.events, poll_interval=0.2)
     runner.start()
     try:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from vo_service.settings import UwsSettings
 from vo_service.uws.errors import (
     InvalidParameter,
     InvalidPhaseChange,
@@ -42,20 +43,6 @@ from vo_service.uws.store import JobCaps, JobStore
 #: UWS control parameters: they set job properties and are not stored as job parameters.
 CONTROL_PARAMETERS = frozenset({"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCTION", "ACTION"})
 _UPLOAD_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
-
-
-@dataclass(frozen=True)
-class UwsConfig:
-    """Limits of the job system; field names match ``[uws]`` in the settings."""
-
-    jobs_dir: Path
-    max_active_jobs_per_owner: int = 10
-    max_active_anonymous_jobs: int = 50
-    default_execution_duration_s: int = 3_600
-    hard_execution_duration_s: int = 14_400
-    default_destruction_days: int = 7
-    hard_destruction_days: int = 30
-    max_wait_s: int = 60
 
 
 @dataclass(frozen=True)
@@ -111,10 +98,12 @@ class UwsService:
     """
 
     def __init__(
-        self, store: JobStore, config: UwsConfig, events: PhaseEvents | None = None
+        self, store: JobStore, limits: UwsSettings, jobs_dir: Path,
+        events: PhaseEvents | None = None
     ) -> None:
         self.store = store
-        self.config = config
+        self.limits = limits
+        self.jobs_dir = jobs_dir
         self.events = events
 
     # -- creation and parameters -------------------------------------------------------
@@ -138,7 +127,7 @@ class UwsService:
             raise InvalidParameter("PHASE=ABORT makes no sense for a new job; omit it")
         duration = self._parse_duration(params.get("EXECUTIONDURATION"))
         now = datetime.now(UTC)
-        destruction = now + timedelta(days=self.config.default_destruction_days)
+        destruction = now + timedelta(days=self.limits.default_destruction_days)
         destruction_value = params.get("DESTRUCTION")
         if destruction_value:
             destruction = self._clamp_destruction(
@@ -159,8 +148,8 @@ class UwsService:
             parameters=stored,
         )
         caps = JobCaps(
-            per_owner=self.config.max_active_jobs_per_owner,
-            anonymous=self.config.max_active_anonymous_jobs,
+            per_owner=self.limits.max_active_jobs_per_owner,
+            anonymous=self.limits.max_active_anonymous_jobs,
         )
         job = self.store.create(job, caps)
         if files:
@@ -210,7 +199,7 @@ class UwsService:
             return job
         if wait_phase is not None and job.phase is not wait_phase:
             return job
-        limit = float(self.config.max_wait_s)
+        limit = float(self.limits.max_wait_s)
         timeout = limit if wait < 0 else min(float(wait), limit)
         start_phase = job.phase
         deadline = time.monotonic() + timeout
@@ -320,7 +309,7 @@ class UwsService:
 
     def job_dir(self, job_id: str) -> Path:
         """Directory of the job's uploads and results (shared with the runner)."""
-        return self.config.jobs_dir / job_id
+        return self.jobs_dir / job_id
 
     def _owned(self, owner_id: str | None, job_id: str) -> Job:
         job = self.store.get(job_id)
@@ -349,9 +338,9 @@ class UwsService:
         raise InvalidParameter(f"PHASE={value!r} is not understood: send PHASE=RUN or ABORT")
 
     def _parse_duration(self, value: str | None) -> int:
-        hard = self.config.hard_execution_duration_s
+        hard = self.limits.hard_execution_duration_s
         if value is None or not value.strip():
-            return min(self.config.default_execution_duration_s, hard)
+            return min(self.limits.default_execution_duration_s, hard)
         try:
             seconds = int(float(value))
         except ValueError:
@@ -363,5 +352,5 @@ class UwsService:
         return hard if seconds == 0 else min(seconds, hard)
 
     def _clamp_destruction(self, requested: datetime, creation: datetime) -> datetime:
-        latest = creation + timedelta(days=self.config.hard_destruction_days)
+        latest = creation + timedelta(days=self.limits.hard_destruction_days)
         return min(requested, latest)
