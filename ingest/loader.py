@@ -47,6 +47,11 @@ OVERRIDE_FLAG = "obstype_override"
 _EPOCH = datetime(1970, 1, 1)
 
 
+# A chunk is at most 64 header reads (well under a second); a pool that has not
+# answered in this time is treated like a broken one.
+_READ_TIMEOUT = 120.0
+
+
 class IngestError(RuntimeError):
     """Ingest cannot start or go on; the message says what the operator must fix."""
 
@@ -549,6 +554,11 @@ class Loader:
     def _restart_pool(self) -> None:
         self.pool_restarts += 1
         if self._pool is not None:
+            # A pool can also hang rather than break (CPython may miss a worker killed
+            # at the wrong moment): end its processes so nothing is left waiting.
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                with contextlib.suppress(Exception):
+                    process.terminate()
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
@@ -560,10 +570,10 @@ class Loader:
             except BrokenProcessPool:
                 self._restart_pool()
                 future = self._start_pool().submit(work, [disk])
-            return future.result()[0]
-        except BrokenProcessPool:
+            return future.result(timeout=_READ_TIMEOUT)[0]
+        except (BrokenProcessPool, TimeoutError):
             self._restart_pool()
-            log.error("a reader process died on %s", disk.absolute)
+            log.error("a reader process died or hung on %s", disk.absolute)
             return ReadResult(disk, None, "reader_crashed",
                               "the reader process died reading this file")
 
@@ -598,8 +608,8 @@ class Loader:
         while pending:
             chunk, future = pending.popleft()
             try:
-                done = future.result()
-            except BrokenProcessPool:
+                done = future.result(timeout=_READ_TIMEOUT)
+            except (BrokenProcessPool, TimeoutError):
                 # Every future in flight is lost; read this chunk one file at a time,
                 # each alone in the pool, so that a crash names its file.
                 self._restart_pool()
