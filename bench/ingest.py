@@ -30,7 +30,8 @@ import psycopg2
 from astropy.io import fits
 
 from ingest.config import IngestConfig
-from ingest.loader import Loader, collect
+from ingest.disk import collect
+from ingest.loader import Loader
 from ingest.schedule import load_schedule_json
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -188,7 +189,7 @@ def full_ingest(config: IngestConfig, dsn: str, root: Path) -> tuple[Rate, dict[
         summary = loader.ingest(files)
         elapsed = time.perf_counter() - wall
         main_cpu = time.process_time() - cpu
-        pool = loader._pool  # bench only: the reader processes' CPU time
+        pool = loader._pool  # bench only: the worker processes' CPU time
         workers = [_cpu_seconds(pid) for pid in (pool._processes if pool else {})]
         db_cpu = _cluster_cpu_seconds(backend) - backend_cpu
     total = main_cpu + sum(workers) + db_cpu

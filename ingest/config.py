@@ -29,6 +29,10 @@ def _default_telescopes() -> Mapping[str, str]:
     return MappingProxyType({"shane": "Shane", "AO": "Shane", "nickel": "Nickel"})
 
 
+class IngestError(RuntimeError):
+    """Ingest cannot start or go on; the message says what the operator must fix."""
+
+
 @dataclass(frozen=True)
 class IngestConfig:
     """Settings of ingest; every field has the default documented in ``conf/``.

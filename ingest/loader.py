@@ -2,263 +2,52 @@
 
 Files are compared with the database by size and mtime, so a second run over the same
 tree reads nothing; changed files are re-read and their rows updated; unreadable files
-go to ``ingest.rejected_files`` and are retried when they change.  Headers are read in
-a process pool (bounded, so memory stays flat); rows are written in batches, each
-batch in one transaction covering both tables and the rejected-file table, so that a
-crash leaves either the whole batch or nothing.  The watcher drives the same `Loader`.
+go to ``ingest.rejected_files`` and are retried when they change.  The files to read
+are cut into batches that a process pool ingests in parallel, each process reading,
+mapping and writing its batch in one transaction over both tables and the
+rejected-file table (:mod:`ingest.batch`), so that a crash leaves either the whole
+batch or nothing.  The watcher drives the same `Loader`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
 import logging
+import math
 import multiprocessing
-import os
-import signal
-import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from functools import partial
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg2
-import psycopg2.errors
 import psycopg2.extensions
 
-from ingest.access import AccessDecision, decide_access, override_number, read_overrides
-from ingest.config import IngestConfig
-from ingest.schedule import PostgresSchedule, ScheduleSource
-from ingest.store import BatchWriter, Known, Rejected, known
+from ingest.batch import (
+    APPLICATION_NAME,
+    BatchIngester,
+    BatchOutcome,
+    ingest_in_worker,
+    start_worker,
+)
+from ingest.config import IngestConfig, IngestError
+from ingest.disk import DiskFile, collect
+from ingest.schedule import ScheduleSource
+from ingest.store import Known, Rejected, known
 
 if TYPE_CHECKING:
     from ingest.recompute import RecomputeSummary
 
 log = logging.getLogger(__name__)
 
-OVERRIDE_FLAG = "obstype_override"
-_EPOCH = datetime(1970, 1, 1)
-
-
-# A chunk is at most 64 header reads (well under a second); a pool that has not
-# answered in this time is treated like a broken one.
-_READ_TIMEOUT = 120.0
-
-
-class IngestError(RuntimeError):
-    """Ingest cannot start or go on; the message says what the operator must fix."""
-
-
-# ---------------------------------------------------------------- files on disk
-
-
-@dataclass(frozen=True)
-class DiskFile:
-    """A file of the archive as seen by ``stat`` before it is read."""
-
-    root: Path
-    path: str  # relative to root, POSIX separators: YYYY-MM/DD/<instrument dir>/<file>
-    size: int
-    mtime: datetime  # UTC, naive, truncated to microseconds (as stored)
-
-    @property
-    def absolute(self) -> Path:
-        return self.root / self.path
-
-    @property
-    def directory(self) -> str:
-        return self.path.rsplit("/", 1)[0]
-
-    @property
-    def filename(self) -> str:
-        return self.path.rsplit("/", 1)[1]
-
-
-def mtime_of(st: os.stat_result) -> datetime:
-    """The mtime as stored in the database: UTC, naive, whole microseconds."""
-    return _EPOCH + timedelta(microseconds=st.st_mtime_ns // 1000)
-
-
-def night_of(relative: str) -> date | None:
-    """The observing night of a layout path ``YYYY-MM/DD/<dir>/<file>``, else None."""
-    parts = relative.split("/")
-    if len(parts) != 4 or len(parts[0]) != 7 or parts[0][4] != "-" or len(parts[1]) != 2:
-        return None
-    try:
-        return date(int(parts[0][:4]), int(parts[0][5:]), int(parts[1]))
-    except ValueError:
-        return None
-
-
-def is_archive_file(relative: str, config: IngestConfig) -> bool:
-    """Whether ``relative`` is an ingestible file: the layout, a configured instrument
-    directory, not hidden, not an override file."""
-    parts = relative.split("/")
-    return (
-        night_of(relative) is not None
-        and parts[2] in config.instrument_dirs
-        and not parts[3].startswith(".")
-        and override_number(parts[3]) is None
-    )
-
-
-def find_root(path: Path, config: IngestConfig) -> Path:
-    """The configured root that contains ``path``."""
-    resolved = path.resolve()
-    for root in config.roots:
-        if resolved == root.resolve() or resolved.is_relative_to(root.resolve()):
-            return root
-    roots = ", ".join(str(r) for r in config.roots) or "(none configured)"
-    raise IngestError(f"{path} is not below any archive root ({roots}); "
-                      "add its root to [ingest] roots")
-
-
-def stat_file(root: Path, relative: str) -> DiskFile | None:
-    try:
-        st = (root / relative).stat()
-    except OSError:
-        return None
-    return DiskFile(root, relative, st.st_size, mtime_of(st))
-
-
-def scan_directory(root: Path, relative_dir: str, config: IngestConfig) -> list[DiskFile]:
-    """The archive files directly inside one instrument directory."""
-    found: list[DiskFile] = []
-    try:
-        entries = list(os.scandir(root / relative_dir))
-    except OSError:
-        return found
-    for entry in entries:
-        relative = f"{relative_dir}/{entry.name}"
-        if not is_archive_file(relative, config):
-            continue
-        try:
-            if not entry.is_file():
-                continue
-            st = entry.stat()
-        except OSError:
-            continue  # vanished between listing and stat
-        found.append(DiskFile(root, relative, st.st_size, mtime_of(st)))
-    return sorted(found, key=lambda f: f.path)
-
-
-def instrument_dirs(root: Path, config: IngestConfig, below: str = "") -> Iterator[str]:
-    """Relative ``YYYY-MM/DD/<dir>`` directories of a root (or below a part of it)."""
-    base = root / below if below else root
-    depth = len([p for p in below.split("/") if p])
-    if depth == 3:
-        if (base).is_dir() and below.split("/")[2] in config.instrument_dirs:
-            yield below.strip("/")
-        return
-    try:
-        children = sorted(e.name for e in os.scandir(base) if e.is_dir())
-    except OSError:
-        return
-    for name in children:
-        child = f"{below.strip('/')}/{name}" if below.strip("/") else name
-        if depth == 0 and not (len(name) == 7 and name[4] == "-"):
-            continue
-        if depth == 1 and len(name) != 2:
-            continue
-        if depth == 2 and name not in config.instrument_dirs:
-            continue
-        yield from instrument_dirs(root, config, child)
-
-
-def collect(paths: Iterable[Path | str], config: IngestConfig) -> tuple[list[DiskFile], int]:
-    """Files named by ``paths`` (files or directories); returns (files, ignored count)."""
-    files: dict[tuple[Path, str], DiskFile] = {}
-    ignored = 0
-    for given in paths:
-        path = Path(given)
-        root = find_root(path, config)
-        relative = path.resolve().relative_to(root.resolve()).as_posix()
-        relative = "" if relative == "." else relative
-        if path.is_file():
-            disk = stat_file(root, relative)
-            if disk is not None and is_archive_file(relative, config):
-                files[(root, relative)] = disk
-            else:
-                ignored += 1
-            continue
-        if not path.is_dir():
-            raise IngestError(f"{path} does not exist")
-        depth = len(relative.split("/")) if relative else 0
-        if depth > 3:
-            raise IngestError(f"{path} is below an instrument directory: not the archive layout")
-        for directory in instrument_dirs(root, config, relative):
-            for disk in scan_directory(root, directory, config):
-                files[(root, disk.path)] = disk
-    return sorted(files.values(), key=lambda f: f.path), ignored
-
-
-# ---------------------------------------------------------------- reading (pool workers)
-
-
-@dataclass(frozen=True)
-class ReadResult:
-    """What a worker sends back: the metadata or the rejection, plus the checksum."""
-
-    disk: DiskFile
-    meta: Any  # ingest.records.FileMetadata, or None when rejected
-    reason: str | None = None
-    detail: str = ""
-    checksum: str | None = None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def read_one(disk: DiskFile, config: IngestConfig) -> ReadResult:
-    """Read one file; never raises, so that one bad file cannot stop a run."""
-    from ingest.records import Rejection, read_file
-
-    try:
-        result = read_file(disk.absolute, disk.root, config.instrument_config, checksum=True)
-    except Exception as exc:  # a reader bug must reject the file, not kill the run
-        log.exception("reader failed on %s", disk.absolute)
-        return ReadResult(disk, None, "reader_error", f"{type(exc).__name__}: {exc}")
-    if isinstance(result, Rejection):
-        return ReadResult(disk, None, str(result.reason), str(getattr(result, "detail", "")))
-    checksum = getattr(result, "checksum", None)
-    if not checksum:
-        try:
-            checksum = sha256_of(disk.absolute)
-        except OSError as exc:
-            return ReadResult(disk, None, "unreadable", str(exc))
-    return ReadResult(disk, result, checksum=checksum)
-
-
-def _worker_init() -> None:
-    # Ctrl-C reaches the whole foreground process group: the parent decides what to
-    # do.  SIGTERM stays deadly: the executor uses it to clean up after a dead worker.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _read_chunk(chunk: Sequence[DiskFile], config: IngestConfig) -> list[ReadResult]:
-    return [read_one(d, config) for d in chunk]
-
-
-# ---------------------------------------------------------------- rows
-
-
-def flags_with(flags: str | None, flag: str, present: bool) -> str:
-    words = [w for w in (flags or "").split() if w != flag]
-    if present:
-        words.append(flag)
-    return " ".join(words)
+# A batch is at most ``batch_size`` files (well under a minute even on a loaded
+# machine); a pool that has not answered in this time is treated like a broken one.
+_BATCH_TIMEOUT = 120.0
 
 
 @dataclass
@@ -289,20 +78,8 @@ class IngestSummary:
         self.seconds += other.seconds
 
 
-@dataclass(frozen=True)
-class PreparedBatch:
-    """One batch ready for the database: rows, rejections, and whether all rows are new."""
-
-    good: list[tuple[dict[str, Any], dict[str, Any]]]
-    bad: list[Rejected]
-    all_new: bool
-
-
-# ---------------------------------------------------------------- the loader
-
-
 class Loader:
-    """Reads files and writes their rows; owns one connection and one process pool.
+    """Plans a run, hands batches to the process pool and counts what they did.
 
     ``ingest`` is safe to call again after a database error: nothing is committed for
     a batch that failed, and the next call compares with the database again.
@@ -314,47 +91,36 @@ class Loader:
         self.dsn = dsn
         self.dry_run = dry_run
         self._schedule = schedule
-        self._conns: dict[int, psycopg2.extensions.connection] = {}
+        self._conn: psycopg2.extensions.connection | None = None
         self._pool: ProcessPoolExecutor | None = None
-        self._overrides: dict[tuple[Path, str], tuple[Any, ...]] = {}
-        self._writer = BatchWriter()
+        self._local: BatchIngester | None = None
+        self._generation = 0
         self.pool_restarts = 0
 
     # -- resources
 
-    @property
-    def schedule(self) -> ScheduleSource:
-        if self._schedule is None:
-            self._schedule = PostgresSchedule(self.config.schedule_dsn or self.dsn,
-                                              self.config.schedule_schema)
-        return self._schedule
-
     def connection(self) -> psycopg2.extensions.connection:
-        """The calling thread's connection (writer threads write in parallel)."""
-        key = threading.get_ident()
-        conn = self._conns.get(key)
-        if conn is None or conn.closed:
-            conn = psycopg2.connect(self.dsn, application_name="lick-archive-ingest")
-            # Full headers are ~15 kB of text per row: lz4 compresses them 3-4 times
-            # faster than the default pglz (a session setting, not a schema change).
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("SET default_toast_compression = 'lz4'")
-                conn.commit()
-            except psycopg2.Error:
-                conn.rollback()
-            self._conns[key] = conn
-        return conn
+        """The parent's own connection (comparisons, the watcher's bookkeeping)."""
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg2.connect(self.dsn, application_name=APPLICATION_NAME)
+        return self._conn
+
+    @property
+    def local(self) -> BatchIngester:
+        """The ingester of this process: small runs, lone files, access recompute."""
+        if self._local is None:
+            self._local = BatchIngester(self.config, self.dsn, schedule=self._schedule,
+                                        dry_run=self.dry_run)
+        return self._local
 
     def drop_connection(self) -> None:
         """Forget the connections after a failure (the watcher reconnects later)."""
-        for conn in list(self._conns.values()):
-            self._writer.forget(conn)
+        if self._conn is not None:
             with contextlib.suppress(psycopg2.Error):
-                conn.close()
-        self._conns.clear()
-        if isinstance(self._schedule, PostgresSchedule):
-            self._schedule.close()
+                self._conn.close()
+            self._conn = None
+        if self._local is not None:
+            self._local.close()
 
     def close(self) -> None:
         self.drop_connection()
@@ -375,11 +141,10 @@ class Loader:
         return recompute(self, target)
 
     def forget_caches(self) -> None:
-        """Drop cached override rules and schedule answers (they may have changed)."""
-        self._overrides.clear()
-        invalidate = getattr(self._schedule, "invalidate", None)
-        if callable(invalidate):
-            invalidate()
+        """Drop cached override rules and schedule answers, here and in the pool."""
+        self._generation += 1
+        if self._local is not None:
+            self._local.rules.forget()
 
     # -- comparison with the database
 
@@ -390,137 +155,6 @@ class Loader:
             found = known(cur, paths)
         conn.rollback()
         return found
-
-    # -- access
-
-    def overrides_for(self, root: Path, directory: str) -> tuple[Any, ...]:
-        key = (root, directory)
-        if key not in self._overrides:
-            self._overrides[key] = read_overrides(root / directory)
-        return self._overrides[key]
-
-    def decide(self, root: Path, relative: str, frame_type: str | None,
-               program: str | None, observer: str | None) -> AccessDecision:
-        night = night_of(relative)
-        if night is None:
-            raise IngestError(f"{relative}: not YYYY-MM/DD/<dir>/<file>")
-        directory, filename = relative.rsplit("/", 1)
-        instrument_dir = directory.split("/")[2]
-        try:
-            runs, observers = self.schedule.runs_on(night), self.schedule.observers()
-        except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName) as exc:
-            raise IngestError(
-                f"the scheduling database has no observers/runs tables in schema "
-                f"{self.config.schedule_schema!r}: load a schedule (lick-archive demo-data "
-                f"loads the synthetic one) or set [schedule] dsn ({exc.pgerror or exc})"
-            ) from exc
-        return decide_access(
-            night=night, filename=filename, instrument_dir=instrument_dir,
-            telescope=self.config.telescope_of(instrument_dir), frame_type=frame_type,
-            program=program, observer=observer,
-            overrides=self.overrides_for(root, directory), runs=runs, observers=observers,
-            always_public=self.config.always_public,
-            release_period=self.config.release_period,
-        )
-
-    # -- rows
-
-    def rows_for(self, result: ReadResult) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The obscore and files rows of a successfully read file."""
-        from ingest.obscore_map import files_row, obscore_row
-
-        meta = result.meta
-        disk = result.disk
-        frame_type = getattr(meta, "frame_type", None)
-        decision = self.decide(disk.root, disk.path, frame_type,
-                               getattr(meta, "program", None), getattr(meta, "observer", None))
-        overridden = (decision.obstype_override is not None
-                      and decision.obstype_override != frame_type)
-        if overridden and dataclasses.is_dataclass(meta) and not isinstance(meta, type) \
-                and hasattr(meta, "frame_type"):
-            meta = dataclasses.replace(meta, frame_type=decision.obstype_override)
-        release = decision.release_date
-        kwargs: dict[str, Any] = {
-            "authority": self.config.authority, "base_url": self.config.base_url,
-            "release_date": release, "data_rights": decision.data_rights,
-            "owner_ids": list(decision.owner_ids),
-        }
-        obscore = obscore_row(meta, **kwargs)
-        files = files_row(meta, **kwargs)
-        # The stat taken before reading is what later runs compare with.
-        files["file_size"] = disk.size
-        files["file_mtime"] = disk.mtime
-        files["checksum"] = result.checksum
-        files["path"] = disk.path
-        files["ingested_at"] = datetime.now(UTC).replace(tzinfo=None)
-        if overridden:
-            files["frame_type"] = decision.obstype_override
-        files["ingest_flags"] = flags_with(str(files.get("ingest_flags") or ""), OVERRIDE_FLAG,
-                                            overridden)
-        files["owner_ids"] = list(decision.owner_ids)
-        files["release_date"] = release
-        obscore["owner_ids"] = list(decision.owner_ids)
-        obscore["obs_release_date"] = release
-        obscore["data_rights"] = decision.data_rights
-        return obscore, files
-
-    # -- writing
-
-    def prepare_batch(self, results: Sequence[ReadResult], known: dict[str, Known]
-                      ) -> PreparedBatch:
-        """Rows and rejections of one batch (CPU work: access rules, ObsCore mapping)."""
-        good: list[tuple[dict[str, Any], dict[str, Any]]] = []
-        bad: list[ReadResult] = []
-        for result in results:
-            if result.meta is None:
-                bad.append(result)
-                continue
-            try:
-                good.append(self.rows_for(result))
-            except (psycopg2.Error, IngestError):
-                raise  # the database or the configuration, not this file
-            except Exception as exc:  # a mapping bug rejects the file, not the run
-                log.exception("cannot map %s", result.disk.path)
-                bad.append(dataclasses.replace(
-                    result, meta=None, reason="mapping_error",
-                    detail=f"{type(exc).__name__}: {exc}"))
-        rejected = [Rejected(r.disk.path, r.disk.size, r.disk.mtime, r.reason or "unknown",
-                             r.detail) for r in bad]
-        return PreparedBatch(good, rejected,
-                             all(str(f["path"]) not in known for _, f in good))
-
-    def commit_batch(self, batch: PreparedBatch) -> None:
-        """Write one batch in one transaction (nothing in a dry run)."""
-        if self.dry_run:
-            return
-        conn = self.connection()
-        try:
-            self._writer.write(conn, batch.good, batch.bad, all_new=batch.all_new)
-            conn.commit()
-        except BaseException:
-            with contextlib.suppress(psycopg2.Error):
-                conn.rollback()
-            raise
-
-    @staticmethod
-    def count(batch: PreparedBatch, summary: IngestSummary, known: dict[str, Known]) -> None:
-        for _, files in batch.good:
-            previous = known.get(str(files["path"]))
-            if previous is None or previous.rejected:
-                summary.new += 1
-            else:
-                summary.updated += 1
-        for rejected in batch.bad:
-            summary.rejected[rejected.reason] += 1
-
-    def write_batch(self, results: Sequence[ReadResult], summary: IngestSummary,
-                    known: dict[str, Known]) -> None:
-        """Prepare, write and count one batch, all in the calling thread."""
-        batch = self.prepare_batch(results, known)
-        self.commit_batch(batch)
-        self.count(batch, summary, known)
-
-    # -- the whole run
 
     def plan(self, files: Sequence[DiskFile],
              summary: IngestSummary) -> tuple[list[DiskFile], dict[str, Known]]:
@@ -539,16 +173,19 @@ class Loader:
             todo.append(disk)
         return todo, known
 
+    # -- the pool
+
     def _start_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            # forkserver: workers do not inherit the parent's database connection or
-            # threads; they ignore SIGINT, which the parent handles.
+            # forkserver: workers do not inherit the parent's connections or threads.
             # The server preloads the readers so that workers start warm.  As with
             # "spawn", a calling script needs the ``if __name__ == "__main__"`` guard.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["ingest.records", "ingest.obscore_map"])
-            self._pool = ProcessPoolExecutor(self.config.workers, mp_context=context,
-                                             initializer=_worker_init)
+            context.set_forkserver_preload(["ingest.records", "ingest.obscore_map",
+                                            "ingest.batch"])
+            self._pool = ProcessPoolExecutor(
+                self.config.workers, mp_context=context, initializer=start_worker,
+                initargs=(self.config, self.dsn, self._schedule, self.dry_run))
         return self._pool
 
     def _restart_pool(self) -> None:
@@ -562,124 +199,107 @@ class Loader:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    def _read_alone(self, disk: DiskFile,
-                    work: Callable[[Sequence[DiskFile]], list[ReadResult]]) -> ReadResult:
+    def _submit(self, batch: list[DiskFile], known: dict[str, Known]) -> Future[BatchOutcome]:
+        all_new = all(disk.path not in known for disk in batch)
         try:
-            try:
-                future = self._start_pool().submit(work, [disk])
-            except BrokenProcessPool:
-                self._restart_pool()
-                future = self._start_pool().submit(work, [disk])
-            return future.result(timeout=_READ_TIMEOUT)[0]
-        except (BrokenProcessPool, TimeoutError):
+            return self._start_pool().submit(ingest_in_worker, batch, all_new,
+                                             self._generation)
+        except BrokenProcessPool:  # a worker died while idle
             self._restart_pool()
-            log.error("a reader process died or hung on %s", disk.absolute)
-            return ReadResult(disk, None, "reader_crashed",
-                              "the reader process died reading this file")
+            return self._start_pool().submit(ingest_in_worker, batch, all_new,
+                                             self._generation)
 
-    def read(self, files: Sequence[DiskFile]) -> Iterator[ReadResult]:
-        """Results in order, from the pool, with a bounded number of chunks in flight.
+    def _one_by_one(self, batch: list[DiskFile], known: dict[str, Known]) -> BatchOutcome:
+        """After a crash: each file of the batch alone in the pool, so that a file on
+        which a worker dies is named, and rejected as ``reader_crashed``."""
+        outcome = BatchOutcome()
+        for disk in batch:
+            try:
+                outcome += self._submit([disk], known).result(timeout=_BATCH_TIMEOUT)
+            except (BrokenProcessPool, TimeoutError):
+                self._restart_pool()
+                log.error("a worker process died or hung on %s", disk.absolute)
+                self.local.write([], [Rejected(disk.path, disk.size, disk.mtime,
+                                               "reader_crashed",
+                                               "the worker process died reading this file")])
+                outcome += BatchOutcome(rejected=((disk.path, "reader_crashed"),))
+        return outcome
+
+    def _run(self, todo: Sequence[DiskFile], known: dict[str, Known],
+             stop: Callable[[], bool] | None) -> Iterator[tuple[list[DiskFile], BatchOutcome]]:
+        """(batch, outcome) in order, with a bounded number of batches in flight.
 
         A worker that dies (a reader crash, the OOM killer) breaks the pool: it is
-        restarted, the chunk is read again file by file, each alone in the pool, and a
-        file on which a worker dies alone is rejected as ``reader_crashed``; the run
-        goes on.
+        restarted and the batch is ingested again file by file (its transaction was
+        rolled back with the dead worker's connection).  A database or configuration
+        error ends the run once the batches in flight are done.  ``stop`` is asked
+        after every batch; when it says so, no further batch starts.
         """
-        if self.config.workers == 1 or len(files) < 8:
-            for disk in files:
-                yield read_one(disk, self.config)
+        workers = self.config.workers
+        size = min(self.config.batch_size, max(1, math.ceil(len(todo) / workers)))
+        batches = (list(todo[i:i + size]) for i in range(0, len(todo), size))
+        if workers == 1 or len(todo) < 8:
+            for batch in batches:
+                all_new = all(disk.path not in known for disk in batch)
+                yield batch, self.local.ingest(batch, all_new=all_new,
+                                               generation=self._generation)
+                if stop is not None and stop():
+                    return
             return
-        size = max(1, min(64, len(files) // (self.config.workers * 4) or 1))
-        work = partial(_read_chunk, config=self.config)
-        chunks = (list(files[i:i + size]) for i in range(0, len(files), size))
-        pending: deque[tuple[list[DiskFile], Future[list[ReadResult]]]] = deque()
-
-        def submit(chunk: list[DiskFile]) -> tuple[list[DiskFile], Future[list[ReadResult]]]:
-            try:
-                return chunk, self._start_pool().submit(work, chunk)
-            except BrokenProcessPool:  # a worker died while idle
-                self._restart_pool()
-                return chunk, self._start_pool().submit(work, chunk)
-
-        for chunk in chunks:
-            pending.append(submit(chunk))
-            if len(pending) >= self.config.workers * 3:
+        pending: deque[tuple[list[DiskFile], Future[BatchOutcome]]] = deque()
+        for batch in batches:
+            pending.append((batch, self._submit(batch, known)))
+            if len(pending) >= 2 * workers:
                 break
+        error: BaseException | None = None
+        starting = True
         while pending:
-            chunk, future = pending.popleft()
+            batch, future = pending.popleft()
             try:
-                done = future.result(timeout=_READ_TIMEOUT)
+                outcome = future.result(timeout=_BATCH_TIMEOUT)
             except (BrokenProcessPool, TimeoutError):
-                # Every future in flight is lost; read this chunk one file at a time,
-                # each alone in the pool, so that a crash names its file.
                 self._restart_pool()
-                rest = [c for c, _ in pending]
+                rest = [b for b, _ in pending]
                 pending.clear()
-                done = [self._read_alone(disk, work) for disk in chunk]
-                pending.extend(submit(c) for c in rest)
-            following = next(chunks, None)
+                outcome = self._one_by_one(batch, known)
+                pending.extend((b, self._submit(b, known)) for b in rest)
+            except (psycopg2.Error, IngestError) as exc:
+                error, starting = error or exc, False
+                continue
+            if starting and stop is not None and stop():
+                starting = False
+            following = next(batches, None) if starting else None
             if following is not None:
-                pending.append(submit(following))
-            yield from done
+                pending.append((following, self._submit(following, known)))
+            yield batch, outcome
+        if error is not None:
+            raise error
+
+    # -- the whole run
 
     def ingest(self, files: Sequence[DiskFile],
                progress: Callable[[int], None] | None = None,
                stop: Callable[[], bool] | None = None) -> IngestSummary:
         """Ingest ``files`` (already stat'ed); returns what happened.
 
-        Batches are written by writer threads (psycopg2 waits for the server without
-        the GIL), each on its own connection and in its own transaction, while the
-        next batch is prepared, so mapping and PostgreSQL work overlap.  ``stop`` is
-        asked after every batch: when it says so, the run ends with everything
-        written so far committed and the rest left for the next run.
+        ``stop`` is asked after every batch: when it says so, the run ends with
+        everything written so far committed and the rest left for the next run.
         """
         started = time.monotonic()
         summary = IngestSummary(dry_run=self.dry_run)
         todo, known = self.plan(files, summary)
         if progress is not None and len(files) > len(todo):
             progress(len(files) - len(todo))
-        # Two writers when reading in parallel: a single PostgreSQL backend (index and
-        # TOAST work per row) is otherwise the slowest stage.
-        writers = 2 if self.config.workers > 1 and not self.dry_run else 1
-        writer = ThreadPoolExecutor(writers, thread_name_prefix="lick-ingest-writer")
-        in_flight: deque[tuple[PreparedBatch, Future[None], int]] = deque()
-
-        def finish(keep: int) -> None:
-            while len(in_flight) > keep:
-                batch, future, size = in_flight.popleft()
-                future.result()
-                self.count(batch, summary, known)
-                if progress is not None:
-                    progress(size)
-
-        def hand_over(results: list[ReadResult]) -> None:
-            batch = self.prepare_batch(results, known)
-            finish(writers - 1)
-            in_flight.append((batch, writer.submit(self.commit_batch, batch), len(results)))
-
-        try:
-            pending: list[ReadResult] = []
-            for result in self.read(todo):
-                pending.append(result)
-                if len(pending) >= self.config.batch_size:
-                    hand_over(pending)
-                    pending = []
-                    if stop is not None and stop():
-                        break
-            else:
-                if pending:
-                    hand_over(pending)
-            finish(0)
-        finally:
-            # Never leave a write running behind the caller's back (the watcher drops
-            # the connections after an error); the writers' connections end with them.
-            writer.shutdown(wait=True)
-            mine = threading.get_ident()
-            for key in [k for k in self._conns if k != mine]:
-                conn = self._conns.pop(key)
-                self._writer.forget(conn)
-                with contextlib.suppress(psycopg2.Error):
-                    conn.close()
+        for batch, outcome in self._run(todo, known, stop):
+            for path in outcome.written:
+                previous = known.get(path)
+                if previous is None or previous.rejected:
+                    summary.new += 1
+                else:
+                    summary.updated += 1
+            summary.rejected.update(reason for _, reason in outcome.rejected)
+            if progress is not None:
+                progress(len(batch))
         summary.seconds = time.monotonic() - started
         return summary
 

@@ -18,16 +18,10 @@ import psycopg2
 import psycopg2.extensions
 
 from ingest.access import override_file
+from ingest.batch import OVERRIDE_FLAG, flags_with, read_one
 from ingest.config import IngestConfig
-from ingest.loader import (
-    OVERRIDE_FLAG,
-    Loader,
-    find_root,
-    flags_with,
-    mtime_of,
-    read_one,
-    stat_file,
-)
+from ingest.disk import find_root, mtime_of, stat_file
+from ingest.loader import Loader
 
 
 @dataclass
@@ -105,8 +99,8 @@ def recompute(loader: Loader, target: str | date | Path) -> RecomputeSummary:
                         result = read_one(disk, loader.config)
                         summary.reread += 1
                         if result.meta is not None:
-                            base = getattr(result.meta, "frame_type", frame_type)
-                decision = loader.decide(root, path, base, program, observer)
+                            base = result.meta.frame_type
+                decision = loader.local.rules.decide(root, path, base, program, observer)
                 new_type = decision.obstype_override or base
                 new_flags = flags_with(flags, OVERRIDE_FLAG, new_type != base)
                 old_release = release.date() if isinstance(release, datetime) else release

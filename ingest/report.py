@@ -19,7 +19,8 @@ from typing import Any
 import psycopg2
 
 from ingest.config import IngestConfig
-from ingest.loader import IngestSummary, find_root, instrument_dirs, night_of, scan_directory
+from ingest.disk import find_root, instrument_dirs, night_of, scan_directory
+from ingest.loader import IngestSummary
 
 
 @dataclass(frozen=True)

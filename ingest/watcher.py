@@ -31,16 +31,9 @@ from typing import Any
 import psycopg2
 
 from ingest.access import observing_night
-from ingest.config import IngestConfig
-from ingest.loader import (
-    DiskFile,
-    IngestError,
-    IngestSummary,
-    Loader,
-    instrument_dirs,
-    night_of,
-    scan_directory,
-)
+from ingest.config import IngestConfig, IngestError
+from ingest.disk import DiskFile, instrument_dirs, night_of, scan_directory
+from ingest.loader import IngestSummary, Loader
 from ingest.recompute import OverrideState, record_override_state
 from ingest.schedule import ScheduleSource
 

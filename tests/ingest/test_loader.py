@@ -17,16 +17,10 @@ import psycopg2
 import pytest
 from astropy.io import fits
 
-from ingest.config import IngestConfig
-from ingest.loader import (
-    IngestError,
-    IngestSummary,
-    Loader,
-    collect,
-    ingest_paths,
-    read_one,
-    recompute_access,
-)
+from ingest.batch import BatchIngester
+from ingest.config import IngestConfig, IngestError
+from ingest.disk import collect
+from ingest.loader import ingest_paths, recompute_access
 from ingest.report import ingest_report
 from ingest.schedule import load_schedule_json
 
@@ -280,10 +274,12 @@ def test_rows_written_meanwhile_are_upserted_not_duplicated(dsn: str, archive: P
     path = "2012-01/18/shane/b1011.fits"
     make_fits(archive / path, FILES[0][0], obj="rewritten")
     files, _ = collect([archive / path], config)
-    with Loader(config, dsn) as loader:
-        summary = IngestSummary()
-        loader.write_batch([read_one(files[0], config)], summary, known={})  # "new"
-    assert summary.new == 1
+    ingester = BatchIngester(config, dsn)
+    try:
+        outcome = ingester.ingest(files, all_new=True)  # believed new
+    finally:
+        ingester.close()
+    assert outcome.written == (path,)
     assert query(dsn, "SELECT count(*), max(object) FROM lick.files WHERE path = %s",
                  (path,)) == [(1, "rewritten")]
     assert query(dsn, "SELECT count(*) FROM ivoa.obscore") == [(5,)]

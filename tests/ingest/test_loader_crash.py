@@ -18,7 +18,8 @@ import psycopg2
 from astropy.io import fits
 
 from ingest.config import IngestConfig
-from ingest.loader import Loader, collect, ingest_paths
+from ingest.disk import collect
+from ingest.loader import Loader, ingest_paths
 from ingest.schedule import load_schedule_json
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
@@ -69,7 +70,7 @@ def test_killed_loader_leaves_whole_batches_only(database: Any, tmp_path: Path) 
         "import sys\n"
         "from pathlib import Path\n"
         "from ingest.config import IngestConfig\n"
-        "from ingest.loader import Loader, collect, ingest_paths\n"
+        "from ingest.loader import ingest_paths\n"
         f"config = IngestConfig(roots=(Path({str(root)!r}),), schedule_schema='sched',"
         f" batch_size={BATCH}, workers=2)\n"
         f"ingest_paths(config, {dsn!r}, [Path({str(root)!r})], show_progress=False)\n"
