@@ -154,7 +154,11 @@ def orient_ccw(vertices: list[Vertex]) -> list[Vertex]:
 
 def circle_polygon(ra: float, dec: float, radius_deg: float,
                    n: int = _CIRCLE_VERTICES) -> list[Vertex]:
-    """A regular n-gon that contains the circle (vertices at radius / cos(pi/n))."""
+    """A regular n-gon that contains the circle (vertices at radius / cos(pi/n)).
+
+    Bearings run from north through east: counter-clockwise as seen from inside the
+    sphere, as DALI wants, with no need to check.
+    """
     r = math.radians(radius_deg / math.cos(math.pi / n))
     d0 = math.radians(dec)
     vertices = []
@@ -165,7 +169,7 @@ def circle_polygon(ra: float, dec: float, radius_deg: float,
         a = math.atan2(math.sin(bearing) * math.sin(r) * math.cos(d0),
                        math.cos(r) - math.sin(d0) * math.sin(d))
         vertices.append(((ra + math.degrees(a)) % 360.0, math.degrees(d)))
-    return orient_ccw(vertices)
+    return vertices
 
 
 def spoly(vertices: Sequence[Vertex]) -> str:
@@ -173,8 +177,12 @@ def spoly(vertices: Sequence[Vertex]) -> str:
     return "{" + ",".join(f"({ra:.9f}d,{dec:.9f}d)" for ra, dec in vertices) + "}"
 
 
-def footprint(meta: FileMetadata) -> tuple[Vertex | None, list[Vertex] | None]:
-    """(centre, polygon) of the region covered by the frame, or (None, None)."""
+def footprint(meta: FileMetadata) -> tuple[Vertex | None, list[Vertex] | None, float | None]:
+    """(centre, polygon, diameter in degrees) of the region covered by the frame.
+
+    The diameter (``s_fov``) is that of the smallest circle around the centre that
+    holds every vertex; None where there is no polygon.
+    """
     wcs = meta.wcs
     if (meta.dataproduct_type == "image" and wcs and "CD1_1" in wcs
             and len(meta.shape) >= 2 and meta.shape[0] > 0 and meta.shape[1] > 0):
@@ -183,13 +191,16 @@ def footprint(meta: FileMetadata) -> tuple[Vertex | None, list[Vertex] | None]:
         points = pixels_to_world(wcs, [*corners, ((n1 + 1) / 2.0, (n2 + 1) / 2.0)])
         polygon = orient_ccw(points[:4])
         if all(math.isfinite(v) for p in points for v in p):
-            return points[4], polygon
+            centre = points[4]
+            return centre, polygon, 2.0 * max(separation(centre, v) for v in polygon)
     if meta.ra is None or meta.dec is None:
-        return None, None
+        return None, None, None
     centre = (meta.ra, meta.dec)
     if not meta.field_radius:
-        return centre, None
-    return centre, circle_polygon(meta.ra, meta.dec, meta.field_radius / 3600.0)
+        return centre, None, None
+    radius = meta.field_radius / 3600.0
+    polygon = circle_polygon(meta.ra, meta.dec, radius)
+    return centre, polygon, 2.0 * radius / math.cos(math.pi / len(polygon))
 
 
 # ---------------------------------------------------------------- rows
@@ -206,10 +217,7 @@ def obscore_row(
 ) -> dict[str, object]:
     """The ``ivoa.obscore`` row of a file (keys: every column of OBSCORE)."""
     did = publisher_did(authority, meta.path)
-    centre, polygon = footprint(meta)
-    s_fov = None
-    if centre is not None and polygon is not None:
-        s_fov = 2.0 * max(separation(centre, v) for v in polygon)
+    centre, polygon, s_fov = footprint(meta)
     if meta.date_obs is None or meta.date_from_path:
         start, end = night_window(meta.night)
         t_min, t_max = mjd(start), mjd(end)
