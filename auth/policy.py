@@ -32,6 +32,11 @@ LEAKPROOF_FUNCTIONS: tuple[tuple[str, str], ...] = (
     ("spoly_overlap_circle(spoly, scircle)", "INTERSECTS(s_region, CIRCLE)"),
     ("spoly_overlap_circle_com(scircle, spoly)", "commuted form of the above"),
     ("spoly_overlap_polygon(spoly, spoly)", "INTERSECTS(s_region, POLYGON)"),
+    # s_region is indexed through its bounding circle (tap_schema.declaration):
+    ("scircle_overlap(scircle, scircle)", "INTERSECTS(s_region, CIRCLE)"),
+    ("scircle_contained_by_circle(scircle, scircle)", "CONTAINS(CIRCLE, s_region)"),
+    ("scircle_contains_circle(scircle, scircle)", "commuted form of the above"),
+    ("scircle_contains_polygon(scircle, spoly)", "CONTAINS(POLYGON, s_region), commuted"),
 )
 
 

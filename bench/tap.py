@@ -59,7 +59,7 @@ def build_database(data_dir: Path, rows: int) -> setup.DatabaseTarget:
                 instrument_name, obs_release_date, data_rights, owner_ids)
             SELECT 'image', 1, 'Lick bench', 'bench/' || i, 'ivo://bench/lick?' || i,
                 'http://127.0.0.1/datalink?ID=' || i, 'application/fits', 2048,
-                'target ' || mod(i, 5000), ra, dec, 0.1,
+                'target ' || mod(i, 5000), ra, dec, 0.15,
                 format('{(%%sd,%%sd),(%%sd,%%sd),(%%sd,%%sd),(%%sd,%%sd)}',
                        ra - 0.05, dec - 0.05, ra + 0.05, dec - 0.05,
                        ra + 0.05, dec + 0.05, ra - 0.05, dec + 0.05)::spoly,

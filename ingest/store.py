@@ -129,7 +129,8 @@ def copy_text(rows: Iterable[Sequence[Any]], encode: Sequence[Encoder]) -> str:
 
 def columns(table: Table) -> list[str]:
     """Columns ingest writes: all but generated identities."""
-    return [c.name for c in table.columns if not c.pg_type or "IDENTITY" not in c.pg_type]
+    return [c.name for c in table.columns
+            if not c.pg_type or not ("IDENTITY" in c.pg_type or "GENERATED ALWAYS AS" in c.pg_type)]
 
 
 def _storage(table: Table, name: str) -> str:

@@ -29,6 +29,7 @@ def create_table(table: Table) -> str:
     if table.primary_key:
         lines.append(f"    PRIMARY KEY ({', '.join(table.primary_key)})")
     lines.extend(f"    {foreign_key(fk)}" for fk in table.foreign_keys)
+    lines.extend(f"    CONSTRAINT {c.name} CHECK ({c.expression})" for c in table.checks)
     body = ",\n".join(lines)
     return f"CREATE TABLE {table.qualified_name} (\n{body}\n)"
 

@@ -50,6 +50,11 @@ class Column:
     default: str | None = None
     delimited: bool = False
     """The name is an ADQL reserved word: published (TAP_SCHEMA, VOSI) as ``"name"``."""
+    bound: str | None = None
+    """For a geometry column: an unpublished column holding an indexed circle that
+    contains the geometry, NULL exactly where the geometry is.  The ADQL translator
+    tests the circle before the geometry, so that the planner can use its index (see
+    tap_schema.declaration.S_REGION_BOUND for why)."""
 
     @property
     def published_name(self) -> str:
@@ -93,6 +98,14 @@ class Index:
 
 
 @dataclass(frozen=True)
+class Check:
+    """A CHECK constraint; ``expression`` is SQL over the table's own columns."""
+
+    name: str
+    expression: str
+
+
+@dataclass(frozen=True)
 class ForeignKey:
     """A published foreign key (TAP_SCHEMA.keys); ``columns`` pairs from→target names."""
 
@@ -112,6 +125,7 @@ class Table:
     primary_key: tuple[str, ...] = ()
     indexes: tuple[Index, ...] = ()
     foreign_keys: tuple[ForeignKey, ...] = ()
+    checks: tuple[Check, ...] = ()
     published: bool = True
 
     @property

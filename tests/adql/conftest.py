@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import psycopg2
 import psycopg2.extensions
 import pytest
+from astropy import units as u
+from astropy.coordinates import SkyCoord
 
 from vo_service.adql import Metadata
 
@@ -24,11 +26,16 @@ INSTRUMENTS = [("Kast Blue", "Shane 3-m", "spectrum"), ("Kast Red", "Shane 3-m",
                ("ShARCS", "Shane 3-m", "image"), ("Nickel Direct", "Nickel 1-m", "image")]
 
 
-def _box(ra: float, dec: float, half: float) -> str:
+def _box(ra: float, dec: float, half: float) -> tuple[str, float]:
+    """A small quadrilateral around (ra, dec) as an spoly literal, and its s_fov: the
+    diameter of the circle around (ra, dec) through its farthest corner."""
     d = half / max(math.cos(math.radians(dec)), 0.1)
     corners = [(ra - d, dec - half), (ra + d, dec - half), (ra + d, dec + half),
                (ra - d, dec + half)]
-    return "{" + ",".join(f"({a % 360!r}d,{b!r}d)" for a, b in corners) + "}"
+    centre = SkyCoord(ra * u.deg, dec * u.deg)
+    fov = 2 * max(float(centre.separation(SkyCoord(a * u.deg, b * u.deg)).deg)
+                  for a, b in corners)
+    return "{" + ",".join(f"({a % 360!r}d,{b!r}d)" for a, b in corners) + "}", fov
 
 
 def _rows() -> list[dict[str, object]]:
@@ -44,6 +51,9 @@ def _rows() -> list[dict[str, object]]:
         instrument, facility, product = INSTRUMENTS[i % 4]
         exptime = None if i % 11 == 0 else round(rng.uniform(1, 1200), 3)
         t_min = 58000 + i * 0.37
+        region, fov = _box(ra, dec, 0.05 + (i % 4) * 0.02)
+        if i % 5 == 0:  # some rows without a region (NULL geometry in predicates)
+            region, fov = None, None
         rows.append({
             "obs_publisher_did": f"ivo://lick.test/adql?{i:04d}",
             "obs_id": f"2018-01/{i:04d}",
@@ -53,8 +63,8 @@ def _rows() -> list[dict[str, object]]:
             "target_name": TARGETS[i % len(TARGETS)],
             "s_ra": ra,
             "s_dec": dec,
-            "s_fov": 0.1 if i % 5 else None,
-            "s_region": _box(ra, dec, 0.05 + (i % 4) * 0.02),
+            "s_fov": fov,
+            "s_region": region,
             "s_resolution": None if i % 6 == 0 else 0.5 + (i % 9) * 0.1,
             "t_min": t_min,
             "t_max": t_min + (exptime or 0) / 86400,

@@ -115,8 +115,10 @@ def insert_rows(cur: psycopg2.extensions.cursor, rows: tuple[Row, ...] = ROWS) -
         path = f"{row.night:%Y-%m/%d}/{row.instrument_dir}/{row.name}.fits"
         cur.execute(
             "INSERT INTO ivoa.obscore (calib_level, obs_collection, obs_id, obs_publisher_did,"
-            " obs_release_date, owner_ids, target_name, s_ra, s_dec, data_rights)"
-            " VALUES (1, 'Lick/test', %s, %s, %s, %s, %s, 10.0, 20.0, 'proprietary')",
+            " obs_release_date, owner_ids, target_name, s_ra, s_dec, s_fov, s_region,"
+            " data_rights) VALUES (1, 'Lick/test', %s, %s, %s, %s, %s, 10.0, 20.0, 0.2,"
+            " spoly '{(9.95d,19.95d),(10.05d,19.95d),(10.05d,20.05d),(9.95d,20.05d)}',"
+            " 'proprietary')",
             (path, did, release, list(row.owners), row.name),
         )
         cur.execute(

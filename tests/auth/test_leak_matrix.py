@@ -254,11 +254,21 @@ def leakproof_geometry(auth_db) -> None:
     conn.close()
 
 
+# INTERSECTS(s_region, CIRCLE(...)) as the ADQL translator writes it: through the
+# indexed bounding circle of s_region (tap_schema.declaration.S_REGION_BOUND).
+REGION = ("SELECT obs_publisher_did FROM ivoa.obscore WHERE s_region_bound && scircle(spoint("
+          "radians(10.0), radians(20.0)), radians(0.5)) AND s_region && scircle(spoint("
+          "radians(10.0), radians(20.0)), radians(0.5))")
+
+
 @pytest.mark.parametrize("who", PRINCIPALS)
+@pytest.mark.parametrize("query,index", [(CONE, "obscore_s_point_idx"),
+                                         (REGION, "obscore_s_region_bound_idx")])
 def test_cone_search_uses_the_index_and_sees_only_permitted_rows(
-        query_conn, dataset, secret, leakproof_geometry, who: str) -> None:
+        query_conn, dataset, secret, leakproof_geometry, who: str, query: str,
+        index: str) -> None:
     setup = (("SET LOCAL enable_seqscan = off", ()),)
-    plan = run_as(query_conn, dataset.principals[who], secret, "EXPLAIN " + CONE, setup=setup)
-    assert any("obscore_s_point_idx" in str(line[0]) for line in plan), plan
-    rows = run_as(query_conn, dataset.principals[who], secret, CONE, setup=setup)
+    plan = run_as(query_conn, dataset.principals[who], secret, "EXPLAIN " + query, setup=setup)
+    assert any(index in str(line[0]) for line in plan), plan
+    rows = run_as(query_conn, dataset.principals[who], secret, query, setup=setup)
     assert dids(rows) == dataset.visible_dids(who)

@@ -27,6 +27,24 @@ def test_pgsphere_is_installed(database):
     assert contained is True
 
 
+def test_pgsphere_negated_operators_negate(database):
+    """pgSphere 1.2 ships six '!' operators calling the positive test (repaired at
+    set-up): none may share its negator's function, and NOT over an overlap (which
+    PostgreSQL rewrites with the negator) must be the negation."""
+    broken = _fetch(database.owner_dsn,
+                    "SELECT o.oid::regoperator::text FROM pg_operator o JOIN pg_operator n"
+                    " ON n.oid = o.oprnegate WHERE o.oprcode = n.oprcode")
+    assert broken == []
+    a, b, c = ("spoly '{(0d,0d),(2d,0d),(2d,2d),(0d,2d)}'",
+               "spoly '{(1d,1d),(3d,1d),(3d,3d),(1d,3d)}'",
+               "spoly '{(10d,10d),(12d,10d),(12d,12d),(10d,12d)}'")
+    rows = _fetch(database.owner_dsn,
+                  f"SELECT {a} && {b}, NOT ({a} && {b}), {a} !&& {b}, {a} !&& {c},"
+                  " count(*) FILTER (WHERE NOT (x && y)) FROM (VALUES"
+                  f" ({a}, {b}), ({a}, {c})) AS v(x, y)")
+    assert rows == [(True, False, False, True, 1)]
+
+
 def test_migrations_match_declaration(database):
     """Every declared column exists with its storage type; nothing undeclared exists."""
     for schema in SCHEMAS:
@@ -46,14 +64,17 @@ def test_migrations_match_declaration(database):
                 "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
                 (table.schema, table.name),
             )}
-            assert {i.name for i in table.indexes} <= indexes, table.qualified_name
-            constraints = {name for (name,) in _fetch(
-                database.owner_dsn,
-                "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass "
-                "AND contype = 'f'", (table.qualified_name,),
-            )}
-            assert {fk.key_id for fk in table.foreign_keys} == constraints, \
-                table.qualified_name
+            # Exactly the declared indexes (a migration must drop what it replaces).
+            assert {i.name for i in table.indexes} == {
+                i for i in indexes if not i.endswith("_pkey")}, table.qualified_name
+            for kind, declared_names in (("f", {fk.key_id for fk in table.foreign_keys}),
+                                         ("c", {c.name for c in table.checks})):
+                constraints = {name for (name,) in _fetch(
+                    database.owner_dsn,
+                    "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass "
+                    "AND contype = %s", (table.qualified_name, kind),
+                )}
+                assert declared_names == constraints, (table.qualified_name, kind)
 
 
 def test_tap_schema_rows_equal_declaration(database):

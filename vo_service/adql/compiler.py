@@ -412,8 +412,12 @@ class Compiler(ExpressionCompiler):
         alias = f"t{self._next_table()}"
         columns = []
         for c in info.columns:
-            typed = Typed(f"{alias}.{quote_ident(c.name)}", c.datatype, c.arraysize, c.xtype,
-                          c.unit, c.ucd, c.utype, c.description, name=c.name, const=False)
+            sql = f"{alias}.{quote_ident(c.name)}"
+            bound = None
+            if c.bound is not None:
+                bound = (sql, f"{alias}.{quote_ident(c.bound)}")
+            typed = Typed(sql, c.datatype, c.arraysize, c.xtype, c.unit, c.ucd, c.utype,
+                          c.description, name=c.name, const=False, bound=bound)
             columns.append(Col(c.name, c.name, True, typed))
         rel = Rel((info.schema, info.name), item.alias, columns, (item.alias or parts[0]).pos)
         table_sql = ".".join(quote_ident(p) for p in info.sql_name.split("."))

@@ -46,6 +46,9 @@ class Typed:
     vertices: list[tuple[float, float]] | None = None  # literal polygon vertices (deg)
     lonlat: tuple[str, str] | None = None  # radian SQL of a POINT's coordinates
     aggregate: bool = False
+    # (column SQL, SQL of its indexed bounding circle) for a geometry column declared
+    # with a bound (tap_schema.model.Column.bound); valid while ``sql`` is that column.
+    bound: tuple[str, str] | None = None
 
     @property
     def is_numeric(self) -> bool:
@@ -56,12 +59,43 @@ class Typed:
         return self.datatype in ("char", "unicodeChar") and self.xtype is None
 
     @property
+    def bounding_circle(self) -> str | None:
+        """SQL of an indexed circle holding this geometry (tap_schema.model.Column.bound)."""
+        if self.bound is not None and self.bound[0] == self.sql:
+            return self.bound[1]
+        return None
+
+    @property
     def geometry(self) -> str | None:
         # ObsCore's s_region is published as adql:REGION (STC-S text) but stored
         # as a pgSphere spoly: in expressions it is a polygon.
         if self.xtype == REGION_XTYPE:
             return "polygon"
         return self.xtype if self.xtype in GEOMETRY else None
+
+
+def _within(a: Typed, b: Typed) -> str:
+    """``a`` inside ``b``; through a bounding circle's index where one side has one.
+
+    a ⊂ b implies a ⊂ circle(b), and a ⊂ b ⊂ circle(a) implies circle(a) && b; both
+    tests are NULL exactly when the exact one is (Column.bound), so adding them never
+    changes a result.
+    """
+    exact = f"{a.sql} @ {b.sql}"
+    if (circle := b.bounding_circle) is not None:
+        return f"({a.sql} @ {circle} AND {exact})"
+    if (circle := a.bounding_circle) is not None:
+        return f"({circle} && {b.sql} AND {exact})"
+    return f"({exact})"
+
+
+def _overlap(a: Typed, b: Typed) -> str:
+    """``a`` and ``b`` overlap; through the bounding circles' index as in `_within`."""
+    exact = f"{a.sql} && {b.sql}"
+    circle_a, circle_b = a.bounding_circle, b.bounding_circle
+    if circle_a is None and circle_b is None:
+        return f"({exact})"
+    return f"({circle_a or a.sql} && {circle_b or b.sql} AND {exact})"
 
 
 def _pos(e: n.Expr) -> n.Pos:
@@ -526,9 +560,9 @@ class ExpressionCompiler:
             elif kb == "point":  # a circle or polygon never lies within a point
                 pred = f"(CASE WHEN {a.sql} IS NULL OR {b.sql} IS NULL THEN NULL ELSE false END)"
             elif name == "CONTAINS" or ka == "point":
-                pred = f"({a.sql} @ {b.sql})"
+                pred = _within(a, b)
             else:
-                pred = f"({a.sql} && {b.sql})"
+                pred = _overlap(a, b)
             return Typed(f"CAST({pred} AS integer)", "int", name=name.lower(), const=const,
                          predicate=pred, aggregate=agg)
         if name == "DISTANCE":
