@@ -104,23 +104,29 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def _cpu_s(pid: int) -> float:
+    """CPU time of a process so far, all its threads (those that ended too)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _cluster_cpu_s(data_dir: Path) -> float:
-    """CPU time of the embedded cluster: the postmaster and every process it started."""
+def _cluster_cpu(data_dir: Path) -> dict[int, float]:
+    """CPU time of the embedded cluster's processes: the postmaster and its children."""
     postmaster = int((data_dir / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
-    total = 0.0
+    times = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            text = stat.read_text()
+            pid, ppid = int(stat.parent.name), int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if postmaster in (pid, ppid):
+                times[pid] = _cpu_s(pid)
         except OSError:  # the process ended meanwhile
             continue
-        pid, ppid = int(stat.parent.name), int(text.rsplit(")", 1)[1].split()[1])
-        if postmaster in (pid, ppid):
-            total += _cpu_s(pid)
-    return total
+    return times
+
+
+def _cluster_cpu_since(before: dict[int, float], data_dir: Path) -> float:
+    """CPU time the cluster used since ``before``; a process that ended in between (an
+    autovacuum worker, a pooled connection closed) is left out, not subtracted."""
+    return sum(t - before.get(pid, 0.0) for pid, t in _cluster_cpu(data_dir).items())
 
 
 def _rss_kb(pid: int) -> int:
@@ -160,7 +166,7 @@ def stream(base: str, fmt: str, rows: int, pid: int, data_dir: Path) -> dict[str
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     size = 0
-    server_cpu, database_cpu = _cpu_s(pid), _cluster_cpu_s(data_dir)
+    server_cpu, database_cpu = _cpu_s(pid), _cluster_cpu(data_dir)
     start = time.perf_counter()
     first = None
     with httpx.stream("GET", f"{base}/tap/sync", timeout=600, params={
@@ -173,13 +179,13 @@ def stream(base: str, fmt: str, rows: int, pid: int, data_dir: Path) -> dict[str
             size += len(chunk)
     elapsed = time.perf_counter() - start
     server_cpu = _cpu_s(pid) - server_cpu
-    database_cpu = _cluster_cpu_s(data_dir) - database_cpu
+    database_seconds = _cluster_cpu_since(database_cpu, data_dir)
     stop.set()
     sampler.join()
     return {"seconds": elapsed, "rows_per_s": rows / elapsed, "mb_per_s": size / elapsed / 1e6,
             "ttfb_ms": (first or 0) * 1000, "peak_rss_mb": peak[0] / 1024,
             "server_us_per_row": server_cpu / rows * 1e6,
-            "database_us_per_row": database_cpu / rows * 1e6}
+            "database_us_per_row": database_seconds / rows * 1e6}
 
 
 def copy_rate(target: setup.DatabaseTarget, rows: int, data_dir: Path) -> dict[str, float]:
@@ -195,14 +201,14 @@ def copy_rate(target: setup.DatabaseTarget, rows: int, data_dir: Path) -> dict[s
 
     sink = Sink()
     with psycopg2.connect(target.owner_dsn) as conn, conn.cursor() as cur:
-        database_cpu = _cluster_cpu_s(data_dir)
+        database_cpu = _cluster_cpu(data_dir)
         start = time.perf_counter()
         cur.copy_expert(sql, sink)
         elapsed = time.perf_counter() - start
-        database_cpu = _cluster_cpu_s(data_dir) - database_cpu
+        database_seconds = _cluster_cpu_since(database_cpu, data_dir)
     return {"seconds": elapsed, "rows_per_s": rows / elapsed,
             "mb_per_s": sink.size / elapsed / 1e6,
-            "database_us_per_row": database_cpu / rows * 1e6}
+            "database_us_per_row": database_seconds / rows * 1e6}
 
 
 def main() -> None:
