@@ -9,8 +9,12 @@ ivoa.obscore holds ``--rows`` synthetic public rows, starts a real
 (a) a sync cone query returning <= 100 rows end to end over HTTP: p50 and p99;
 (b) streaming every row in BINARY2 and in CSV: rows/s, MB/s, time to first byte,
     against ``COPY (same SQL) TO STDOUT`` on the same database as the baseline;
-(c) the server's peak resident memory while streaming.
-The machine is shared and noisy: compare the ratios, and the medians.
+(c) the server's peak resident memory while streaming;
+and the CPU time per streamed row of the server process and of PostgreSQL (all the
+cluster's processes), which depends less on other work than wall time does.
+The machine is shared and noisy: ``--repeat`` measures (b) several times and prints
+the medians of rows/s and of the ratio to COPY (each ratio is against the COPY
+measured just before it).
 """
 
 from __future__ import annotations
@@ -99,6 +103,32 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("server did not start")
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU time of a process so far, all its threads (those that ended too)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cluster_cpu(data_dir: Path) -> dict[int, float]:
+    """CPU time of the embedded cluster's processes: the postmaster and its children."""
+    postmaster = int((data_dir / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
+    times = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, ppid = int(stat.parent.name), int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if postmaster in (pid, ppid):
+                times[pid] = _cpu_s(pid)
+        except OSError:  # the process ended meanwhile
+            continue
+    return times
+
+
+def _cluster_cpu_since(before: dict[int, float], data_dir: Path) -> float:
+    """CPU time the cluster used since ``before``; a process that ended in between (an
+    autovacuum worker, a pooled connection closed) is left out, not subtracted."""
+    return sum(t - before.get(pid, 0.0) for pid, t in _cluster_cpu(data_dir).items())
+
+
 def _rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -124,7 +154,7 @@ def cone_latencies(base: str, requests: int) -> list[float]:
     return timings
 
 
-def stream(base: str, fmt: str, rows: int, pid: int) -> dict[str, float]:
+def stream(base: str, fmt: str, rows: int, pid: int, data_dir: Path) -> dict[str, float]:
     peak = [_rss_kb(pid)]
     stop = threading.Event()
 
@@ -136,6 +166,7 @@ def stream(base: str, fmt: str, rows: int, pid: int) -> dict[str, float]:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     size = 0
+    server_cpu, database_cpu = _cpu_s(pid), _cluster_cpu(data_dir)
     start = time.perf_counter()
     first = None
     with httpx.stream("GET", f"{base}/tap/sync", timeout=600, params={
@@ -147,13 +178,17 @@ def stream(base: str, fmt: str, rows: int, pid: int) -> dict[str, float]:
                 first = time.perf_counter() - start
             size += len(chunk)
     elapsed = time.perf_counter() - start
+    server_cpu = _cpu_s(pid) - server_cpu
+    database_seconds = _cluster_cpu_since(database_cpu, data_dir)
     stop.set()
     sampler.join()
     return {"seconds": elapsed, "rows_per_s": rows / elapsed, "mb_per_s": size / elapsed / 1e6,
-            "ttfb_ms": (first or 0) * 1000, "peak_rss_mb": peak[0] / 1024}
+            "ttfb_ms": (first or 0) * 1000, "peak_rss_mb": peak[0] / 1024,
+            "server_us_per_row": server_cpu / rows * 1e6,
+            "database_us_per_row": database_seconds / rows * 1e6}
 
 
-def copy_rate(target: setup.DatabaseTarget, rows: int) -> dict[str, float]:
+def copy_rate(target: setup.DatabaseTarget, rows: int, data_dir: Path) -> dict[str, float]:
     sql = ("COPY (SELECT obs_publisher_did, obs_id, s_ra, s_dec, t_min, t_max, t_exptime, "
            "instrument_name, target_name, access_estsize FROM ivoa.obscore) TO STDOUT")
 
@@ -166,11 +201,14 @@ def copy_rate(target: setup.DatabaseTarget, rows: int) -> dict[str, float]:
 
     sink = Sink()
     with psycopg2.connect(target.owner_dsn) as conn, conn.cursor() as cur:
+        database_cpu = _cluster_cpu(data_dir)
         start = time.perf_counter()
         cur.copy_expert(sql, sink)
         elapsed = time.perf_counter() - start
+        database_seconds = _cluster_cpu_since(database_cpu, data_dir)
     return {"seconds": elapsed, "rows_per_s": rows / elapsed,
-            "mb_per_s": sink.size / elapsed / 1e6}
+            "mb_per_s": sink.size / elapsed / 1e6,
+            "database_us_per_row": database_seconds / rows * 1e6}
 
 
 def main() -> None:
@@ -178,26 +216,43 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure the streaming (b) this many times; print medians")
     args = parser.parse_args()
     data_dir = PROJECT / "var" / "bench-tap"
     target = build_database(data_dir, args.rows)
     process = start_server(data_dir, args.port)
     base = f"http://127.0.0.1:{args.port}"
+    formats = ("votable/b2", "csv")
+    rates: dict[str, list[float]] = {fmt: [] for fmt in formats}
+    ratios: dict[str, list[float]] = {fmt: [] for fmt in formats}
     try:
         timings = sorted(cone_latencies(base, args.requests))
         p50 = statistics.median(timings) * 1000
         p99 = timings[int(len(timings) * 0.99) - 1] * 1000
         print(f"(a) sync cone query over HTTP, {len(timings)} requests: "
               f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (target p50 <= 15 ms)")
-        baseline = copy_rate(target, args.rows)
-        print(f"    baseline COPY TO STDOUT: {baseline['rows_per_s']:,.0f} rows/s, "
-              f"{baseline['mb_per_s']:.1f} MB/s")
-        for fmt in ("votable/b2", "csv"):
-            result = stream(base, fmt, args.rows, process.pid)
-            print(f"(b) {fmt:10s} {args.rows:,} rows: {result['rows_per_s']:,.0f} rows/s, "
-                  f"{result['mb_per_s']:.1f} MB/s, first byte {result['ttfb_ms']:.0f} ms, "
-                  f"{result['rows_per_s'] / baseline['rows_per_s']:.2f}x COPY; "
-                  f"(c) server peak RSS {result['peak_rss_mb']:.0f} MB")
+        for _ in range(args.repeat):
+            baseline = copy_rate(target, args.rows, data_dir)
+            print(f"    baseline COPY TO STDOUT: {baseline['rows_per_s']:,.0f} rows/s, "
+                  f"{baseline['mb_per_s']:.1f} MB/s; PostgreSQL CPU "
+                  f"{baseline['database_us_per_row']:.2f} us/row")
+            for fmt in formats:
+                result = stream(base, fmt, args.rows, process.pid, data_dir)
+                ratio = result["rows_per_s"] / baseline["rows_per_s"]
+                rates[fmt].append(result["rows_per_s"])
+                ratios[fmt].append(ratio)
+                print(f"(b) {fmt:10s} {args.rows:,} rows: {result['rows_per_s']:,.0f} rows/s, "
+                      f"{result['mb_per_s']:.1f} MB/s, first byte {result['ttfb_ms']:.0f} ms, "
+                      f"{ratio:.2f}x COPY; CPU us/row: server "
+                      f"{result['server_us_per_row']:.2f}, PostgreSQL "
+                      f"{result['database_us_per_row']:.2f}; "
+                      f"(c) server peak RSS {result['peak_rss_mb']:.0f} MB")
+        if args.repeat > 1:
+            for fmt in formats:
+                print(f"    median of {args.repeat}, {fmt}: "
+                      f"{statistics.median(rates[fmt]):,.0f} rows/s, "
+                      f"{statistics.median(ratios[fmt]):.2f}x COPY")
     finally:
         process.terminate()
         process.wait(timeout=20)

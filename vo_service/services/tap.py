@@ -316,7 +316,7 @@ def start_query(ctx: AppContext, principal: Principal, request: TapRequest, *,
             with conn.cursor() as cur:
                 statement = cur.mogrify(copy_sql, translation.params).decode()
             copy = CopyStream(conn, statement, translation.columns, request.maxrec,
-                              base64=request.format.name == "votable-binary2")
+                              csv=request.format.name == "csv")
             try:
                 copy.start()
             except Exception as exc:
