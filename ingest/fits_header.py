@@ -21,6 +21,7 @@ import functools
 import math
 import os
 import re
+import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,8 @@ _VALUE = (
 # A value field: the value, then blanks, then the end or a comment (not looked at).
 _VALUE_FIELD = re.compile(_VALUE)
 _PRINTABLE = bytes(range(0x20, 0x7F))
+# Repairs of a header's bytes: NUL to blank, bytes above 0x7F to "?".
+_REPAIR = b" " + bytes(range(1, 0x80)) + b"?" * 0x80
 _BITPIX = frozenset({8, 16, 32, 64, -32, -64})
 # Bytes other than printable ASCII and NUL in a card before it counts as binary data:
 # a stray accented letter is repaired, a block of pixels ends the header.
@@ -104,43 +107,52 @@ class FitsHeader:
     not depend on what was asked.  ``header_size`` is the byte offset of the data
     (whole blocks), ``flags`` the repairs made while reading, ``file_size`` the size
     of the file read.
+
+    The cards are kept as their 80 bytes (repaired to printable ASCII) and the index
+    by their 8-byte keyword fields: cutting the header into bytes takes one C call
+    (:func:`_card_structs`), and text is decoded only for the cards asked for.
     """
 
-    __slots__ = ("_index", "file_size", "flags", "header_size", "images")
+    __slots__ = ("_cards", "_index", "file_size", "flags", "header_size")
 
     def __init__(
         self,
-        images: tuple[str, ...],
-        index: Mapping[str, int],
+        cards: tuple[bytes, ...],
+        index: Mapping[bytes, int],
         flags: frozenset[str],
         header_size: int,
         file_size: int,
     ) -> None:
-        self.images = images
+        self._cards = cards
         self._index = index
         self.flags = flags
         self.header_size = header_size
         self.file_size = file_size
 
     def with_flags(self, flags: frozenset[str]) -> FitsHeader:
-        return FitsHeader(self.images, self._index, flags, self.header_size, self.file_size)
+        return FitsHeader(self._cards, self._index, flags, self.header_size, self.file_size)
 
     def __contains__(self, keyword: object) -> bool:
-        return isinstance(keyword, str) and keyword.ljust(8) in self._index
+        return isinstance(keyword, str) and keyword.ljust(8).encode() in self._index
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self._cards)
 
     def __iter__(self) -> Iterator[str]:
-        return (key.rstrip() for key in self._index)
+        return (key.decode("ascii").rstrip() for key in self._index)
 
     def get(self, keyword: str, default: Value = None) -> Value:
-        # No per-header cache: _card_value is memoised per card image, and a cache
-        # miss here (raising KeyError) cost more than the lookup it saved.
-        index = self._index.get(keyword.ljust(8))
+        # No per-header cache: _card_value is memoised per card, and a cache miss
+        # here (raising KeyError) cost more than the lookup it saved.
+        index = self._index.get(keyword.ljust(8).encode())
         if index is None:
             return default
-        return _card_value(self.images[index])
+        return _card_value(self._cards[index])
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        """The 80-character cards, repaired, in file order."""
+        return tuple(card.decode("ascii") for card in self._cards)
 
     @property
     def cards(self) -> tuple[Card, ...]:
@@ -148,7 +160,7 @@ class FitsHeader:
 
     def text(self) -> str:
         """The header as stored in lick.files.header: one card per line, no END."""
-        return "\n".join(self.images)
+        return b"\n".join(self._cards).decode("ascii")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -251,9 +263,31 @@ def _parse_card(image: str) -> tuple[Card, bool]:
 
 
 # Archive headers repeat most of their cards verbatim from file to file (same
-# instrument, same set-up), so checks and values are memoised per card image; the
-# caches are bounded and hold only immutable results.
-@functools.lru_cache(maxsize=1 << 16)
+# instrument, same set-up), so checks and values are memoised per card; the caches
+# are bounded and hold only immutable results.
+_CACHE_SIZE = 1 << 16
+# Cards found good.  Testing a whole header against the set is one C call: calling a
+# memoised check card by card cost about 10 us more per header.
+_GOOD_CARDS: set[bytes] = set()
+
+
+def _all_cards_ok(cards: tuple[bytes, ...]) -> bool:
+    """Every card of :func:`_card_ok`."""
+    if _GOOD_CARDS.issuperset(cards):
+        return True
+    if len(_GOOD_CARDS) > _CACHE_SIZE:
+        _GOOD_CARDS.clear()
+    ok = True
+    for card in cards:
+        if card in _GOOD_CARDS:
+            continue
+        if _card_ok(card.decode("ascii")):
+            _GOOD_CARDS.add(card)
+        else:
+            ok = False
+    return ok
+
+
 def _card_ok(image: str) -> bool:
     """Keyword of the allowed characters and, for a value card, a parsable value."""
     keyword = image[:8]
@@ -264,9 +298,19 @@ def _card_ok(image: str) -> bool:
     return _VALUE_FIELD.fullmatch(image, 10) is not None
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _card_value(image: str) -> Value:
-    return parse_value(image[10:])[0] if image[8:10] == "= " else None
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _card_value(card: bytes) -> Value:
+    return parse_value(card[10:].decode("ascii"))[0] if card[8:10] == b"= " else None
+
+
+@functools.lru_cache(maxsize=256)
+def _card_structs(count: int) -> tuple[struct.Struct, struct.Struct]:
+    """Structs that cut ``count`` cards into their 80 bytes and their keyword fields.
+
+    One C call each, where slicing card by card cost 25 and 16 us for a 250-card header
+    (measured: 5 us each).
+    """
+    return struct.Struct("80s" * count), struct.Struct("8s72x" * count)
 
 
 def _odd_bytes(card: bytes) -> int:
@@ -300,31 +344,26 @@ def _find_end(data: bytes) -> int:
     return -1
 
 
-def _decode_cards(region: bytes, flags: set[str], *, has_end: bool) -> list[str]:
-    """Cards of the header region, NUL and stray bytes repaired.
+def _repaired(region: bytes, flags: set[str], *, has_end: bool) -> bytes:
+    """The cards of the header region as ASCII: NUL bytes blanked, bytes above 0x7F "?".
 
     Without an END card, the first card that looks like binary data ends the header;
     before a real END card such a card is only damaged and kept (repaired).
     """
     if not region.translate(None, _PRINTABLE):
-        text = region.decode("ascii")
-        return [text[i : i + CARD] for i in range(0, len(text), CARD)]
-    images = []
-    for i in range(0, len(region), CARD):
-        raw = region[i : i + CARD]
-        nuls = raw.count(0)
-        odd = len(raw.translate(None, _PRINTABLE)) - nuls
-        if not has_end and (odd > _MAX_ODD_BYTES or nuls == CARD):
-            break  # binary data: the header had no END card
-        if nuls:
-            flags.add(NUL_BYTES)
-            raw = raw.replace(b"\0", b" ")
-        if odd:
-            flags.add(NON_ASCII)
-            images.append(raw.decode("ascii", "replace").replace("\ufffd", "?"))
-        else:
-            images.append(raw.decode("ascii"))
-    return images
+        return region
+    if not has_end:
+        for at in range(0, len(region), CARD):
+            card = region[at : at + CARD]
+            if _odd_bytes(card) > _MAX_ODD_BYTES or card.count(0) == CARD:
+                region = region[:at]  # binary data: the header had no END card
+                break
+    nuls = region.count(0)
+    if nuls:
+        flags.add(NUL_BYTES)
+    if len(region.translate(None, _PRINTABLE)) > nuls:
+        flags.add(NON_ASCII)
+    return region.translate(_REPAIR)
 
 
 def parse_header_bytes(data: bytes, file_size: int | None = None) -> FitsHeader | HeaderError:
@@ -345,24 +384,27 @@ def parse_header_bytes(data: bytes, file_size: int | None = None) -> FitsHeader 
         region = data[: len(data) // CARD * CARD]
     else:
         region = data[:end]
-    images = _decode_cards(region, flags, has_end=end >= 0)
+    region = _repaired(region, flags, has_end=end >= 0)
+    count = len(region) // CARD
     if MISSING_END in flags:
-        used = len(images) * CARD
+        used = count * CARD
         # Blank cards that pad the last header block are not part of the header.
-        while images and not images[-1].strip():
-            images.pop()
+        while count and not region[(count - 1) * CARD : count * CARD].decode("ascii").strip():
+            count -= 1
     else:
         used = end + CARD
-    keys = [image[:8] for image in images]
+    split_cards, split_keywords = _card_structs(count)
+    cards = split_cards.unpack_from(region)
+    keys = split_keywords.unpack_from(region)
     # First occurrence wins: later duplicates are overwritten by earlier ones.
-    # Keys are the 8-character keyword fields (blank-padded), as in the cards.
-    index = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
-    if not all(map(_card_ok, images)):
+    # Keys are the 8-byte keyword fields (blank-padded), as in the cards.
+    index = dict(zip(reversed(keys), range(count - 1, -1, -1), strict=True))
+    if not _all_cards_ok(cards):
         flags.add(BAD_CARD)
     header_size = -(-used // BLOCK) * BLOCK
-    if "BITPIX  " not in index and "NAXIS   " not in index and "SIMPLE  " not in index:
+    if b"BITPIX  " not in index and b"NAXIS   " not in index and b"SIMPLE  " not in index:
         return HeaderError(NOT_FITS, "no SIMPLE, BITPIX or NAXIS card")
-    header = FitsHeader(tuple(images), index, frozenset(), header_size, size)
+    header = FitsHeader(cards, index, frozenset(), header_size, size)
     _verify(header, flags)
     data_size = header.data_size
     if data_size is None:
@@ -379,7 +421,7 @@ def parse_header_bytes(data: bytes, file_size: int | None = None) -> FitsHeader 
 def _verify(header: FitsHeader, flags: set[str]) -> None:
     """The primary-HDU checks of the FITS standard (sect. 4.4.1), as flags."""
     index = header._index
-    first = header.images[0][:8].rstrip()
+    first = header._cards[0][:8].decode("ascii").rstrip()
     if first != "SIMPLE":
         flags.add(MISSING_SIMPLE)
     elif header.get("SIMPLE") is not True:
@@ -391,7 +433,7 @@ def _verify(header: FitsHeader, flags: set[str]) -> None:
     if isinstance(naxis, int) and not isinstance(naxis, bool) and 0 <= naxis <= 999:
         expected += [f"NAXIS{i}" for i in range(1, naxis + 1)]
     for position, keyword in enumerate(expected, start=1):
-        where = index.get(keyword.ljust(8))
+        where = index.get(keyword.ljust(8).encode())
         if where is None or where != position + offset:
             flags.add(VERIFY_FIXED)
             break
