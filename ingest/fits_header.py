@@ -22,7 +22,7 @@ import math
 import os
 import re
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +32,7 @@ END_CARD = "END" + " " * 77
 # Headers of the archive's instruments use 1-8 blocks; a file without END stops here.
 MAX_HEADER_BLOCKS = 64
 _READ_CHUNK = BLOCK * 4
+_WHOLE_FILE_CHUNK = 1 << 20
 
 # Repairs and oddities, as stored in lick.files.ingest_flags.
 MISSING_END = "missing_end"
@@ -442,8 +443,15 @@ def _verify(header: FitsHeader, flags: set[str]) -> None:
         flags.add(BAD_STRUCTURE)
 
 
-def read_primary_header(path: Path) -> FitsHeader | HeaderError:
-    """Read and parse the primary header of ``path``; never raises for I/O problems."""
+def read_primary_header(
+    path: Path | str, whole_file: Callable[[bytes], object] | None = None
+) -> FitsHeader | HeaderError:
+    """Read and parse the primary header of ``path``; never raises for I/O problems.
+
+    ``whole_file``, if given, is called with every byte of a file whose header could be
+    read, in order (a hash's ``update``): a checksum then needs no second open of the
+    file and no second read of its header blocks.
+    """
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -467,13 +475,21 @@ def read_primary_header(path: Path) -> FitsHeader | HeaderError:
             header = parse_header_bytes(data[: MAX_HEADER_BLOCKS * BLOCK], size)
             if isinstance(header, FitsHeader) and TRAILING_BYTES in header.flags:
                 header = _check_extension(fd, header)
-            return header
         except IsADirectoryError:
             return HeaderError(NOT_A_FILE, "a directory")
         except OSError as exc:
             if exc.errno == errno.EACCES:
                 return HeaderError(PERMISSION_DENIED, str(exc))
             return HeaderError(IO_ERROR, str(exc))
+        if whole_file is not None and isinstance(header, FitsHeader):
+            try:
+                for chunk in chunks:
+                    whole_file(chunk)
+                while chunk := os.read(fd, _WHOLE_FILE_CHUNK):
+                    whole_file(chunk)
+            except OSError as exc:
+                return HeaderError(IO_ERROR, str(exc))
+        return header
     finally:
         os.close(fd)
 
