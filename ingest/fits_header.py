@@ -279,9 +279,7 @@ def _all_cards_ok(cards: tuple[bytes, ...]) -> bool:
     if len(_GOOD_CARDS) > _CACHE_SIZE:
         _GOOD_CARDS.clear()
     ok = True
-    for card in cards:
-        if card in _GOOD_CARDS:
-            continue
+    for card in set(cards).difference(_GOOD_CARDS):
         if _card_ok(card.decode("ascii")):
             _GOOD_CARDS.add(card)
         else:
