@@ -42,8 +42,10 @@ _DATE_TIME = re.compile(
 )
 _TIME = re.compile(r"\s*(\d{1,2}):(\d{2}):(\d{2}(?:\.\d*)?)\s*")
 _SEXAGESIMAL = re.compile(r"\s*([+-]?)\s*(\d{1,3})[: ]+(\d{1,2})(?:[: ]+(\d{1,2}(?:\.\d*)?))?\s*")
-_FLAT_LAMPS = ("1", "2", "3", "4", "5")
-_ARC_LAMPS = tuple("ABCDEFGHIJK")
+# LAMPSTA<n> cards: flat-field lamps 1-5, arc lamps A-K; (keyword, is a flat lamp).
+_LAMPS = tuple((f"LAMPSTA{name}", True) for name in "12345") + tuple(
+    (f"LAMPSTA{name}", False) for name in "ABCDEFGHIJK"
+)
 
 
 @dataclass
@@ -399,18 +401,16 @@ def lamps(header: FitsHeader) -> tuple[bool, bool] | None:
     """(a flat-field lamp is on, an arc lamp is on) from LAMPSTA*, None if absent."""
     found = False
     flat = arc = False
-    for names, is_flat in ((_FLAT_LAMPS, True), (_ARC_LAMPS, False)):
-        for name in names:
-            keyword = f"LAMPSTA{name}"
-            if keyword not in header:
-                continue
-            found = True
-            value = header.get(keyword)
-            on = value is True or (isinstance(value, str) and value.strip().lower() == "on")
-            if on and is_flat:
-                flat = True
-            elif on:
-                arc = True
+    for keyword, is_flat in _LAMPS:
+        if keyword not in header:
+            continue
+        found = True
+        value = header.get(keyword)
+        on = value is True or (isinstance(value, str) and value.strip().lower() == "on")
+        if on and is_flat:
+            flat = True
+        elif on:
+            arc = True
     return (flat, arc) if found else None
 
 
