@@ -72,6 +72,7 @@ _VALUE = (
 # A value field: the value, then blanks, then the end or a comment (not looked at).
 _VALUE_FIELD = re.compile(_VALUE)
 _PRINTABLE = bytes(range(0x20, 0x7F))
+_PRINTABLE_OR_NUL = b"\0" + _PRINTABLE
 # Repairs of a header's bytes: NUL to blank, bytes above 0x7F to "?".
 _REPAIR = b" " + bytes(range(1, 0x80)) + b"?" * 0x80
 _BITPIX = frozenset({8, 16, 32, 64, -32, -64})
@@ -312,8 +313,9 @@ def _card_structs(count: int) -> tuple[struct.Struct, struct.Struct]:
     return struct.Struct("80s" * count), struct.Struct("8s72x" * count)
 
 
-def _odd_bytes(card: bytes) -> int:
-    return len(card.translate(None, _PRINTABLE)) - card.count(0)
+def _odd_bytes(data: bytes) -> int:
+    """Bytes other than printable ASCII and NUL."""
+    return len(data.translate(None, _PRINTABLE_OR_NUL))
 
 
 def _looks_like_first_card(card: bytes) -> bool:
@@ -360,7 +362,7 @@ def _repaired(region: bytes, flags: set[str], *, has_end: bool) -> bytes:
     nuls = region.count(0)
     if nuls:
         flags.add(NUL_BYTES)
-    if len(region.translate(None, _PRINTABLE)) > nuls:
+    if _odd_bytes(region):
         flags.add(NON_ASCII)
     return region.translate(_REPAIR)
 
@@ -502,7 +504,7 @@ def _needs_more(chunks: list[bytes], size: int) -> bool:
     if _find_end(last[-start % CARD :]) >= 0:
         return False
     # Binary data instead of cards: the header has no END, stop reading.
-    return len(last.translate(None, _PRINTABLE)) - last.count(0) < len(last) // 10
+    return _odd_bytes(last) < len(last) // 10
 
 
 def _check_extension(fd: int, header: FitsHeader) -> FitsHeader:
