@@ -310,8 +310,10 @@ def celestial_wcs(header: FitsHeader, suffix: str = "") -> dict[str, float | str
     CDELTi, or CDELTi with CROTA2) when the header defines a usable linear part.
     """
     ctype1 = text(header, f"CTYPE1{suffix}")
+    if ctype1 is None:
+        return None
     ctype2 = text(header, f"CTYPE2{suffix}")
-    if ctype1 is None or ctype2 is None:
+    if ctype2 is None:
         return None
     swapped = ctype1.startswith("DEC-") and ctype2.startswith("RA--")
     if not (swapped or (ctype1.startswith("RA--") and ctype2.startswith("DEC-"))):
