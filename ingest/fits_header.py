@@ -268,23 +268,32 @@ def _parse_card(image: str) -> tuple[Card, bool]:
 # instrument, same set-up), so checks and values are memoised per card; the caches
 # are bounded and hold only immutable results.
 _CACHE_SIZE = 1 << 16
-# Cards found good.  Testing a whole header against the set is one C call: calling a
-# memoised check card by card cost about 10 us more per header.
+# Printable cards found good.  Testing a whole header against the set is one C call:
+# calling a memoised check card by card cost about 10 us more per header.
 _GOOD_CARDS: set[bytes] = set()
 
 
-def _all_cards_ok(cards: tuple[bytes, ...]) -> bool:
-    """Every card of :func:`_card_ok`."""
+def _new_cards(cards: tuple[bytes, ...]) -> set[bytes]:
+    """The cards not known to be good (printable, and passing :func:`_card_ok`)."""
     if _GOOD_CARDS.issuperset(cards):
-        return True
+        return set()
+    return set(cards).difference(_GOOD_CARDS)
+
+
+def _check_new_cards(cards: set[bytes], *, remember: bool) -> bool:
+    """Whether all ``cards`` pass :func:`_card_ok`.
+
+    With ``remember`` the good ones become known: only for a header that needed no
+    repair, so that known cards are printable.
+    """
     if len(_GOOD_CARDS) > _CACHE_SIZE:
         _GOOD_CARDS.clear()
     ok = True
-    for card in set(cards).difference(_GOOD_CARDS):
-        if _card_ok(card.decode("ascii")):
-            _GOOD_CARDS.add(card)
-        else:
+    for card in cards:
+        if not _card_ok(card.decode("ascii")):
             ok = False
+        elif remember:
+            _GOOD_CARDS.add(card)
     return ok
 
 
@@ -385,22 +394,31 @@ def parse_header_bytes(data: bytes, file_size: int | None = None) -> FitsHeader 
         region = data[: len(data) // CARD * CARD]
     else:
         region = data[:end]
-    region = _repaired(region, flags, has_end=end >= 0)
-    count = len(region) // CARD
+    cards = _card_structs(len(region) // CARD)[0].unpack(region)
+    new_cards = _new_cards(cards)
+    # Known cards are printable ASCII, so when the new ones are too, nothing needs a
+    # repair; testing only those spares a scan of the whole region (8 us a header).
+    repair = bool(b"".join(new_cards).translate(None, _PRINTABLE))
+    if repair:
+        region = _repaired(region, flags, has_end=end >= 0)
+        cards = _card_structs(len(region) // CARD)[0].unpack(region)
+        new_cards = _new_cards(cards)
+    count = len(cards)
     if MISSING_END in flags:
         used = count * CARD
         # Blank cards that pad the last header block are not part of the header.
-        while count and not region[(count - 1) * CARD : count * CARD].decode("ascii").strip():
+        while count and not cards[count - 1].decode("ascii").strip():
             count -= 1
+        if count < len(cards):
+            cards = cards[:count]
+            new_cards = _new_cards(cards)
     else:
         used = end + CARD
-    split_cards, split_keywords = _card_structs(count)
-    cards = split_cards.unpack_from(region)
-    keys = split_keywords.unpack_from(region)
+    keys = _card_structs(count)[1].unpack_from(region)
     # First occurrence wins: later duplicates are overwritten by earlier ones.
     # Keys are the 8-byte keyword fields (blank-padded), as in the cards.
     index = dict(zip(reversed(keys), range(count - 1, -1, -1), strict=True))
-    if not _all_cards_ok(cards):
+    if not _check_new_cards(new_cards, remember=not repair):
         flags.add(BAD_CARD)
     header_size = -(-used // BLOCK) * BLOCK
     if b"BITPIX  " not in index and b"NAXIS   " not in index and b"SIMPLE  " not in index:
