@@ -112,7 +112,7 @@ class FitsHeader:
 
     The cards are kept as their 80 bytes (repaired to printable ASCII) and the index
     by their 8-byte keyword fields: cutting the header into bytes takes one C call
-    (:func:`_card_structs`), and text is decoded only for the cards asked for.
+    (:func:`_per_card`), and only the cards asked for are decoded and parsed.
     """
 
     __slots__ = ("_cards", "_index", "file_size", "flags", "header_size")
@@ -313,13 +313,13 @@ def _card_value(card: bytes) -> Value:
 
 
 @functools.lru_cache(maxsize=256)
-def _card_structs(count: int) -> tuple[struct.Struct, struct.Struct]:
-    """Structs that cut ``count`` cards into their 80 bytes and their keyword fields.
+def _per_card(layout: str, count: int) -> struct.Struct:
+    """A struct that applies ``layout`` to each of ``count`` cards in one C call.
 
-    One C call each, where slicing card by card cost 25 and 16 us for a 250-card header
-    (measured: 5 us each).
+    Cutting a 250-card header into its cards ("80s") or keyword fields ("8s72x") costs
+    5 us this way; slicing card by card cost 25 and 16 us.
     """
-    return struct.Struct("80s" * count), struct.Struct("8s72x" * count)
+    return struct.Struct(layout * count)
 
 
 def _odd_bytes(data: bytes) -> int:
@@ -394,14 +394,14 @@ def parse_header_bytes(data: bytes, file_size: int | None = None) -> FitsHeader 
         region = data[: len(data) // CARD * CARD]
     else:
         region = data[:end]
-    cards = _card_structs(len(region) // CARD)[0].unpack(region)
+    cards = _per_card("80s", len(region) // CARD).unpack(region)
     new_cards = _new_cards(cards)
     # Known cards are printable ASCII, so when the new ones are too, nothing needs a
     # repair; testing only those spares a scan of the whole region (8 us a header).
     repair = bool(b"".join(new_cards).translate(None, _PRINTABLE))
     if repair:
         region = _repaired(region, flags, has_end=end >= 0)
-        cards = _card_structs(len(region) // CARD)[0].unpack(region)
+        cards = _per_card("80s", len(region) // CARD).unpack(region)
         new_cards = _new_cards(cards)
     count = len(cards)
     if MISSING_END in flags:
@@ -414,7 +414,7 @@ def parse_header_bytes(data: bytes, file_size: int | None = None) -> FitsHeader 
             new_cards = _new_cards(cards)
     else:
         used = end + CARD
-    keys = _card_structs(count)[1].unpack_from(region)
+    keys = _per_card("8s72x", count).unpack_from(region)
     # First occurrence wins: later duplicates are overwritten by earlier ones.
     # Keys are the 8-byte keyword fields (blank-padded), as in the cards.
     index = dict(zip(reversed(keys), range(count - 1, -1, -1), strict=True))
