@@ -25,6 +25,7 @@ import struct
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar, overload
 
 BLOCK = 2880
 CARD = 80
@@ -81,6 +82,7 @@ _BITPIX = frozenset({8, 16, 32, 64, -32, -64})
 _MAX_ODD_BYTES = 8
 
 Value = str | bool | int | float | complex | None
+_Default = TypeVar("_Default")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +145,13 @@ class FitsHeader:
     def __iter__(self) -> Iterator[str]:
         return (key.decode("ascii").rstrip() for key in self._index)
 
-    def get(self, keyword: str, default: Value = None) -> Value:
+    @overload
+    def get(self, keyword: str) -> Value: ...
+
+    @overload
+    def get(self, keyword: str, default: _Default) -> Value | _Default: ...
+
+    def get(self, keyword: str, default: object = None) -> object:
         # No per-header cache: _card_value is memoised per card, and a cache miss
         # here (raising KeyError) cost more than the lookup it saved.
         index = self._index.get(keyword.ljust(8).encode())
