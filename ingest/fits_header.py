@@ -368,8 +368,6 @@ def _repaired(region: bytes, flags: set[str], *, has_end: bool) -> bytes:
     Without an END card, the first card that looks like binary data ends the header;
     before a real END card such a card is only damaged and kept (repaired).
     """
-    if not region.translate(None, _PRINTABLE):
-        return region
     if not has_end:
         for at in range(0, len(region), CARD):
             card = region[at : at + CARD]
