@@ -21,9 +21,11 @@ import functools
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+import struct
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar, overload
 
 BLOCK = 2880
 CARD = 80
@@ -31,6 +33,7 @@ END_CARD = "END" + " " * 77
 # Headers of the archive's instruments use 1-8 blocks; a file without END stops here.
 MAX_HEADER_BLOCKS = 64
 _READ_CHUNK = BLOCK * 4
+_WHOLE_FILE_CHUNK = 1 << 20
 
 # Repairs and oddities, as stored in lick.files.ingest_flags.
 MISSING_END = "missing_end"
@@ -70,12 +73,16 @@ _VALUE = (
 # A value field: the value, then blanks, then the end or a comment (not looked at).
 _VALUE_FIELD = re.compile(_VALUE)
 _PRINTABLE = bytes(range(0x20, 0x7F))
+_PRINTABLE_OR_NUL = b"\0" + _PRINTABLE
+# Repairs of a header's bytes: NUL to blank, bytes above 0x7F to "?".
+_REPAIR = b" " + bytes(range(1, 0x80)) + b"?" * 0x80
 _BITPIX = frozenset({8, 16, 32, 64, -32, -64})
 # Bytes other than printable ASCII and NUL in a card before it counts as binary data:
 # a stray accented letter is repaired, a block of pixels ends the header.
 _MAX_ODD_BYTES = 8
 
 Value = str | bool | int | float | complex | None
+_Default = TypeVar("_Default")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,48 +111,58 @@ class FitsHeader:
     not depend on what was asked.  ``header_size`` is the byte offset of the data
     (whole blocks), ``flags`` the repairs made while reading, ``file_size`` the size
     of the file read.
+
+    The cards are kept as their 80 bytes (repaired to printable ASCII) and the index
+    by their 8-byte keyword fields: cutting the header into bytes takes one C call
+    (:func:`_per_card`), and only the cards asked for are decoded and parsed.
     """
 
-    __slots__ = ("_cache", "_index", "file_size", "flags", "header_size", "images")
+    __slots__ = ("_cards", "_index", "file_size", "flags", "header_size")
 
     def __init__(
         self,
-        images: tuple[str, ...],
-        index: Mapping[str, int],
+        cards: tuple[bytes, ...],
+        index: Mapping[bytes, int],
         flags: frozenset[str],
         header_size: int,
         file_size: int,
     ) -> None:
-        self.images = images
+        self._cards = cards
         self._index = index
         self.flags = flags
         self.header_size = header_size
         self.file_size = file_size
-        self._cache: dict[str, Value] = {}
 
     def with_flags(self, flags: frozenset[str]) -> FitsHeader:
-        return FitsHeader(self.images, self._index, flags, self.header_size, self.file_size)
+        return FitsHeader(self._cards, self._index, flags, self.header_size, self.file_size)
 
     def __contains__(self, keyword: object) -> bool:
-        return isinstance(keyword, str) and keyword.ljust(8) in self._index
+        return isinstance(keyword, str) and keyword.ljust(8).encode() in self._index
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self._cards)
 
     def __iter__(self) -> Iterator[str]:
-        return (key.rstrip() for key in self._index)
+        return (key.decode("ascii").rstrip() for key in self._index)
 
-    def get(self, keyword: str, default: Value = None) -> Value:
-        try:
-            return self._cache[keyword]
-        except KeyError:
-            pass
-        index = self._index.get(keyword.ljust(8))
+    @overload
+    def get(self, keyword: str) -> Value: ...
+
+    @overload
+    def get(self, keyword: str, default: _Default) -> Value | _Default: ...
+
+    def get(self, keyword: str, default: object = None) -> object:
+        # No per-header cache: _card_value is memoised per card, and a cache miss
+        # here (raising KeyError) cost more than the lookup it saved.
+        index = self._index.get(keyword.ljust(8).encode())
         if index is None:
             return default
-        value = _card_value(self.images[index])
-        self._cache[keyword] = value
-        return value
+        return _card_value(self._cards[index])
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        """The 80-character cards, repaired, in file order."""
+        return tuple(card.decode("ascii") for card in self._cards)
 
     @property
     def cards(self) -> tuple[Card, ...]:
@@ -153,7 +170,7 @@ class FitsHeader:
 
     def text(self) -> str:
         """The header as stored in lick.files.header: one card per line, no END."""
-        return "\n".join(self.images)
+        return b"\n".join(self._cards).decode("ascii")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -256,9 +273,39 @@ def _parse_card(image: str) -> tuple[Card, bool]:
 
 
 # Archive headers repeat most of their cards verbatim from file to file (same
-# instrument, same set-up), so checks and values are memoised per card image; the
+# instrument, same set-up), so good cards and values are remembered per card; the
 # caches are bounded and hold only immutable results.
-@functools.lru_cache(maxsize=1 << 16)
+_CACHE_SIZE = 1 << 16
+# Printable cards found good.  Testing a whole header against the set is one C call
+# (only the cards not in it are checked): a memoised check called card by card cost
+# about 10 us more per header.
+_GOOD_CARDS: set[bytes] = set()
+
+
+def _new_cards(cards: tuple[bytes, ...]) -> set[bytes]:
+    """The cards not known to be good (printable, and passing :func:`_card_ok`)."""
+    if _GOOD_CARDS.issuperset(cards):
+        return set()
+    return set(cards).difference(_GOOD_CARDS)
+
+
+def _check_new_cards(cards: set[bytes], *, remember: bool) -> bool:
+    """Whether all ``cards`` pass :func:`_card_ok`.
+
+    With ``remember`` the good ones become known: only for a header that needed no
+    repair, so that known cards are printable.
+    """
+    if len(_GOOD_CARDS) > _CACHE_SIZE:
+        _GOOD_CARDS.clear()
+    ok = True
+    for card in cards:
+        if not _card_ok(card.decode("ascii")):
+            ok = False
+        elif remember:
+            _GOOD_CARDS.add(card)
+    return ok
+
+
 def _card_ok(image: str) -> bool:
     """Keyword of the allowed characters and, for a value card, a parsable value."""
     keyword = image[:8]
@@ -269,13 +316,24 @@ def _card_ok(image: str) -> bool:
     return _VALUE_FIELD.fullmatch(image, 10) is not None
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _card_value(image: str) -> Value:
-    return parse_value(image[10:])[0] if image[8:10] == "= " else None
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _card_value(card: bytes) -> Value:
+    return parse_value(card[10:].decode("ascii"))[0] if card[8:10] == b"= " else None
 
 
-def _odd_bytes(card: bytes) -> int:
-    return len(card.translate(None, _PRINTABLE)) - card.count(0)
+@functools.lru_cache(maxsize=256)
+def _per_card(layout: str, count: int) -> struct.Struct:
+    """A struct that applies ``layout`` to each of ``count`` cards in one C call.
+
+    Cutting a 250-card header into its cards ("80s") or keyword fields ("8s72x") costs
+    5 us this way; slicing card by card cost 25 and 16 us.
+    """
+    return struct.Struct(layout * count)
+
+
+def _odd_bytes(data: bytes) -> int:
+    """Bytes other than printable ASCII and NUL."""
+    return len(data.translate(None, _PRINTABLE_OR_NUL))
 
 
 def _looks_like_first_card(card: bytes) -> bool:
@@ -289,40 +347,40 @@ def _looks_like_first_card(card: bytes) -> bool:
 
 
 def _find_end(data: bytes) -> int:
-    """Byte offset of the END card, or -1."""
-    at = data.find(b"END")
-    while at >= 0:
-        if at % CARD == 0 and not data[at + 3 : at + CARD].strip(b" \0"):
+    """Byte offset of the first END card (blank or NUL padded), or -1.
+
+    Only the first column of each card is searched for "E" (``data[::CARD]``, one byte
+    per card) and the few keywords starting with it are checked: scanning the whole
+    header for "END" cost 17 us of a file's 330 us, this costs 2 us.
+    """
+    first_column = data[::CARD]
+    card = first_column.find(b"E")
+    while card >= 0:
+        at = card * CARD
+        if data.startswith(b"END", at) and not data[at + 3 : at + CARD].strip(b" \0"):
             return at
-        at = data.find(b"END", at + 1)
+        card = first_column.find(b"E", card + 1)
     return -1
 
 
-def _decode_cards(region: bytes, flags: set[str], *, has_end: bool) -> list[str]:
-    """Cards of the header region, NUL and stray bytes repaired.
+def _repaired(region: bytes, flags: set[str], *, has_end: bool) -> bytes:
+    """The cards of the header region as ASCII: NUL bytes blanked, bytes above 0x7F "?".
 
     Without an END card, the first card that looks like binary data ends the header;
     before a real END card such a card is only damaged and kept (repaired).
     """
-    if not region.translate(None, _PRINTABLE):
-        text = region.decode("ascii")
-        return [text[i : i + CARD] for i in range(0, len(text), CARD)]
-    images = []
-    for i in range(0, len(region), CARD):
-        raw = region[i : i + CARD]
-        nuls = raw.count(0)
-        odd = len(raw.translate(None, _PRINTABLE)) - nuls
-        if not has_end and (odd > _MAX_ODD_BYTES or nuls == CARD):
-            break  # binary data: the header had no END card
-        if nuls:
-            flags.add(NUL_BYTES)
-            raw = raw.replace(b"\0", b" ")
-        if odd:
-            flags.add(NON_ASCII)
-            images.append(raw.decode("ascii", "replace").replace("\ufffd", "?"))
-        else:
-            images.append(raw.decode("ascii"))
-    return images
+    if not has_end:
+        for at in range(0, len(region), CARD):
+            card = region[at : at + CARD]
+            if _odd_bytes(card) > _MAX_ODD_BYTES or card.count(0) == CARD:
+                region = region[:at]  # binary data: the header had no END card
+                break
+    nuls = region.count(0)
+    if nuls:
+        flags.add(NUL_BYTES)
+    if _odd_bytes(region):
+        flags.add(NON_ASCII)
+    return region.translate(_REPAIR)
 
 
 def parse_header_bytes(data: bytes, file_size: int | None = None) -> FitsHeader | HeaderError:
@@ -343,24 +401,36 @@ def parse_header_bytes(data: bytes, file_size: int | None = None) -> FitsHeader 
         region = data[: len(data) // CARD * CARD]
     else:
         region = data[:end]
-    images = _decode_cards(region, flags, has_end=end >= 0)
+    cards = _per_card("80s", len(region) // CARD).unpack(region)
+    new_cards = _new_cards(cards)
+    # Known cards are printable ASCII, so when the new ones are too, nothing needs a
+    # repair; testing only those spares a scan of the whole region (8 us a header).
+    repair = bool(b"".join(new_cards).translate(None, _PRINTABLE))
+    if repair:
+        region = _repaired(region, flags, has_end=end >= 0)
+        cards = _per_card("80s", len(region) // CARD).unpack(region)
+        new_cards = _new_cards(cards)
+    count = len(cards)
     if MISSING_END in flags:
-        used = len(images) * CARD
+        used = count * CARD
         # Blank cards that pad the last header block are not part of the header.
-        while images and not images[-1].strip():
-            images.pop()
+        while count and not cards[count - 1].decode("ascii").strip():
+            count -= 1
+        if count < len(cards):
+            cards = cards[:count]
+            new_cards = _new_cards(cards)
     else:
         used = end + CARD
-    keys = [image[:8] for image in images]
+    keys = _per_card("8s72x", count).unpack_from(region)
     # First occurrence wins: later duplicates are overwritten by earlier ones.
-    # Keys are the 8-character keyword fields (blank-padded), as in the cards.
-    index = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
-    if not all(map(_card_ok, images)):
+    # Keys are the 8-byte keyword fields (blank-padded), as in the cards.
+    index = dict(zip(reversed(keys), range(count - 1, -1, -1), strict=True))
+    if not _check_new_cards(new_cards, remember=not repair):
         flags.add(BAD_CARD)
     header_size = -(-used // BLOCK) * BLOCK
-    if "BITPIX  " not in index and "NAXIS   " not in index and "SIMPLE  " not in index:
+    if b"BITPIX  " not in index and b"NAXIS   " not in index and b"SIMPLE  " not in index:
         return HeaderError(NOT_FITS, "no SIMPLE, BITPIX or NAXIS card")
-    header = FitsHeader(tuple(images), index, frozenset(), header_size, size)
+    header = FitsHeader(cards, index, frozenset(), header_size, size)
     _verify(header, flags)
     data_size = header.data_size
     if data_size is None:
@@ -377,7 +447,7 @@ def parse_header_bytes(data: bytes, file_size: int | None = None) -> FitsHeader 
 def _verify(header: FitsHeader, flags: set[str]) -> None:
     """The primary-HDU checks of the FITS standard (sect. 4.4.1), as flags."""
     index = header._index
-    first = header.images[0][:8].rstrip()
+    first = header._cards[0][:8].decode("ascii").rstrip()
     if first != "SIMPLE":
         flags.add(MISSING_SIMPLE)
     elif header.get("SIMPLE") is not True:
@@ -389,7 +459,7 @@ def _verify(header: FitsHeader, flags: set[str]) -> None:
     if isinstance(naxis, int) and not isinstance(naxis, bool) and 0 <= naxis <= 999:
         expected += [f"NAXIS{i}" for i in range(1, naxis + 1)]
     for position, keyword in enumerate(expected, start=1):
-        where = index.get(keyword.ljust(8))
+        where = index.get(keyword.ljust(8).encode())
         if where is None or where != position + offset:
             flags.add(VERIFY_FIXED)
             break
@@ -398,8 +468,15 @@ def _verify(header: FitsHeader, flags: set[str]) -> None:
         flags.add(BAD_STRUCTURE)
 
 
-def read_primary_header(path: Path) -> FitsHeader | HeaderError:
-    """Read and parse the primary header of ``path``; never raises for I/O problems."""
+def read_primary_header(
+    path: Path | str, whole_file: Callable[[bytes], object] | None = None
+) -> FitsHeader | HeaderError:
+    """Read and parse the primary header of ``path``; never raises for I/O problems.
+
+    ``whole_file``, if given, is called with every byte of a file whose header could be
+    read, in order (a hash's ``update``): a checksum then needs no second open of the
+    file and no second read of its header blocks.
+    """
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -423,13 +500,21 @@ def read_primary_header(path: Path) -> FitsHeader | HeaderError:
             header = parse_header_bytes(data[: MAX_HEADER_BLOCKS * BLOCK], size)
             if isinstance(header, FitsHeader) and TRAILING_BYTES in header.flags:
                 header = _check_extension(fd, header)
-            return header
         except IsADirectoryError:
             return HeaderError(NOT_A_FILE, "a directory")
         except OSError as exc:
             if exc.errno == errno.EACCES:
                 return HeaderError(PERMISSION_DENIED, str(exc))
             return HeaderError(IO_ERROR, str(exc))
+        if whole_file is not None and isinstance(header, FitsHeader):
+            try:
+                for chunk in chunks:
+                    whole_file(chunk)
+                while chunk := os.read(fd, _WHOLE_FILE_CHUNK):
+                    whole_file(chunk)
+            except OSError as exc:
+                return HeaderError(IO_ERROR, str(exc))
+        return header
     finally:
         os.close(fd)
 
@@ -440,14 +525,11 @@ def _needs_more(chunks: list[bytes], size: int) -> bool:
     if total >= size or total >= MAX_HEADER_BLOCKS * BLOCK:
         return False
     last = chunks[-1]
-    start = total - len(last)  # a multiple of CARD: chunks are whole blocks
-    at = last.find(b"END")
-    while at >= 0:
-        if (start + at) % CARD == 0 and not last[at + 3 : at + CARD].strip(b" \0"):
-            return False
-        at = last.find(b"END", at + 1)
+    start = total - len(last)  # a multiple of CARD unless a read came back short
+    if _find_end(last[-start % CARD :]) >= 0:
+        return False
     # Binary data instead of cards: the header has no END, stop reading.
-    return len(last.translate(None, _PRINTABLE)) - last.count(0) < len(last) // 10
+    return _odd_bytes(last) < len(last) // 10
 
 
 def _check_extension(fd: int, header: FitsHeader) -> FitsHeader:

@@ -28,7 +28,6 @@ _YEAR_MONTH = re.compile(r"(\d{4})-(\d{2})")
 _DAY = re.compile(r"\d{2}")
 _SLIT_WIDTH = re.compile(r"\s*(\d+(?:\.\d*)?)\s*(?:arcsec|\"|as)?", re.IGNORECASE)
 _NO_FILTER = frozenset({"open", "unknown", "none", "clear", "empty", ""})
-_HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -105,9 +104,24 @@ class FileMetadata:
 _EXTRACTED_FIELDS = tuple(f.name for f in fields(Extracted))
 
 
-def night_of(relative: Path) -> tuple[date, str] | None:
+def relative_path(path: Path, root: Path) -> str | None:
+    """``path`` below ``root`` as a relative POSIX path, or None when it is not below.
+
+    A string prefix test answers for the usual absolute paths (str() of a Path is
+    normalised); ``Path.relative_to`` cost 2.5 us a file and is kept for the others.
+    """
+    name, prefix = str(path), str(root)
+    if prefix != "/" and name.startswith(prefix) and name[len(prefix) : len(prefix) + 1] == "/":
+        return name[len(prefix) + 1 :]
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return None
+
+
+def night_of(relative: str) -> tuple[date, str] | None:
     """(night, instrument directory) from ``YYYY-MM/DD/<dir>/<file>``, or None."""
-    parts = relative.parts
+    parts = relative.split("/")
     if len(parts) != 4:
         return None
     month, day, directory, _ = parts
@@ -120,14 +134,6 @@ def night_of(relative: Path) -> tuple[date, str] | None:
         return None
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def read_file(
     path: Path, root: Path, config: InstrumentConfig, *, checksum: bool = False
 ) -> FileMetadata | Rejection:
@@ -137,9 +143,8 @@ def read_file(
     bulk loader asks for it only when it needs it; header extraction alone reads a
     few blocks).
     """
-    try:
-        relative = path.relative_to(root)
-    except ValueError:
+    relative = relative_path(path, root)
+    if relative is None:
         return Rejection(path, OUTSIDE_ROOT, f"not below {root}")
     located = night_of(relative)
     if located is None:
@@ -148,15 +153,16 @@ def read_file(
     directory = config.directory(instrument_dir)
     if directory is None:
         return Rejection(path, UNCONFIGURED_DIRECTORY, instrument_dir)
-    header = read_primary_header(path)
+    digest = hashlib.sha256() if checksum else None
+    header = read_primary_header(path, digest.update if digest is not None else None)
     if isinstance(header, HeaderError):
         return Rejection(path, header.reason, header.detail)
     try:
         stat = os.stat(path)
-        digest = sha256_of(path) if checksum else None
     except OSError as exc:
         return Rejection(path, "io_error", str(exc))
-    ctx = ReadContext(header, night, instrument_dir, path.name, set(header.flags))
+    filename = relative.rsplit("/", 1)[1]
+    ctx = ReadContext(header, night, instrument_dir, filename, set(header.flags))
     extracted = extract(ctx, directory)
     values = {name: getattr(extracted, name) for name in _EXTRACTED_FIELDS}
     info = config.instrument(extracted.instrument)
@@ -174,13 +180,13 @@ def read_file(
         )
     bitpix = header.get("BITPIX")
     return FileMetadata(
-        path=relative.as_posix(),
-        filename=path.name,
+        path=relative,
+        filename=filename,
         night=night,
         instrument_dir=instrument_dir,
         file_size=stat.st_size,
         file_mtime=datetime.fromtimestamp(stat.st_mtime, UTC),
-        checksum=digest,
+        checksum=digest.hexdigest() if digest is not None else None,
         header=header.text(),
         flags=tuple(sorted(ctx.flags)),
         shape=header.shape,

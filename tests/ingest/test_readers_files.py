@@ -6,6 +6,7 @@ independent FITS implementation) reports for the same file.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 import warnings
@@ -145,6 +146,21 @@ def test_broken_files_in_the_archive_layout(tmp_path: Path, config: InstrumentCo
     shutil.copyfile(FILES / "SC2_20190502185845.jpg", jpg)
     rejected = read_file(jpg, tmp_path, config)
     assert isinstance(rejected, Rejection) and rejected.reason == "not_fits"
+
+
+def test_checksum_covers_every_byte(tmp_path: Path, config: InstrumentConfig) -> None:
+    """The header reader feeds the checksum as it reads (one open of the file): header
+    blocks read in two chunks, then 3.3 MB of data in several more, then trailing bytes."""
+    cards = load_template("2019-05_02_shane_r650-hdu0.txt")  # 6 blocks, 605 x 2725 x 16 bit
+    pixels = bytes(range(256)) * (605 * 2725 * 2 // 256 + 1)
+    content = header_bytes(cards) + pixels + b"trailing"
+    path = tmp_path / "2019-05/02/shane/r650.fits"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    meta = read_file(path, tmp_path, config, checksum=True)
+    assert isinstance(meta, FileMetadata), meta
+    assert meta.checksum == hashlib.sha256(content).hexdigest()
+    assert read_file(path, tmp_path, config).checksum is None  # type: ignore[union-attr]
 
 
 def test_layout_and_directory_rules(tmp_path: Path, config: InstrumentConfig) -> None:
