@@ -178,10 +178,11 @@ class Loader:
     def _start_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # forkserver: workers do not inherit the parent's connections or threads.
-            # The server preloads the readers so that workers start warm.  As with
-            # "spawn", a calling script needs the ``if __name__ == "__main__"`` guard.
+            # The server preloads the readers so that workers start warm, and the main
+            # module, which every worker would otherwise import again for itself.  As
+            # with "spawn", a calling script needs the ``if __name__ == "__main__"`` guard.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["ingest.records", "ingest.obscore_map",
+            context.set_forkserver_preload(["__main__", "ingest.records", "ingest.obscore_map",
                                             "ingest.batch"])
             self._pool = ProcessPoolExecutor(
                 self.config.workers, mp_context=context, initializer=start_worker,
