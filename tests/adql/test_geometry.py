@@ -102,22 +102,25 @@ def test_healpix_index_matches_mocpy(adql_db, query_conn, metadata) -> None:
 
 
 def test_cone_uses_the_spatial_index(adql_db, metadata) -> None:
-    """As the table owner (no row-level security: pgSphere operators are not
-    LEAKPROOF, so under RLS the planner keeps user predicates behind the policy)."""
-    import psycopg2
-
+    """As the table owner (under row-level security, tests/auth/test_leak_matrix.py)."""
     t = translate("SELECT obs_id FROM ivoa.obscore WHERE DISTANCE(POINT(s_ra, s_dec), "
                   "POINT(10, 20)) < 0.1", metadata)
     assert "spoint(radians(t0.s_ra), radians(t0.s_dec)) @ scircle(" in t.sql
+    assert "obscore_s_point_idx" in _owner_plan(adql_db, t)
+
+
+def _owner_plan(adql_db, t) -> str:  # type: ignore[no-untyped-def]
+    """EXPLAIN of a translation as the table owner, sequential scans discouraged."""
+    import psycopg2
+
     conn = psycopg2.connect(adql_db.owner_dsn)
     try:
         with conn.cursor() as cur:
             cur.execute("SET enable_seqscan = off")
             cur.execute("EXPLAIN " + t.sql, t.params)
-            plan = "\n".join(r[0] for r in cur.fetchall())
+            return "\n".join(r[0] for r in cur.fetchall())
     finally:
         conn.close()
-    assert "obscore_s_point_idx" in plan
 
 
 def test_geometry_values_and_fields(query_conn, metadata) -> None:
@@ -178,18 +181,9 @@ def test_region_predicates_equal_pgsphere_in_three_valued_logic(
 
 @pytest.mark.parametrize("adql", [f for f, _ in REGION_FORMS])
 def test_region_predicates_use_the_bounding_circle_index(adql_db, metadata, adql) -> None:
-    import psycopg2
-
     adql = adql.replace("{ra}", "10").replace("{dec}", "20")
     t = translate(f"SELECT obs_id FROM ivoa.obscore WHERE {adql} = 1", metadata)
-    conn = psycopg2.connect(adql_db.owner_dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SET enable_seqscan = off")
-            cur.execute("EXPLAIN " + t.sql, t.params)
-            plan = "\n".join(r[0] for r in cur.fetchall())
-    finally:
-        conn.close()
+    plan = _owner_plan(adql_db, t)
     assert "obscore_s_region_bound_idx" in plan, plan
 
 
