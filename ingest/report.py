@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ class ReportLine:
     missing: int  # on disk, in neither table
     stale: int  # in a table with another size or mtime
     orphaned: int  # in a table, not on disk
+    watched_at: datetime | None = None  # the watcher's last scan of the directory
 
     @property
     def ok(self) -> bool:
@@ -72,6 +73,9 @@ def ingest_report(config: IngestConfig, dsn: str, paths: Sequence[Path | str] = 
     recorded: dict[str, tuple[str, int, datetime]] = {}
     conn = psycopg2.connect(dsn, application_name="lick-archive-report")
     try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT path, scanned_at FROM ingest.directories")
+            watched: dict[str, datetime] = dict(cur.fetchall())
         for table, query in (
             ("files", "SELECT path, file_size, file_mtime FROM lick.files"),
             ("rejected", "SELECT path, size, mtime FROM ingest.rejected_files"),
@@ -106,7 +110,8 @@ def ingest_report(config: IngestConfig, dsn: str, paths: Sequence[Path | str] = 
             c["stale"] += 1
     return [
         ReportLine(night, instrument, c["on_disk"], c["ingested"], c["rejected"],
-                   c["missing"], c["stale"], c["orphaned"])
+                   c["missing"], c["stale"], c["orphaned"],
+                   watched.get(f"{night:%Y-%m/%d}/{instrument}"))
         for (night, instrument), c in sorted(counts.items())
     ]
 
@@ -117,7 +122,7 @@ def print_report(lines: Sequence[ReportLine], console: Any, *, only_mismatches: 
 
     table = Table(title="archive disk vs database")
     for name in ("night", "instrument", "on disk", "ingested", "rejected", "missing",
-                 "stale", "orphaned", ""):
+                 "stale", "orphaned", "watcher's last scan (UTC)", ""):
         table.add_column(name, justify="left" if name in ("night", "instrument") else "right")
     for line in lines:
         if only_mismatches and line.ok:
@@ -125,7 +130,9 @@ def print_report(lines: Sequence[ReportLine], console: Any, *, only_mismatches: 
         mark = "[green]ok[/green]" if line.ok else "[bold red]MISMATCH[/bold red]"
         table.add_row(line.night.isoformat(), line.instrument_dir, str(line.on_disk),
                       str(line.ingested), str(line.rejected), str(line.missing),
-                      str(line.stale), str(line.orphaned), mark)
+                      str(line.stale), str(line.orphaned),
+                      f"{line.watched_at.astimezone(UTC):%Y-%m-%d %H:%M}" if line.watched_at
+                      else "never", mark)
     console.print(table)
     bad = sum(1 for line in lines if not line.ok)
     console.print(f"{len(lines)} night/instrument directories, {bad} with mismatches")

@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import pytest
 from astropy.io import fits
 
 from ingest.config import IngestConfig
+from ingest.report import ingest_report
 from ingest.schedule import load_schedule_json
 from ingest.watcher import Watcher
 
@@ -248,6 +249,13 @@ def test_catch_up_compares_names_sizes_and_mtimes(database: Any, tmp_path: Path)
         second.close()
     assert query(dsn, "SELECT object FROM lick.files WHERE path = %s",
                  ("2012-01/20/shane/r0001.fits",)) == [("second 1",)]
+    # The report says when the watcher last looked at each directory.
+    (root / "2012-01/21/shane").mkdir(parents=True)
+    (root / "2012-01/21/shane/r0000.fits").write_bytes(fits_bytes(0, obj="unwatched"))
+    lines = {line.night: line for line in ingest_report(config, dsn)}
+    watched = lines[date(2012, 1, 20)].watched_at
+    assert watched is not None and abs(datetime.now(UTC) - watched) < timedelta(minutes=5)
+    assert lines[date(2012, 1, 21)].watched_at is None
 
 
 def test_override_change_reapplies_access(database: Any, tmp_path: Path) -> None:
