@@ -290,3 +290,22 @@ def test_missing_schedule_is_a_clear_error(dsn: str, archive: Path) -> None:
     with pytest.raises(IngestError, match="scheduling database has no observers/runs"):
         ingest_paths(config, dsn, [archive], show_progress=False)
     assert query(dsn, "SELECT count(*) FROM ingest.rejected_files") == [(0,)]
+
+
+@pytest.mark.parametrize("setting,error", [
+    ({"schedule_schema": "no_such_schedule"}, IngestError),
+    ({"schedule_dsn": "host=/nonexistent dbname=nothing connect_timeout=2"},
+     psycopg2.OperationalError),
+])
+def test_errors_in_pool_workers_reach_the_caller(dsn: str, tmp_path: Path, setting: dict[str, Any],
+                                                 error: type[Exception]) -> None:
+    """Enough files for the process pool: a configuration or database error raised in a
+    worker ends the run with that error, and nothing of the failed batches is written."""
+    root = tmp_path / "many"
+    for i in range(12):
+        make_fits(root / f"2012-01/18/shane/b{2000 + i}.fits", FILES[0][0])
+    config = IngestConfig(roots=(root,), workers=2, batch_size=3, **setting)
+    with pytest.raises(error):
+        ingest_paths(config, dsn, [root], show_progress=False)
+    assert query(dsn, "SELECT count(*) FROM lick.files") == [(0,)]
+    assert query(dsn, "SELECT count(*) FROM ingest.rejected_files") == [(0,)]
