@@ -68,15 +68,6 @@ class IngestSummary:
         return (self.new + self.updated + self.unchanged + self.still_rejected
                 + sum(self.rejected.values()))
 
-    def add(self, other: IngestSummary) -> None:
-        self.new += other.new
-        self.updated += other.updated
-        self.unchanged += other.unchanged
-        self.still_rejected += other.still_rejected
-        self.ignored += other.ignored
-        self.rejected.update(other.rejected)
-        self.seconds += other.seconds
-
 
 class Loader:
     """Plans a run, hands batches to the process pool and counts what they did.
