@@ -13,7 +13,7 @@ pair of doubles, ``radians`` multiplies by a constant smaller than one.  Declari
 LEAKPROOF therefore reveals nothing and gives the index back.  Constructors that can
 reject values (``scircle`` radius checks, ``spoly`` from text) are deliberately not
 listed.  Only a superuser may run these statements: the embedded set-up does, an
-external database's administrator runs them once (``lick-archive db leakproof-sql``).
+external database's administrator runs them once (``lick-archive db superuser-sql``).
 """
 
 from __future__ import annotations

@@ -60,6 +60,20 @@ def _db_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if running else 3
 
 
+def _db_superuser_sql(settings: Settings, args: argparse.Namespace) -> int:
+    """What a superuser of an external server runs once (the embedded set-up does it)."""
+    from auth.policy import leakproof_statements
+    from vo_service.database.pgsphere import NEGATOR_REPAIR
+
+    print("-- Run as a superuser in the archive database (docs/operations.md).")
+    print("-- Geometry tests usable by indexes under row-level security:")
+    for statement in leakproof_statements():
+        print(f"{statement};")
+    print("-- pgSphere 1.2's negated operators that call the positive test:")
+    print(f"{NEGATOR_REPAIR};")
+    return 0
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -86,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
         ("start", _db_start, "start the embedded PostgreSQL cluster"),
         ("stop", _db_stop, "stop the embedded PostgreSQL cluster"),
         ("status", _db_status, "is the embedded cluster running?"),
+        ("superuser-sql", _db_superuser_sql,
+         "print the SQL a superuser of an external server runs once"),
     ):
         db_commands.add_parser(name, help=text).set_defaults(handler=handler)
 

@@ -7,6 +7,7 @@ import pytest
 
 from tap_schema import rows as tap_rows
 from tap_schema.declaration import SCHEMAS, published_tables
+from tests.conftest import run_cli
 
 
 def _fetch(dsn: str, query: str, params: tuple = ()) -> list[tuple]:
@@ -135,3 +136,35 @@ def test_query_role_transactions_are_read_only_by_default(database):
     assert value == "on"
     (timeout,) = _fetch(database.query_dsn, "SHOW statement_timeout")[0]
     assert timeout not in ("0", "")
+
+
+def test_superuser_sql_repairs_a_stock_pgsphere(database):
+    """What `lick-archive db superuser-sql` prints for external servers, run by a
+    superuser on a database with the stock pgSphere script, repairs the negators and
+    sets the LEAKPROOF marks."""
+    from vo_service.database.pgsphere import _install_script
+
+    admin = psycopg2.connect(database.target.admin_dsn)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS test_stock_pgsphere")
+        cur.execute("CREATE DATABASE test_stock_pgsphere")
+    admin.close()
+    conn = psycopg2.connect(database.target.admin_dsn, dbname="test_stock_pgsphere")
+    conn.autocommit = True
+    broken_sql = ("SELECT count(*) FROM pg_operator o JOIN pg_operator n"
+                  " ON n.oid = o.oprnegate WHERE o.oprcode = n.oprcode AND o.oprname LIKE '!%'")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(_install_script(cur))
+            cur.execute(broken_sql)
+            assert cur.fetchone() == (6,)
+            cur.execute(run_cli(database, "db", "superuser-sql"))
+            cur.execute(broken_sql)
+            assert cur.fetchone() == (0,)
+            cur.execute("SELECT bool_and(proleakproof) FROM pg_proc WHERE oid IN"
+                        " ('scircle_overlap(scircle, scircle)'::regprocedure,"
+                        " 'spoint(double precision, double precision)'::regprocedure)")
+            assert cur.fetchone() == (True,)
+    finally:
+        conn.close()

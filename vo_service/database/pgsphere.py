@@ -65,51 +65,58 @@ def install_pgsphere(conn: psycopg2.extensions.connection) -> None:
     repair_negators(conn)
 
 
-# Negated operators whose function is the one of their negator (the positive test).
-_BROKEN_NEGATORS = """
-SELECT o.oprname, o.oprleft::regtype::text, o.oprright::regtype::text,
-       o.oprcode::regproc::text, com.oprname, neg.oprname,
-       o.oprrest::regproc::text, o.oprjoin::regproc::text, ext.extname
-FROM pg_operator o
-JOIN pg_operator neg ON neg.oid = o.oprnegate
-LEFT JOIN pg_operator com ON com.oid = o.oprcom
-LEFT JOIN pg_depend d ON d.classid = 'pg_operator'::regclass AND d.objid = o.oid
-     AND d.deptype = 'e'
-LEFT JOIN pg_extension ext ON ext.oid = d.refobjid
-WHERE o.oprname LIKE '!%' AND o.oprcode = neg.oprcode
-  AND to_regproc(o.oprcode::regproc::text || '_neg') IS NOT NULL
-"""
+# Re-creates, in one server-side block, each negated operator whose function is its
+# negator's (the positive test) with the ``_neg`` function; idempotent.  An operator
+# that belongs to the extension is taken out of it and put back, so that ``DROP
+# EXTENSION`` still removes everything.  Printed by ``lick-archive db superuser-sql``
+# for external servers.
+NEGATOR_REPAIR = """DO $repair$
+DECLARE
+    r record;
+    options text;
+BEGIN
+    FOR r IN
+        SELECT o.oprname AS name, o.oprleft::regtype::text AS lt,
+               o.oprright::regtype::text AS rt, o.oprcode::regproc::text AS fn,
+               com.oprname AS com, neg.oprname AS neg, o.oprrest::regproc::text AS rest,
+               o.oprjoin::regproc::text AS jn, ext.extname AS ext
+        FROM pg_operator o
+        JOIN pg_operator neg ON neg.oid = o.oprnegate
+        LEFT JOIN pg_operator com ON com.oid = o.oprcom
+        LEFT JOIN pg_depend d ON d.classid = 'pg_operator'::regclass AND d.objid = o.oid
+             AND d.deptype = 'e'
+        LEFT JOIN pg_extension ext ON ext.oid = d.refobjid
+        WHERE o.oprname LIKE '!%' AND o.oprcode = neg.oprcode
+          AND to_regproc(o.oprcode::regproc::text || '_neg') IS NOT NULL
+    LOOP
+        IF r.ext IS NOT NULL THEN
+            EXECUTE format('ALTER EXTENSION %I DROP OPERATOR %s (%s, %s)',
+                           r.ext, r.name, r.lt, r.rt);
+        END IF;
+        EXECUTE format('DROP OPERATOR %s (%s, %s)', r.name, r.lt, r.rt);
+        options := format('LEFTARG = %s, RIGHTARG = %s, PROCEDURE = %s_neg, NEGATOR = %s',
+                          r.lt, r.rt, r.fn, r.neg);
+        IF r.com IS NOT NULL THEN
+            options := options || format(', COMMUTATOR = %s', r.com);
+        END IF;
+        IF r.rest <> '-' THEN
+            options := options || format(', RESTRICT = %s', r.rest);
+        END IF;
+        IF r.jn <> '-' THEN
+            options := options || format(', JOIN = %s', r.jn);
+        END IF;
+        EXECUTE format('CREATE OPERATOR %s (%s)', r.name, options);
+        IF r.ext IS NOT NULL THEN
+            EXECUTE format('ALTER EXTENSION %I ADD OPERATOR %s (%s, %s)',
+                           r.ext, r.name, r.lt, r.rt);
+        END IF;
+    END LOOP;
+END
+$repair$"""
 
 
-def repair_negators(conn: psycopg2.extensions.connection) -> list[str]:
-    """Re-create each negated operator that calls the positive test; returns their names.
-
-    Idempotent; one transaction.  An operator that belongs to the extension is taken
-    out of it and put back, so that ``DROP EXTENSION`` still removes everything.
-    """
-    repaired = []
-    conn.autocommit = False
-    try:
-        with conn.cursor() as cur:
-            cur.execute(_BROKEN_NEGATORS)
-            for name, left, right, function, com, neg, rest, join, ext in cur.fetchall():
-                signature = f"{name} ({left}, {right})"
-                if ext:
-                    cur.execute(f'ALTER EXTENSION "{ext}" DROP OPERATOR {signature}')
-                cur.execute(f"DROP OPERATOR {signature}")
-                options = [f"LEFTARG = {left}", f"RIGHTARG = {right}",
-                           f"PROCEDURE = {function}_neg", f"NEGATOR = {neg}"]
-                options += [f"COMMUTATOR = {com}"] if com else []
-                options += [f"RESTRICT = {rest}"] if rest != "-" else []
-                options += [f"JOIN = {join}"] if join != "-" else []
-                cur.execute(f"CREATE OPERATOR {name} ({', '.join(options)})")
-                if ext:
-                    cur.execute(f'ALTER EXTENSION "{ext}" ADD OPERATOR {signature}')
-                repaired.append(signature)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        conn.autocommit = True
-    return repaired
+def repair_negators(conn: psycopg2.extensions.connection) -> None:
+    """Run NEGATOR_REPAIR (needs the owner of the operators: a superuser)."""
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(NEGATOR_REPAIR)
