@@ -47,9 +47,9 @@ def _query(dsn: str, sql: str) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def test_killed_loader_leaves_whole_batches_only(database: Any, tmp_path: Path) -> None:
-    db = database.new_database("ingest_crash")
-    dsn = str(db.owner_dsn)
+def _empty_database(database: Any, tmp_path: Path) -> str:
+    """The shared crash-test database, emptied, with an empty schedule in ``sched``."""
+    dsn = str(database.new_database("ingest_crash").owner_dsn)
     conn = psycopg2.connect(dsn)
     with conn.cursor() as cur:
         cur.execute("DELETE FROM ivoa.obscore; DELETE FROM ingest.rejected_files;"
@@ -58,13 +58,23 @@ def test_killed_loader_leaves_whole_batches_only(database: Any, tmp_path: Path) 
     (tmp_path / "schedule.json").write_text(json.dumps({"observers": [], "runs": []}))
     load_schedule_json(conn, tmp_path / "schedule.json", schema="sched")
     conn.close()
+    return dsn
+
+
+def _write_archive(root: Path, month: str, count: int) -> None:
+    """``count`` identical Kast files, 100 a night, from the first night of ``month``."""
+    content = _content()
+    for i in range(count):
+        night = root / f"{month}/{1 + i // 100:02d}/shane"
+        night.mkdir(parents=True, exist_ok=True)
+        (night / f"r{i:05d}.fits").write_bytes(content)
+
+
+def test_killed_loader_leaves_whole_batches_only(database: Any, tmp_path: Path) -> None:
+    dsn = _empty_database(database, tmp_path)
 
     root = tmp_path / "archive"
-    content = _content()
-    for i in range(COUNT):
-        night = f"2012-01/{1 + i // 100:02d}/shane"
-        (root / night).mkdir(parents=True, exist_ok=True)
-        (root / night / f"r{i:05d}.fits").write_bytes(content)
+    _write_archive(root, "2012-01", COUNT)
 
     script = (
         "import sys\n"
@@ -125,23 +135,10 @@ def test_killed_loader_leaves_whole_batches_only(database: Any, tmp_path: Path) 
 
 
 def test_a_dead_reader_process_does_not_stop_the_run(database: Any, tmp_path: Path) -> None:
-    db = database.new_database("ingest_crash")
-    dsn = str(db.owner_dsn)
-    conn = psycopg2.connect(dsn)
-    with conn.cursor() as cur:
-        cur.execute("DELETE FROM ivoa.obscore; DELETE FROM ingest.rejected_files;"
-                    " DROP SCHEMA IF EXISTS sched CASCADE")
-    conn.commit()
-    (tmp_path / "schedule.json").write_text(json.dumps({"observers": [], "runs": []}))
-    load_schedule_json(conn, tmp_path / "schedule.json", schema="sched")
-    conn.close()
+    dsn = _empty_database(database, tmp_path)
     root = tmp_path / "archive"
-    content = _content()
     count = 600
-    for i in range(count):
-        night = f"2012-02/{1 + i // 100:02d}/shane"
-        (root / night).mkdir(parents=True, exist_ok=True)
-        (root / night / f"r{i:05d}.fits").write_bytes(content)
+    _write_archive(root, "2012-02", count)
     config = IngestConfig(roots=(root,), schedule_schema="sched", batch_size=50, workers=2)
     killed: list[int] = []
     with Loader(config, dsn) as loader:
