@@ -143,6 +143,9 @@ def test_a_grant_opens_a_proprietary_dataset_until_revoked(staff, server, staff_
         (staff_account[0], f"user {login} → dataset {did}")]
     grant_id = owner_rows(server.database, "SELECT g.grant_id FROM auth.grants AS g JOIN"
                           " auth.users AS u USING (user_id) WHERE u.login = %s", (login,))[0][0]
+    page = staff.get("/admin").text
+    assert 'action="/admin/grants/revoke"' in page
+    assert f'name="grant_id" value="{grant_id}"' in page
 
     revoke = staff.post("/admin/grants/revoke", {"csrf_token": staff.csrf("/admin"),
                                                  "grant_id": str(grant_id)})

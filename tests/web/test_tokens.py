@@ -36,6 +36,8 @@ def test_token_lifecycle(client, server, observer):
     assert token not in listing
     prefix = token.split("_")[1]
     assert f"lick_{prefix}_…" in listing and "web test token" in listing
+    assert 'action="/account/tokens/revoke"' in listing
+    assert f'name="prefix" value="{prefix}"' in listing
 
     bearer = {"Authorization": f"Bearer {token}"}
     seen = tap_dids(server.base_url, headers=bearer)
