@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -119,8 +120,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(database: TestDatabase, extra_env: dict[str, str] | None = None
-                 ) -> tuple[RunningServer, object]:
+@contextlib.contextmanager
+def running_server(database: TestDatabase, extra_env: dict[str, str] | None = None
+                   ) -> Iterator[RunningServer]:
+    """A real ``lick-archive serve`` on a free loopback port, stopped on exit."""
     import subprocess
     import sys
     import time
@@ -157,23 +160,20 @@ def start_server(database: TestDatabase, extra_env: dict[str, str] | None = None
             process.kill()
             raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
         time.sleep(0.2)
-    return RunningServer(base_url, database, log_path), process
-
-
-@pytest.fixture(scope="session")
-def server(database: TestDatabase) -> Iterator[RunningServer]:
-    running, process = start_server(database)
     try:
-        yield running
+        yield RunningServer(base_url, database, log_path)
     finally:
-        import subprocess
-
-        assert isinstance(process, subprocess.Popen)
         process.terminate()
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(database: TestDatabase) -> Iterator[RunningServer]:
+    with running_server(database) as running:
+        yield running
 
 
 @dataclass

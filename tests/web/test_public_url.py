@@ -7,29 +7,20 @@ strips ``/lick`` and terminates TLS); we talk to it directly over loopback http.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.conftest import RunningServer, start_server
+from tests.conftest import RunningServer, running_server
 
 PUBLIC = "https://archive.example/lick"
 
 
 @pytest.fixture(scope="module")
 def proxied(database) -> Iterator[RunningServer]:
-    running, process = start_server(database, {"LICK_ARCHIVE_SERVICE_BASE_URL": PUBLIC})
-    try:
+    with running_server(database, {"LICK_ARCHIVE_SERVICE_BASE_URL": PUBLIC}) as running:
         yield running
-    finally:
-        assert isinstance(process, subprocess.Popen)
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def test_cookies_are_secure_and_paths_prefixed(proxied, observer):
