@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from queue import Empty, Full, Queue
 from typing import Any
@@ -147,31 +147,41 @@ class _VOTableWriter(_Writer):
         return rest + self._close_data + votable.trailer(status, message)
 
 
-class _CsvWriter(_Writer):
-    """RFC 4180: CRLF line ends, a header line of names, quotes only where needed.
+class _DelimitedWriter(_Writer):
+    """CSV and TSV: a header line of names, then one line per row.
 
-    Only text columns can hold a comma, quote or line break (numbers, timestamps and
-    DALI arrays cannot), so quoting is decided per text column on the joined column:
-    most columns need no per-cell work at all, and rows are joined like TSV.
+    Only text columns can hold a separator, quote or line break (numbers, timestamps
+    and DALI arrays cannot), so ``clean`` (quoting for CSV, blanking for TSV) is
+    applied per text column on the joined column: most columns need no per-cell work.
     """
 
+    def __init__(self, plans: Sequence[ColumnPlan], info: ResultInfo, separator: str,
+                 newline: str, clean: Callable[[list[str]], list[str]]) -> None:
+        super().__init__(plans, info)
+        self.separator = separator
+        self.newline = newline
+        self.clean = clean
+
     def head(self) -> bytes:
-        return (",".join(_csv_quote([p.column.name for p in self.plans])) + "\r\n").encode()
+        names = self.clean([p.column.name for p in self.plans])
+        return (self.separator.join(names) + self.newline).encode()
 
     def rows(self, columns: list[Sequence[Any]]) -> bytes:
         cells = []
         for plan, column in zip(self.plans, columns, strict=True):
             texts = votable.text_cells(plan, column, true_false=("true", "false"))
             if plan.kind in (col.CHAR, col.UNICODE):
-                texts = _csv_quote(texts)
+                texts = self.clean(texts)
             cells.append(texts)
-        return ("\r\n".join(map(",".join, zip(*cells, strict=True))) + "\r\n").encode()
+        lines = map(self.separator.join, zip(*cells, strict=True))
+        return (self.newline.join(lines) + self.newline).encode()
 
     def tail(self, overflow: bool, error: str | None) -> bytes:
         return b""
 
 
-def _csv_quote(cells: list[str]) -> list[str]:
+def csv_quote(cells: list[str]) -> list[str]:
+    """RFC 4180: quote the cells holding a comma, quote or line break."""
     joined = "\x00".join(cells)
     if not ("," in joined or '"' in joined or "\n" in joined or "\r" in joined):
         return cells
@@ -179,27 +189,9 @@ def _csv_quote(cells: list[str]) -> list[str]:
             if ("," in c or '"' in c or "\n" in c or "\r" in c) else c for c in cells]
 
 
-class _TsvWriter(_Writer):
+def _tsv_clean(cells: list[str]) -> list[str]:
     """IANA text/tab-separated-values: a value cannot hold TAB or line breaks, so those
     become spaces (TAP 1.1 sect. 5.1.2 forbids TAB in values)."""
-
-    def head(self) -> bytes:
-        return ("\t".join(_tsv_clean([p.column.name for p in self.plans])) + "\n").encode()
-
-    def rows(self, columns: list[Sequence[Any]]) -> bytes:
-        cells = []
-        for plan, column in zip(self.plans, columns, strict=True):
-            texts = votable.text_cells(plan, column, true_false=("true", "false"))
-            if plan.kind in (col.CHAR, col.UNICODE):
-                texts = _tsv_clean(texts)
-            cells.append(texts)
-        return ("\n".join(map("\t".join, zip(*cells, strict=True))) + "\n").encode()
-
-    def tail(self, overflow: bool, error: str | None) -> bytes:
-        return b""
-
-
-def _tsv_clean(cells: list[str]) -> list[str]:
     joined = "\x00".join(cells)
     if "\t" not in joined and "\n" not in joined and "\r" not in joined:
         return cells
@@ -210,10 +202,10 @@ def _tsv_clean(cells: list[str]) -> list[str]:
 def _writer(fmt: OutputFormat, plans: Sequence[ColumnPlan], info: ResultInfo) -> _Writer:
     if fmt.serialization is not None:
         return _VOTableWriter(plans, info, fmt.serialization)
-    if fmt.name == "csv":
-        return _CsvWriter(plans, info)
+    if fmt.name == "csv":  # RFC 4180: CRLF line ends
+        return _DelimitedWriter(plans, info, ",", "\r\n", csv_quote)
     if fmt.name == "tsv":
-        return _TsvWriter(plans, info)
+        return _DelimitedWriter(plans, info, "\t", "\n", _tsv_clean)
     raise ValueError(f"no streaming writer for {fmt.name}")
 
 

@@ -38,7 +38,7 @@ import psycopg2.extensions
 from vo_service.result import ResultColumn
 from vo_service.serialize import votable
 from vo_service.serialize.columns import plan_column
-from vo_service.serialize.results import ResultInfo
+from vo_service.serialize.results import ResultInfo, csv_quote
 
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _TRAILER = b"\xff\xff"
@@ -322,6 +322,5 @@ class CopyStream:
 
 
 def csv_header(columns: Sequence[ResultColumn]) -> bytes:
-    names = [f'"{c.name.replace(chr(34), chr(34) * 2)}"'
-             if any(ch in c.name for ch in ',"\r\n') else c.name for c in columns]
-    return (",".join(names) + "\r\n").encode()
+    """The CSV header line, quoted as the general writer quotes it."""
+    return (",".join(csv_quote([c.name for c in columns])) + "\r\n").encode()
