@@ -203,6 +203,19 @@ def cli_env(database: TestDatabase) -> dict[str, str]:
     return env
 
 
+def fetch(dsn: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """One statement on a connection of its own, committed; its rows."""
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, params or None)  # no parameters: '%' stays literal
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
 def run_cli(database: TestDatabase, *args: str) -> str:
     import subprocess
     import sys

@@ -7,19 +7,11 @@ import pytest
 
 from tap_schema import rows as tap_rows
 from tap_schema.declaration import SCHEMAS, published_tables
-from tests.conftest import run_cli
-
-
-def _fetch(dsn: str, query: str, params: tuple = ()) -> list[tuple]:
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute(query, params)
-        result = cur.fetchall()
-    conn.close()
-    return result
+from tests.conftest import fetch, run_cli
 
 
 def test_pgsphere_is_installed(database):
-    (distance, contained) = _fetch(
+    (distance, contained) = fetch(
         database.query_dsn,
         "SELECT degrees(spoint '(0d, 0d)' <-> spoint '(1d, 0d)'), "
         "spoint '(10d, 10d)' @ scircle '<(10d, 10.5d), 1d>'",
@@ -32,14 +24,14 @@ def test_pgsphere_negated_operators_negate(database):
     """pgSphere 1.2 ships six '!' operators calling the positive test (repaired at
     set-up): none may share its negator's function, and NOT over an overlap (which
     PostgreSQL rewrites with the negator) must be the negation."""
-    broken = _fetch(database.owner_dsn,
+    broken = fetch(database.owner_dsn,
                     "SELECT o.oid::regoperator::text FROM pg_operator o JOIN pg_operator n"
                     " ON n.oid = o.oprnegate WHERE o.oprcode = n.oprcode")
     assert broken == []
     a, b, c = ("spoly '{(0d,0d),(2d,0d),(2d,2d),(0d,2d)}'",
                "spoly '{(1d,1d),(3d,1d),(3d,3d),(1d,3d)}'",
                "spoly '{(10d,10d),(12d,10d),(12d,12d),(10d,12d)}'")
-    rows = _fetch(database.owner_dsn,
+    rows = fetch(database.owner_dsn,
                   f"SELECT {a} && {b}, NOT ({a} && {b}), {a} !&& {b}, {a} !&& {c},"
                   " count(*) FILTER (WHERE NOT (x && y)) FROM (VALUES"
                   f" ({a}, {b}), ({a}, {c})) AS v(x, y)")
@@ -50,7 +42,7 @@ def test_migrations_match_declaration(database):
     """Every declared column exists with its storage type; nothing undeclared exists."""
     for schema in SCHEMAS:
         for table in schema.tables:
-            found = dict(_fetch(
+            found = dict(fetch(
                 database.owner_dsn,
                 "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
                 "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
@@ -60,7 +52,7 @@ def test_migrations_match_declaration(database):
                 c.name: c.storage_type.split(" GENERATED")[0] for c in table.columns
             }
             assert found == declared, table.qualified_name
-            indexes = {name for (name,) in _fetch(
+            indexes = {name for (name,) in fetch(
                 database.owner_dsn,
                 "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
                 (table.schema, table.name),
@@ -70,7 +62,7 @@ def test_migrations_match_declaration(database):
                 i for i in indexes if not i.endswith("_pkey")}, table.qualified_name
             for kind, declared_names in (("f", {fk.key_id for fk in table.foreign_keys}),
                                          ("c", {c.name for c in table.checks})):
-                constraints = {name for (name,) in _fetch(
+                constraints = {name for (name,) in fetch(
                     database.owner_dsn,
                     "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass "
                     "AND contype = %s", (table.qualified_name, kind),
@@ -84,14 +76,14 @@ def test_tap_schema_rows_equal_declaration(database):
         if not expected:
             continue
         columns = list(expected[0])
-        stored = _fetch(database.owner_dsn,
+        stored = fetch(database.owner_dsn,
                         f"SELECT {', '.join(columns)} FROM {table_name}")
         as_dicts = sorted((dict(zip(columns, r, strict=True)) for r in stored), key=repr)
         assert as_dicts == sorted(expected, key=repr), table_name
 
 
 def test_tap_schema_lists_every_published_column(database):
-    stored = set(_fetch(database.owner_dsn,
+    stored = set(fetch(database.owner_dsn,
                         "SELECT table_name, column_name FROM tap_schema.columns"))
     for table in published_tables():
         for column in table.columns:
@@ -101,7 +93,7 @@ def test_tap_schema_lists_every_published_column(database):
 
 def test_query_role_reads_published_tables(database):
     for table in published_tables():
-        _fetch(database.query_dsn, f"SELECT count(*) FROM {table.qualified_name}")
+        fetch(database.query_dsn, f"SELECT count(*) FROM {table.qualified_name}")
 
 
 @pytest.mark.parametrize("statement", [
@@ -132,9 +124,9 @@ def test_query_role_cannot_write_or_create(database, statement):
 
 
 def test_query_role_transactions_are_read_only_by_default(database):
-    (value,) = _fetch(database.query_dsn, "SHOW default_transaction_read_only")[0]
+    (value,) = fetch(database.query_dsn, "SHOW default_transaction_read_only")[0]
     assert value == "on"
-    (timeout,) = _fetch(database.query_dsn, "SHOW statement_timeout")[0]
+    (timeout,) = fetch(database.query_dsn, "SHOW statement_timeout")[0]
     assert timeout not in ("0", "")
 
 

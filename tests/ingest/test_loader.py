@@ -23,6 +23,7 @@ from ingest.disk import collect
 from ingest.loader import ingest_paths, recompute_access
 from ingest.report import ingest_report
 from ingest.schedule import load_schedule_json
+from tests.conftest import fetch
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = PROJECT / "ingest" / "templates" / "lick-headers"
@@ -102,22 +103,12 @@ def config_for(root: Path, **kw: Any) -> IngestConfig:
                         authority="test.lick", base_url="http://archive.test", **kw)
 
 
-def query(dsn: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return list(cur.fetchall())
-    finally:
-        conn.close()
-
-
 def test_ingest_is_idempotent(dsn: str, archive: Path) -> None:
     config = config_for(archive)
     first = ingest_paths(config, dsn, [archive], show_progress=False)
     assert (first.new, first.updated, first.unchanged) == (5, 0, 0)
     assert sum(first.rejected.values()) == 1
-    rows = query(dsn, "SELECT f.path, f.file_size, f.checksum, o.obs_publisher_did"
+    rows = fetch(dsn, "SELECT f.path, f.file_size, f.checksum, o.obs_publisher_did"
                       " FROM lick.files f JOIN ivoa.obscore o USING (obs_publisher_did)"
                       " ORDER BY f.path")
     assert [r[0] for r in rows] == sorted(f"{d}/{n}" for _, d, n in FILES)
@@ -126,29 +117,29 @@ def test_ingest_is_idempotent(dsn: str, archive: Path) -> None:
         assert size == len(content)
         assert checksum == hashlib.sha256(content).hexdigest()
         assert did.startswith("ivo://test.lick/")
-    rejected = query(dsn, "SELECT path, size, reason FROM ingest.rejected_files")
+    rejected = fetch(dsn, "SELECT path, size, reason FROM ingest.rejected_files")
     assert len(rejected) == 1 and rejected[0][0] == "2012-01/18/shane/r9999.fits"
     assert rejected[0][2] in first.rejected
-    stamps = query(dsn, "SELECT path, ingested_at FROM lick.files ORDER BY path")
+    stamps = fetch(dsn, "SELECT path, ingested_at FROM lick.files ORDER BY path")
 
     second = ingest_paths(config, dsn, [archive], show_progress=False)
     assert (second.new, second.updated, second.unchanged, second.still_rejected) == (0, 0, 5, 1)
     assert not second.rejected
-    assert query(dsn, "SELECT path, ingested_at FROM lick.files ORDER BY path") == stamps
-    assert query(dsn, "SELECT count(*) FROM ivoa.obscore") == [(5,)]
+    assert fetch(dsn, "SELECT path, ingested_at FROM lick.files ORDER BY path") == stamps
+    assert fetch(dsn, "SELECT count(*) FROM ivoa.obscore") == [(5,)]
 
 
 def test_changed_file_is_updated_with_a_stable_identifier(dsn: str, archive: Path) -> None:
     config = config_for(archive)
     ingest_paths(config, dsn, [archive], show_progress=False)
     path = "2019-05/06/nickel/d109.fits"
-    (did_before, sum_before), = query(
+    (did_before, sum_before), = fetch(
         dsn, "SELECT obs_publisher_did, checksum FROM lick.files WHERE path = %s", (path,))
     make_fits(archive / path, FILES[3][0], obj="NGC 1234 again", pixels=20)
     os.utime(archive / path, (1_700_000_000, 1_700_000_000))
     summary = ingest_paths(config, dsn, [archive / "2019-05"], show_progress=False)
     assert (summary.new, summary.updated, summary.unchanged) == (0, 1, 0)
-    (did, checksum, size, obj, target), = query(
+    (did, checksum, size, obj, target), = fetch(
         dsn, "SELECT f.obs_publisher_did, f.checksum, f.file_size, f.object, o.target_name"
              " FROM lick.files f JOIN ivoa.obscore o USING (obs_publisher_did)"
              " WHERE f.path = %s", (path,))
@@ -157,7 +148,7 @@ def test_changed_file_is_updated_with_a_stable_identifier(dsn: str, archive: Pat
     assert checksum == hashlib.sha256((archive / path).read_bytes()).hexdigest()
     assert size == (archive / path).stat().st_size
     assert obj == "NGC 1234 again" and target == "NGC 1234 again"
-    assert query(dsn, "SELECT count(*) FROM lick.files") == [(5,)]
+    assert fetch(dsn, "SELECT count(*) FROM lick.files") == [(5,)]
 
 
 def test_rejected_file_is_retried_when_it_changes(dsn: str, archive: Path) -> None:
@@ -167,8 +158,8 @@ def test_rejected_file_is_retried_when_it_changes(dsn: str, archive: Path) -> No
     make_fits(bad, FILES[1][0])
     summary = ingest_paths(config, dsn, [bad], show_progress=False)
     assert (summary.new, sum(summary.rejected.values())) == (1, 0)
-    assert query(dsn, "SELECT count(*) FROM ingest.rejected_files") == [(0,)]
-    assert query(dsn, "SELECT count(*) FROM lick.files WHERE path = %s",
+    assert fetch(dsn, "SELECT count(*) FROM ingest.rejected_files") == [(0,)]
+    assert fetch(dsn, "SELECT count(*) FROM lick.files WHERE path = %s",
                  ("2012-01/18/shane/r9999.fits",)) == [(1,)]
 
 
@@ -179,8 +170,8 @@ def test_file_that_becomes_unreadable_loses_its_rows(dsn: str, archive: Path) ->
     victim.write_bytes(b"\0" * 100)
     summary = ingest_paths(config, dsn, [archive], show_progress=False)
     assert sum(summary.rejected.values()) == 1 and summary.unchanged == 4
-    assert query(dsn, "SELECT count(*) FROM ivoa.obscore") == [(4,)]
-    assert query(dsn, "SELECT path FROM ingest.rejected_files ORDER BY path") == [
+    assert fetch(dsn, "SELECT count(*) FROM ivoa.obscore") == [(4,)]
+    assert fetch(dsn, "SELECT path FROM ingest.rejected_files ORDER BY path") == [
         ("2012-01/18/shane/r9999.fits",), ("2019-11/09/AO/s1303.fits",)]
 
 
@@ -188,7 +179,7 @@ def test_dry_run_writes_nothing(dsn: str, archive: Path) -> None:
     summary = ingest_paths(config_for(archive), dsn, [archive], dry_run=True,
                            show_progress=False)
     assert summary.new == 5 and sum(summary.rejected.values()) == 1 and summary.dry_run
-    assert query(dsn, "SELECT (SELECT count(*) FROM lick.files),"
+    assert fetch(dsn, "SELECT (SELECT count(*) FROM lick.files),"
                       " (SELECT count(*) FROM ingest.rejected_files)") == [(0, 0)]
 
 
@@ -202,7 +193,7 @@ def test_access_rules_and_recompute(dsn: str, archive: Path) -> None:
     ingest_paths(config, dsn, [archive], show_progress=False)
 
     def access(path: str) -> tuple[Any, ...]:
-        (row,) = query(
+        (row,) = fetch(
             dsn, "SELECT f.owner_ids, f.release_date::date, o.obs_release_date::date,"
                  " o.data_rights, o.owner_ids, f.frame_type, f.ingest_flags"
                  " FROM lick.files f JOIN ivoa.obscore o USING (obs_publisher_did)"
@@ -241,7 +232,7 @@ def test_access_rules_and_recompute(dsn: str, archive: Path) -> None:
     header_type = access("2012-01/18/shane/b1011.fits")
     assert header_type[5] != "dark" and "obstype_override" not in header_type[6].split()
     # the override in force is remembered for the watcher
-    assert query(dsn, "SELECT name FROM ingest.override_files WHERE directory = %s",
+    assert fetch(dsn, "SELECT name FROM ingest.override_files WHERE directory = %s",
                  ("2012-01/18/shane",)) == [("override.3.access",)]
 
 
@@ -280,16 +271,16 @@ def test_rows_written_meanwhile_are_upserted_not_duplicated(dsn: str, archive: P
     finally:
         ingester.close()
     assert outcome.written == (path,)
-    assert query(dsn, "SELECT count(*), max(object) FROM lick.files WHERE path = %s",
+    assert fetch(dsn, "SELECT count(*), max(object) FROM lick.files WHERE path = %s",
                  (path,)) == [(1, "rewritten")]
-    assert query(dsn, "SELECT count(*) FROM ivoa.obscore") == [(5,)]
+    assert fetch(dsn, "SELECT count(*) FROM ivoa.obscore") == [(5,)]
 
 
 def test_missing_schedule_is_a_clear_error(dsn: str, archive: Path) -> None:
     config = IngestConfig(roots=(archive,), schedule_schema="no_such_schedule")
     with pytest.raises(IngestError, match="scheduling database has no observers/runs"):
         ingest_paths(config, dsn, [archive], show_progress=False)
-    assert query(dsn, "SELECT count(*) FROM ingest.rejected_files") == [(0,)]
+    assert fetch(dsn, "SELECT count(*) FROM ingest.rejected_files") == [(0,)]
 
 
 @pytest.mark.parametrize("setting,error", [
@@ -307,5 +298,5 @@ def test_errors_in_pool_workers_reach_the_caller(dsn: str, tmp_path: Path, setti
     config = IngestConfig(roots=(root,), workers=2, batch_size=3, **setting)
     with pytest.raises(error):
         ingest_paths(config, dsn, [root], show_progress=False)
-    assert query(dsn, "SELECT count(*) FROM lick.files") == [(0,)]
-    assert query(dsn, "SELECT count(*) FROM ingest.rejected_files") == [(0,)]
+    assert fetch(dsn, "SELECT count(*) FROM lick.files") == [(0,)]
+    assert fetch(dsn, "SELECT count(*) FROM ingest.rejected_files") == [(0,)]

@@ -21,6 +21,7 @@ from ingest.config import IngestConfig
 from ingest.disk import collect
 from ingest.loader import Loader, ingest_paths
 from ingest.schedule import load_schedule_json
+from tests.conftest import fetch
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 TEMPLATE = PROJECT / "ingest" / "templates" / "lick-headers" / "2012-01_02_shane_r36-hdu0.txt"
@@ -35,16 +36,6 @@ def _content() -> bytes:
     out = BytesIO()
     hdu.writeto(out, output_verify="silentfix")
     return out.getvalue()
-
-
-def _query(dsn: str, sql: str) -> list[tuple[Any, ...]]:
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return list(cur.fetchall())
-    finally:
-        conn.close()
 
 
 def _empty_database(database: Any, tmp_path: Path) -> str:
@@ -93,7 +84,7 @@ def test_killed_loader_leaves_whole_batches_only(database: Any, tmp_path: Path) 
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             # A loader transaction holding an xid has written rows it has not committed.
-            rows = _query(
+            rows = fetch(
                 dsn, "SELECT (SELECT count(*) FROM lick.files),"
                      " EXISTS (SELECT 1 FROM pg_stat_activity"
                      " WHERE application_name = 'lick-archive-ingest'"
@@ -113,25 +104,25 @@ def test_killed_loader_leaves_whole_batches_only(database: Any, tmp_path: Path) 
 
     # The server notices the dead client and aborts its transaction.
     for _ in range(200):
-        if not _query(dsn, "SELECT 1 FROM pg_stat_activity"
+        if not fetch(dsn, "SELECT 1 FROM pg_stat_activity"
                            " WHERE application_name = 'lick-archive-ingest'"):
             break
         time.sleep(0.05)
-    files = {r[0] for r in _query(dsn, "SELECT obs_publisher_did FROM lick.files")}
-    obscore = {r[0] for r in _query(dsn, "SELECT obs_publisher_did FROM ivoa.obscore")}
+    files = {r[0] for r in fetch(dsn, "SELECT obs_publisher_did FROM lick.files")}
+    obscore = {r[0] for r in fetch(dsn, "SELECT obs_publisher_did FROM ivoa.obscore")}
     assert files == obscore  # no obscore row without its archive row, nor the reverse
     assert len(files) % BATCH == 0  # whole batches only
     assert committed_before_kill <= len(files) < COUNT
     # Nothing is left half-done in the bookkeeping either.
-    assert _query(dsn, "SELECT count(*) FROM ingest.rejected_files") == [(0,)]
+    assert fetch(dsn, "SELECT count(*) FROM ingest.rejected_files") == [(0,)]
 
     config = IngestConfig(roots=(root,), schedule_schema="sched", batch_size=BATCH)
     summary = ingest_paths(config, dsn, [root], show_progress=False)
     assert summary.unchanged == len(files)
     assert summary.new == COUNT - len(files)
-    assert _query(dsn, "SELECT count(*), count(DISTINCT path) FROM lick.files") == [
+    assert fetch(dsn, "SELECT count(*), count(DISTINCT path) FROM lick.files") == [
         (COUNT, COUNT)]
-    assert _query(dsn, "SELECT count(*) FROM ivoa.obscore") == [(COUNT,)]
+    assert fetch(dsn, "SELECT count(*) FROM ivoa.obscore") == [(COUNT,)]
 
 
 def test_a_dead_reader_process_does_not_stop_the_run(database: Any, tmp_path: Path) -> None:
@@ -155,4 +146,4 @@ def test_a_dead_reader_process_does_not_stop_the_run(database: Any, tmp_path: Pa
         restarts = loader.pool_restarts
     assert killed and restarts >= 1
     assert summary.new == count and not summary.rejected
-    assert _query(dsn, "SELECT count(*) FROM lick.files") == [(count,)]
+    assert fetch(dsn, "SELECT count(*) FROM lick.files") == [(count,)]

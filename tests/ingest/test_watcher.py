@@ -28,6 +28,7 @@ from ingest.config import IngestConfig
 from ingest.report import ingest_report
 from ingest.schedule import load_schedule_json
 from ingest.watcher import Watcher
+from tests.conftest import fetch
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = PROJECT / "ingest" / "templates" / "lick-headers"
@@ -53,16 +54,6 @@ def fits_bytes(kind: int, pixels: int = 60, obj: str = "growing target") -> byte
     out = BytesIO()
     hdu.writeto(out, output_verify="silentfix")
     return out.getvalue()
-
-
-def query(dsn: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return list(cur.fetchall())
-    finally:
-        conn.close()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -160,7 +151,7 @@ def test_database_outage_while_files_grow(own_cluster: tuple[Any, str], tmp_path
     thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        wait_for(lambda: query(dsn, "SELECT count(*) FROM lick.files")[0][0] == 4, 60,
+        wait_for(lambda: fetch(dsn, "SELECT count(*) FROM lick.files")[0][0] == 4, 60,
                  "the catch-up of the first files")
 
         # Files that grow over ~2.4 s; the database goes down while they grow.
@@ -196,7 +187,7 @@ def test_database_outage_while_files_grow(own_cluster: tuple[Any, str], tmp_path
         late_writer.join()
         expected[late_rel] = late
 
-        wait_for(lambda: query(dsn, "SELECT count(*) FROM lick.files")[0][0] == len(expected),
+        wait_for(lambda: fetch(dsn, "SELECT count(*) FROM lick.files")[0][0] == len(expected),
                  90, "every file after the restart")
         time.sleep(config.stable_delay * 3)  # let any late duplicate write show itself
     finally:
@@ -205,17 +196,17 @@ def test_database_outage_while_files_grow(own_cluster: tuple[Any, str], tmp_path
         watcher.close()
     assert not thread.is_alive()
 
-    rows = {r[0]: r[1:] for r in query(
+    rows = {r[0]: r[1:] for r in fetch(
         dsn, "SELECT path, file_size, checksum, object FROM lick.files")}
     assert set(rows) == set(expected)
     for rel, content in expected.items():
         size, checksum, _ = rows[rel]
         assert size == len(content), rel  # never a partial version
         assert checksum == hashlib.sha256(content).hexdigest(), rel
-    log = query(dsn, "SELECT path, op, count(*) FROM public.write_log GROUP BY path, op")
+    log = fetch(dsn, "SELECT path, op, count(*) FROM public.write_log GROUP BY path, op")
     assert sorted(log) == sorted((rel, "INSERT", 1) for rel in expected)  # exactly once
-    assert query(dsn, "SELECT count(*) FROM ivoa.obscore") == [(len(expected),)]
-    assert query(dsn, "SELECT count(*) FROM ingest.rejected_files") == [(0,)]
+    assert fetch(dsn, "SELECT count(*) FROM ivoa.obscore") == [(len(expected),)]
+    assert fetch(dsn, "SELECT count(*) FROM ingest.rejected_files") == [(0,)]
 
 
 def test_catch_up_compares_names_sizes_and_mtimes(database: Any, tmp_path: Path) -> None:
@@ -247,7 +238,7 @@ def test_catch_up_compares_names_sizes_and_mtimes(database: Any, tmp_path: Path)
         assert second.poll_once().summary.total == 0  # nothing left to do
     finally:
         second.close()
-    assert query(dsn, "SELECT object FROM lick.files WHERE path = %s",
+    assert fetch(dsn, "SELECT object FROM lick.files WHERE path = %s",
                  ("2012-01/20/shane/r0001.fits",)) == [("second 1",)]
     # The report says when the watcher last looked at each directory.
     (root / "2012-01/21/shane").mkdir(parents=True)
@@ -268,16 +259,16 @@ def test_override_change_reapplies_access(database: Any, tmp_path: Path) -> None
     watcher = Watcher(watcher_config(root, stable_delay=0.0), dsn)
     try:
         watcher.poll_once()
-        assert query(dsn, "SELECT owner_ids FROM lick.files") == [([7],)]
+        assert fetch(dsn, "SELECT owner_ids FROM lick.files") == [([7],)]
         (night / "override.access").write_text("r3* access public\n")
         result = watcher.poll_once()
         assert result.recomputed == ["2012-01/18/shane"]
-        assert query(dsn, "SELECT f.owner_ids, o.data_rights FROM lick.files f"
+        assert fetch(dsn, "SELECT f.owner_ids, o.data_rights FROM lick.files f"
                           " JOIN ivoa.obscore o USING (obs_publisher_did)") == [([], "public")]
         assert watcher.poll_once().recomputed == []  # applied once
         (night / "override.access").unlink()
         assert watcher.poll_once().recomputed == ["2012-01/18/shane"]
-        assert query(dsn, "SELECT owner_ids FROM lick.files") == [([7],)]
+        assert fetch(dsn, "SELECT owner_ids FROM lick.files") == [([7],)]
     finally:
         watcher.close()
 
@@ -301,7 +292,7 @@ def test_sigterm_stops_the_daemon_cleanly(database: Any, tmp_path: Path) -> None
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT,
                             stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: query(dsn, "SELECT count(*) FROM lick.files")[0][0] == 1, 60,
+        wait_for(lambda: fetch(dsn, "SELECT count(*) FROM lick.files")[0][0] == 1, 60,
                  "the daemon's first ingest")
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
@@ -335,7 +326,7 @@ def test_polls_between_full_scans_walk_recent_months_only(database: Any,
         watcher.poll_once()
         time.sleep(0.01)
         result = watcher.poll_once()
-        assert query(dsn, "SELECT path FROM lick.files") == [("2012-01/01/shane/r1.fits",)]
+        assert fetch(dsn, "SELECT path FROM lick.files") == [("2012-01/01/shane/r1.fits",)]
         assert result.directories_scanned == 2
     finally:
         watcher.close()

@@ -18,26 +18,18 @@ import pytest
 from astropy.io.votable import parse_single_table
 from astropy.table import Table
 
-from tests.conftest import run_cli
+from tests.conftest import fetch, run_cli
 
 NIGHT = "((now() AT TIME ZONE 'UTC') - interval '20 hours')::date"
 STAFF = ("staff@lick.example", "staff-password-1")
 
 
-def _owner_query(database, query, params=()):
-    with psycopg2.connect(database.owner_dsn) as conn, conn.cursor() as cur:
-        cur.execute(query, params)
-        rows = cur.fetchall()
-    conn.close()
-    return rows
-
-
 def _expected(database, obid: int | None, staff: bool = False) -> set[str]:
     if staff:
-        return {r[0] for r in _owner_query(database,
+        return {r[0] for r in fetch(database.owner_dsn,
                                            "SELECT obs_publisher_did FROM ivoa.obscore")}
-    rows = _owner_query(
-        database,
+    rows = fetch(
+        database.owner_dsn,
         "SELECT obs_publisher_did FROM ivoa.obscore WHERE "
         f"(obs_release_date IS NOT NULL AND obs_release_date::date <= {NIGHT}) "
         "OR (%s = ANY(owner_ids) AND obs_release_date IS NOT NULL)",
@@ -182,7 +174,7 @@ def test_other_users_jobs_are_invisible(server, principals):
 def test_rows_turn_public_after_release_without_reingest(server, principals):
     hidden = sorted(principals["owner"][1] - principals["anonymous"][1])[:3]
     query = "SELECT obs_publisher_did FROM ivoa.obscore"
-    original = _owner_query(server.database,
+    original = fetch(server.database.owner_dsn,
                             "SELECT obs_publisher_did, obs_release_date FROM ivoa.obscore "
                             "WHERE obs_publisher_did = ANY(%s)", (hidden,))
     conn = psycopg2.connect(server.database.owner_dsn)
@@ -207,7 +199,7 @@ def test_data_rights_follow_release_dates(server, principals):
     from vo_service.services.release import refresh_data_rights
 
     did = sorted(principals["owner"][1] - principals["anonymous"][1])[0]
-    (original,) = _owner_query(server.database, "SELECT obs_release_date FROM ivoa.obscore "
+    (original,) = fetch(server.database.owner_dsn, "SELECT obs_release_date FROM ivoa.obscore "
                                "WHERE obs_publisher_did = %s", (did,))[0]
     conn = psycopg2.connect(server.database.owner_dsn)
     ctx = AppContext.build(server.database.settings)

@@ -7,29 +7,21 @@ import io
 
 import httpx
 import numpy as np
-import psycopg2
 import pytest
 import pyvo
 from astropy.io.votable import parse_single_table
 from astropy.table import Table
 
+from tests.conftest import fetch
 from tests.xsd import validate
 
 VOT = "{http://www.ivoa.net/xml/VOTable/v1.3}"
 
 
-def _owner_rows(database, query, params=()):
-    with psycopg2.connect(database.owner_dsn) as conn, conn.cursor() as cur:
-        cur.execute(query, params)
-        rows = cur.fetchall()
-    conn.close()
-    return rows
-
-
 def _public_count(database):
     """Rows anonymous may see, computed independently from the stored columns."""
-    return _owner_rows(
-        database,
+    return fetch(
+        database.owner_dsn,
         "SELECT count(*) FROM ivoa.obscore WHERE obs_release_date IS NOT NULL AND "
         "obs_release_date::date <= ((now() AT TIME ZONE 'UTC') - interval '20 hours')::date",
     )[0][0]
@@ -38,7 +30,7 @@ def _public_count(database):
 def test_pyvo_sync_count_sees_only_public_rows(server, archive):
     service = pyvo.dal.TAPService(server.tap_url)
     result = service.search("SELECT COUNT(*) AS n FROM ivoa.obscore")
-    total = _owner_rows(server.database, "SELECT count(*) FROM ivoa.obscore")[0][0]
+    total = fetch(server.database.owner_dsn, "SELECT count(*) FROM ivoa.obscore")[0][0]
     public = _public_count(server.database)
     assert 0 < public < total
     assert int(result["n"][0]) == public
@@ -62,7 +54,7 @@ def test_cone_matches_astropy(server, archive):
     """CONTAINS(POINT, CIRCLE) against an independent astropy separation."""
     from astropy.coordinates import SkyCoord
 
-    rows = _owner_rows(server.database,
+    rows = fetch(server.database.owner_dsn,
                        "SELECT obs_publisher_did, s_ra, s_dec FROM ivoa.obscore "
                        "WHERE s_ra IS NOT NULL AND obs_release_date::date <= "
                        "((now() AT TIME ZONE 'UTC') - interval '20 hours')::date")
@@ -173,7 +165,7 @@ def test_parameter_names_are_case_insensitive(server, archive):
 
 
 def test_upload_crossmatch_with_pyvo(server, archive):
-    rows = _owner_rows(server.database,
+    rows = fetch(server.database.owner_dsn,
                        "SELECT s_ra, s_dec FROM ivoa.obscore WHERE s_ra IS NOT NULL AND "
                        "data_rights = 'public' ORDER BY obs_id LIMIT 3")
     mine = Table(rows=[(i, ra, dec) for i, (ra, dec) in enumerate(rows)],

@@ -15,10 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
-import psycopg2
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import fetch, run_cli
 
 NIGHT = "((now() AT TIME ZONE 'UTC') - interval '20 hours')::date"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -88,13 +87,7 @@ def staff_account(server) -> tuple[str, str]:
 
 
 def owner_rows(database, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:
-    conn = psycopg2.connect(database.owner_dsn)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return fetch(database.owner_dsn, sql, params)
 
 
 def public_dids(database) -> set[str]:
