@@ -192,7 +192,7 @@ class Loader:
             self._pool = None
 
     def _submit(self, batch: list[DiskFile], known: dict[str, Known]) -> Future[BatchOutcome]:
-        all_new = all(disk.path not in known for disk in batch)
+        all_new = _all_new(batch, known)
         try:
             return self._start_pool().submit(ingest_in_worker, batch, all_new,
                                              self._generation)
@@ -232,8 +232,7 @@ class Loader:
         batches = (list(todo[i:i + size]) for i in range(0, len(todo), size))
         if workers == 1 or len(todo) < 8:
             for batch in batches:
-                all_new = all(disk.path not in known for disk in batch)
-                yield batch, self.local.ingest(batch, all_new=all_new,
+                yield batch, self.local.ingest(batch, all_new=_all_new(batch, known),
                                                generation=self._generation)
                 if stop is not None and stop():
                     return
@@ -294,6 +293,11 @@ class Loader:
                 progress(len(batch))
         summary.seconds = time.monotonic() - started
         return summary
+
+
+def _all_new(batch: Sequence[DiskFile], known: dict[str, Known]) -> bool:
+    """No file of the batch had a row when the run compared disk and database."""
+    return all(disk.path not in known for disk in batch)
 
 
 # ---------------------------------------------------------------- access recompute
