@@ -278,6 +278,14 @@ def test_csv_is_rfc4180_with_header() -> None:
                 assert cell == _text_expected(kind, value, False)
 
 
+def test_csv_tells_an_empty_string_from_null() -> None:
+    """As PostgreSQL's CSV (the COPY path) writes them: NULL is an empty cell, an empty
+    string a quoted one."""
+    columns = [ResultColumn("label", "char", "*"), ResultColumn("n", "int")]
+    out, _ = write("csv", [("", 1), (None, 2), ("a,b", None)], columns=columns)
+    assert out == b'label,n\r\n"",1\r\n,2\r\n"a,b",\r\n'
+
+
 def test_tsv_has_one_line_per_row() -> None:
     rows = sample.rows()
     out, _ = write("tsv", rows)

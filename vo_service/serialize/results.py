@@ -153,17 +153,20 @@ class _DelimitedWriter(_Writer):
     Only text columns can hold a separator, quote or line break (numbers, timestamps
     and DALI arrays cannot), so ``clean`` (quoting for CSV, blanking for TSV) is
     applied per text column on the joined column: most columns need no per-cell work.
+    ``clean`` also gets the values, so that CSV can tell an empty string from NULL.
     """
 
     def __init__(self, plans: Sequence[ColumnPlan], info: ResultInfo, separator: str,
-                 newline: str, clean: Callable[[list[str]], list[str]]) -> None:
+                 newline: str, clean: Callable[[list[str], Sequence[Any]], list[str]]
+                 ) -> None:
         super().__init__(plans, info)
         self.separator = separator
         self.newline = newline
         self.clean = clean
 
     def head(self) -> bytes:
-        names = self.clean([p.column.name for p in self.plans])
+        names = [p.column.name for p in self.plans]
+        names = self.clean(names, names)
         return (self.separator.join(names) + self.newline).encode()
 
     def rows(self, columns: list[Sequence[Any]]) -> bytes:
@@ -171,7 +174,7 @@ class _DelimitedWriter(_Writer):
         for plan, column in zip(self.plans, columns, strict=True):
             texts = votable.text_cells(plan, column, true_false=("true", "false"))
             if plan.kind in (col.CHAR, col.UNICODE):
-                texts = self.clean(texts)
+                texts = self.clean(texts, column)
             cells.append(texts)
         lines = map(self.separator.join, zip(*cells, strict=True))
         return (self.newline.join(lines) + self.newline).encode()
@@ -180,16 +183,19 @@ class _DelimitedWriter(_Writer):
         return b""
 
 
-def csv_quote(cells: list[str]) -> list[str]:
-    """RFC 4180: quote the cells holding a comma, quote or line break."""
+def csv_quote(cells: list[str], values: Sequence[Any]) -> list[str]:
+    """RFC 4180: quote the cells holding a comma, quote or line break, and empty
+    strings, so that an empty cell means NULL (as PostgreSQL's CSV writes them)."""
     joined = "\x00".join(cells)
-    if not ("," in joined or '"' in joined or "\n" in joined or "\r" in joined):
+    if not ("," in joined or '"' in joined or "\n" in joined or "\r" in joined
+            or "" in cells):
         return cells
     return [f'"{c.replace(chr(34), chr(34) * 2)}"'
-            if ("," in c or '"' in c or "\n" in c or "\r" in c) else c for c in cells]
+            if ("," in c or '"' in c or "\n" in c or "\r" in c or (c == "" and v is not None))
+            else c for c, v in zip(cells, values, strict=True)]
 
 
-def _tsv_clean(cells: list[str]) -> list[str]:
+def _tsv_clean(cells: list[str], values: Sequence[Any]) -> list[str]:
     """IANA text/tab-separated-values: a value cannot hold TAB or line breaks, so those
     become spaces (TAP 1.1 sect. 5.1.2 forbids TAB in values)."""
     joined = "\x00".join(cells)

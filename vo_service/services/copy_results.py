@@ -323,4 +323,5 @@ class CopyStream:
 
 def csv_header(columns: Sequence[ResultColumn]) -> bytes:
     """The CSV header line, quoted as the general writer quotes it."""
-    return (",".join(csv_quote([c.name for c in columns])) + "\r\n").encode()
+    names = [c.name for c in columns]
+    return (",".join(csv_quote(names, names)) + "\r\n").encode()
