@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from lxml import etree
 
 from tap_schema.declaration import SCHEMAS
@@ -60,8 +62,12 @@ def _table_element(parent: etree._Element | None, table: Table, detail: bool) ->
     return element
 
 
+@functools.lru_cache(maxsize=2)
 def tableset(detail: bool = True) -> bytes:
-    """The whole tableset; ``detail=False`` is VOSI's ``detail=min`` (no columns)."""
+    """The whole tableset; ``detail=False`` is VOSI's ``detail=min`` (no columns).
+
+    Built once per process (the declaration does not change while it runs).
+    """
     root = etree.Element(f"{{{VOSI_TABLES_NS}}}tableset", nsmap=_NSMAP)
     for schema in SCHEMAS:
         element = etree.SubElement(root, "schema")

@@ -1,8 +1,11 @@
 """The application factory: ``create_app(settings)`` builds the Starlette app.
 
-Nothing connects or reads configuration at import; the lifespan opens the pools.
-Every error leaves through :func:`_service_error`, which renders a DALI document, so
-a client never sees a stack trace or an HTML error page.
+Nothing connects or reads configuration at import; the lifespan opens the
+:class:`~vo_service.factory.Factory` (pools, background threads) and puts its
+:class:`~vo_service.factory.Services` on ``app.state``.  Every error leaves through
+one handler that renders a DALI document, so a client never sees a stack trace or an
+HTML error page; database errors that reach it are mapped by SQLSTATE (503 with
+Retry-After while the database is away).
 """
 
 from __future__ import annotations
@@ -11,22 +14,22 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from vo_service.context import AppContext
+from vo_service.database.errors import database_fault
 from vo_service.errors import FatalFault, ServiceError
+from vo_service.factory import Factory
 from vo_service.routes import tap, vosi
 from vo_service.routes.authn import AuthenticationMiddleware
+from vo_service.routes.common import BodyLimit
 from vo_service.routes.responses import error_response
 from vo_service.routes.uws import uws_routes
-from vo_service.services.release import ReleaseRefresher
-from vo_service.services.tap_async import make_executor
 from vo_service.settings import Settings
-from vo_service.uws.runner import JobRunner
 from vo_service.web.routes import web_routes
 
 log = logging.getLogger("lick_archive")
@@ -48,45 +51,37 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, psycopg2.Error):
+        mapped = database_fault(exc)
+        if not isinstance(mapped, FatalFault):
+            return await _service_error(request, mapped)
     log.exception("unexpected error on %s", request.url.path)
     return error_response(FatalFault(
         "internal error; it has been logged. Please report the time and the request."))
 
 
-def routes(ctx: AppContext) -> list[BaseRoute]:
+def routes(settings: Settings) -> list[BaseRoute]:
     return [
         *vosi.routes(),
         *tap.routes(),
-        *uws_routes(lambda request: ctx.jobs, path="/tap/async",
-                    max_upload_bytes=ctx.settings.tap.upload_limit_bytes),
-        *web_routes(),
+        *uws_routes(path="/tap/async", max_upload_bytes=settings.tap.upload_limit_bytes),
+        *web_routes(settings.ingest.instrument_dirs),
     ]
 
 
-def create_app(settings: Settings, context: AppContext | None = None) -> Starlette:
-    ctx = context or AppContext.build(settings)
+def create_app(settings: Settings, factory: Factory | None = None) -> Starlette:
+    built = factory or Factory(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        ctx.database.open()
-        ctx.events.start()
-        runner = JobRunner(ctx.jobs.store, make_executor(ctx), ctx.jobs_dir,
-                           threads=settings.uws.runner_threads, events=ctx.events,
-                           sweep_interval=settings.uws.sweep_interval_s)
-        runner.start()
-        refresher = ReleaseRefresher(ctx, settings.uws.sweep_interval_s)
-        refresher.start()
+        app.state.services = built.open()
         try:
             yield
         finally:
-            refresher.stop()
-            runner.stop()
-            ctx.events.stop()
-            ctx.jobs.store.close()
-            ctx.database.close()
+            built.close()
 
     app = Starlette(
-        routes=routes(ctx),
+        routes=routes(settings),
         lifespan=lifespan,
         exception_handlers={
             ServiceError: _service_error,
@@ -94,6 +89,7 @@ def create_app(settings: Settings, context: AppContext | None = None) -> Starlet
             Exception: _unexpected_error,
         },
     )
-    app.state.context = ctx
-    app.add_middleware(AuthenticationMiddleware, context=ctx)
+    app.add_middleware(AuthenticationMiddleware)
+    app.add_middleware(BodyLimit, max_bytes=settings.service.max_body_bytes)
     return app
+

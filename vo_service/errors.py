@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from lxml import etree
 
+from vo_service.xml_text import xml_text
+
 VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
 
 
@@ -18,11 +20,14 @@ class ServiceError(Exception):
     fault = "FatalFault"
     status = 500
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None,
+                 retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
             self.status = status
+        #: Seconds the client should wait before trying again (``Retry-After``).
+        self.retry_after = retry_after
 
 
 class UsageFault(ServiceError):
@@ -67,5 +72,5 @@ def error_votable(message: str, fault: str | None = None) -> bytes:
     resource = etree.SubElement(root, f"{{{VOTABLE_NS}}}RESOURCE", type="results")
     info = etree.SubElement(resource, f"{{{VOTABLE_NS}}}INFO", name="QUERY_STATUS",
                             value="ERROR")
-    info.text = f"{fault}: {message}" if fault else message
+    info.text = xml_text(f"{fault}: {message}" if fault else message)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

@@ -37,7 +37,12 @@ class ServiceSettings:
     publisher: str = "Lick Observatory, University of California Observatories"
     contact_name: str = "Lick Archive staff"
     contact_email: str = "archive@lick.example"
-    workers: int = 8
+    trusted_proxies: tuple[str, ...] = ()
+    max_body_bytes: int = 25_000_000
+    body_timeout_s: float = 60.0
+    keepalive_timeout_s: float = 5.0
+    max_header_bytes: int = 16_384
+    max_connections: int = 1_000
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,12 @@ class DatabaseSettings:
     query_url: str = ""
     owner_role: str = "lick_owner"
     query_role: str = "lick_query"
-    pool_size: int = 8
+    query_pool_size: int = 8
+    identity_pool_size: int = 4
+    uws_pool_size: int = 4
+    pages_pool_size: int = 4
+    admission_wait_s: float = 30.0
+    client_check_interval_ms: int = 2_000
     sync_statement_timeout_ms: int = 60_000
     async_statement_timeout_ms: int = 3_600_000
     sync_work_mem: str = "64MB"
@@ -64,6 +74,7 @@ class TapSettings:
     upload_fetch_timeout_s: float = 30.0
     upload_fetch_private: bool = False
     fetch_batch_rows: int = 5_000
+    max_query_bytes: int = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,10 @@ class UwsSettings:
     runner_threads: int = 2
     max_active_jobs_per_owner: int = 10
     max_active_anonymous_jobs: int = 50
+    max_active_jobs_per_address: int = 10
+    pending_lifetime_s: int = 3_600
+    max_result_bytes_per_owner: int = 10_000_000_000
+    max_result_bytes_total: int = 100_000_000_000
     default_execution_duration_s: int = 3_600
     hard_execution_duration_s: int = 14_400
     default_destruction_days: int = 7
@@ -103,6 +118,8 @@ class AuthSettings:
     session_lifetime_s: int = 28_800
     max_failed_logins: int = 10
     throttle_window_s: int = 900
+    login_attempts_retention_days: int = 30
+    audit_retention_days: int = 730
 
 
 @dataclass(frozen=True)

@@ -195,25 +195,25 @@ def test_rows_turn_public_after_release_without_reingest(server, principals):
 
 
 def test_data_rights_follow_release_dates(server, principals):
-    from vo_service.context import AppContext
-    from vo_service.services.release import refresh_data_rights
+    from vo_service.database.pool import Pool
+    from vo_service.services.housekeeping import refresh_data_rights
 
     did = sorted(principals["owner"][1] - principals["anonymous"][1])[0]
     (original,) = fetch(server.database.owner_dsn, "SELECT obs_release_date FROM ivoa.obscore "
                                "WHERE obs_publisher_did = %s", (did,))[0]
     conn = psycopg2.connect(server.database.owner_dsn)
-    ctx = AppContext.build(server.database.settings)
-    ctx.database.open()
+    pool = Pool("test", server.database.owner_dsn, 1)
+    pool.open()
     try:
         with conn, conn.cursor() as cur:
             cur.execute("UPDATE ivoa.obscore SET obs_release_date = now() - interval '3 days' "
                         "WHERE obs_publisher_did = %s", (did,))
-        assert refresh_data_rights(ctx) >= 1
+        assert refresh_data_rights(pool) >= 1
         rights = _sync(server, None, "SELECT data_rights FROM ivoa.obscore WHERE "
                        f"obs_publisher_did = '{did}'")["data_rights"]
         assert list(rights) == ["public"]
     finally:
-        ctx.database.close()
+        pool.close()
         with conn, conn.cursor() as cur:
             cur.execute("UPDATE ivoa.obscore SET obs_release_date = %s, "
                         "data_rights = 'proprietary' WHERE obs_publisher_did = %s",

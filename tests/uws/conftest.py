@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from vo_service.database.pool import Pool
 from vo_service.settings import UwsSettings
 from vo_service.uws.events import PhaseEvents
 from vo_service.uws.service import UwsService
@@ -26,9 +27,10 @@ def store(uws_db) -> Iterator[JobStore]:
     with conn, conn.cursor() as cursor:
         cursor.execute("TRUNCATE uws.jobs CASCADE")
     conn.close()
-    job_store = JobStore(uws_db.owner_dsn)
-    yield job_store
-    job_store.close()
+    pool = Pool("uws-test", uws_db.owner_dsn, 8)
+    pool.open()
+    yield JobStore(pool)
+    pool.close()
 
 
 @pytest.fixture
@@ -53,6 +55,5 @@ def config(tmp_path: Path) -> UwsSettings:
 
 
 @pytest.fixture
-def service(store: JobStore, config: UwsSettings, events: PhaseEvents,
-            tmp_path: Path) -> UwsService:
-    return UwsService(store, config, tmp_path / "jobs", events)
+def service(store: JobStore, config: UwsSettings, tmp_path: Path) -> UwsService:
+    return UwsService(store, config, tmp_path / "jobs")

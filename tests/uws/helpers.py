@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from vo_service.uws.model import Job, Parameters, Phase, new_job_id
+from vo_service.params import Params
+from vo_service.uws.model import Job, Phase, new_job_id
 
 
 def make_job(
@@ -25,5 +26,5 @@ def make_job(
         execution_duration=duration,
         destruction=destruction or now + timedelta(days=1),
         run_id=run_id,
-        parameters=Parameters(params or [("LANG", "ADQL"), ("QUERY", "SELECT 1")]),
+        parameters=Params(params or [("LANG", "ADQL"), ("QUERY", "SELECT 1")]),
     )

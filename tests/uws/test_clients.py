@@ -6,18 +6,17 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import pyvo
 import requests
 import uvicorn
-from starlette.applications import Starlette
 
-from vo_service.routes.uws import uws_error_response, uws_routes
-from vo_service.uws.errors import ExecutionFailed, UwsError
+from tests.uws.app import uws_app
+from vo_service.uws.errors import ExecutionFailed
+from vo_service.uws.events import PhaseEvents
 from vo_service.uws.model import Job, JobResult, Phase
-from vo_service.uws.runner import JobRunner
+from vo_service.uws.runner import JobRunner, Workspace
 from vo_service.uws.service import UwsService
 
 VOTABLE = """<?xml version="1.0" encoding="UTF-8"?>
@@ -30,14 +29,16 @@ VOTABLE = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def votable_executor(job: Job, workdir: Path) -> list[JobResult]:
+def votable_executor(job: Job, workspace: Workspace) -> list[JobResult]:
     """Stands in for the TAP executor: one VOTable row echoing the query."""
     query = job.parameters.get("QUERY") or ""
     if "fail" in query:
         raise ExecutionFailed("table fail does not exist: check the table name")
-    path = workdir / "result.vot"
-    path.write_text(VOTABLE.format(query=query.replace("<", "&lt;"), n=len(query)))
-    return [JobResult("result", "application/x-votable+xml", path.name, path.stat().st_size)]
+    result = workspace.result_file("result.vot")
+    with result:
+        result.write(VOTABLE.format(query=query.replace("<", "&lt;"), n=len(query)).encode())
+    size = result.commit()
+    return [JobResult("result", "application/x-votable+xml", "result.vot", size)]
 
 
 def _free_port() -> int:
@@ -47,13 +48,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def tap_url(service: UwsService) -> Iterator[str]:
-    app = Starlette(
-        routes=uws_routes(lambda request: service, path="/tap/async"),
-        exception_handlers={UwsError: uws_error_response},
-    )
+def tap_url(service: UwsService, events: PhaseEvents) -> Iterator[str]:
+    app = uws_app(service, events)
     runner = JobRunner(service.store, votable_executor, service.jobs_dir, threads=2,
-                       events=service.events)
+                       events=events)
     runner.start()
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,

@@ -6,11 +6,12 @@ import itertools
 
 import pytest
 
+from vo_service.errors import UsageFault
+from vo_service.params import Params
 from vo_service.uws.errors import InvalidPhaseChange
 from vo_service.uws.model import (
     FINAL_PHASES,
     TRANSITIONS,
-    Parameters,
     Phase,
     check_transition,
     new_job_id,
@@ -52,15 +53,34 @@ def test_normal_life_is_allowed() -> None:
 
 
 def test_parameters_are_case_insensitive_and_multivalued() -> None:
-    params = Parameters([("query", "a"), ("UPLOAD", "t1,param:x"), ("Upload", "t2,param:y")])
+    params = Params([("query", "a"), ("UPLOAD", "t1,param:x"), ("Upload", "t2,param:y")])
     assert params.get("QUERY") == "a"
-    assert params.getall("upload") == ["t1,param:x", "t2,param:y"]
+    assert params.get_all("upload") == ["t1,param:x", "t2,param:y"]
     assert "Query" in params
     assert "MAXREC" not in params
-    later = params.extended([("QUERY", "b")])
-    assert later.get("query") == "b"
-    assert later.getall("QUERY") == ["a", "b"]
     assert params.names() == ["QUERY", "UPLOAD"]
+
+
+def test_one_repeat_rule() -> None:
+    """A single-valued parameter given twice with different values is refused; a
+    /parameters POST replaces the values of the names it sends."""
+    twice = Params([("QUERY", "a"), ("query", "b"), ("LANG", "ADQL"), ("lang", "ADQL")])
+    assert twice.get("LANG") == "ADQL"
+    with pytest.raises(UsageFault, match="QUERY given 2 times"):
+        twice.get("QUERY")
+    job = Params([("QUERY", "a"), ("UPLOAD", "t1,param:x"), ("MAXREC", "5")])
+    later = job.replaced_by(Params([("query", "b"), ("UPLOAD", "t2,param:y")]))
+    assert later.get("query") == "b"
+    assert later.get_all("UPLOAD") == ["t2,param:y"]
+    assert later.get("MAXREC") == "5"
+
+
+@pytest.mark.parametrize(("name", "value"), [("QU\x00ERY", "x"), ("QUE\nRY", "x"),
+                                             ("QUERY", "SELECT \x00"), ("", "x"),
+                                             ("N" * 65, "x")])
+def test_client_parameters_are_checked(name: str, value: str) -> None:
+    with pytest.raises(UsageFault):
+        Params.checked([(name, value)])
 
 
 def test_job_ids_are_unguessable() -> None:

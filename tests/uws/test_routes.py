@@ -4,45 +4,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from lxml import etree
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tests.uws.test_runner import csv_executor
+from tests.uws.app import uws_app
+from tests.uws.test_runner import csv_executor, wait_for_phase
 from tests.uws.test_xml import NS, load_schema
-from vo_service.errors import ServiceError
-from vo_service.routes.uws import uws_error_response, uws_routes
+from vo_service.uws.errors import ExecutionFailed
+from vo_service.uws.events import PhaseEvents
 from vo_service.uws.model import Phase
 from vo_service.uws.runner import JobRunner
 from vo_service.uws.service import ListFilters, UwsService
 
 
-class FakeLogin:
-    """Test stand-in for the authentication layer: header X-User → scope principal."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"x-user":
-                    scope["lick.principal"] = SimpleNamespace(user_id=int(value))
-        await self.app(scope, receive, send)
-
-
 @pytest.fixture
-def client(service: UwsService) -> Iterator[TestClient]:
-    app = Starlette(
-        routes=uws_routes(lambda request: service, path="/tap/async", max_upload_bytes=1000),
-        exception_handlers={ServiceError: uws_error_response},
-    )
-    app.add_middleware(FakeLogin)
+def client(service: UwsService, events: PhaseEvents) -> Iterator[TestClient]:
+    app = uws_app(service, events, max_upload_bytes=1000)
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as test_client:
         yield test_client
 
@@ -183,7 +162,7 @@ def test_multipart_upload_is_kept(client, service: UwsService) -> None:
     saved = service.job_dir(job_id) / "uploads" / "table1"
     assert saved.read_bytes() == b"<VOTABLE>rows</VOTABLE>"
     job = service.get("17", job_id)
-    assert job.parameters.getall("upload") == ["t1,param:table1"]
+    assert job.parameters.get_all("upload") == ["t1,param:table1"]
 
 
 def test_wait_over_http(client, service: UwsService) -> None:
@@ -192,18 +171,19 @@ def test_wait_over_http(client, service: UwsService) -> None:
     response = client.get(f"/tap/async/{job_id}?WAIT=1&PHASE=PENDING", headers=ALICE)
     assert 0.9 < time.monotonic() - started < 3
     assert etree.fromstring(response.content).findtext("uws:phase", namespaces=NS) == "PENDING"
-    assert client.get(f"/tap/async/{job_id}?WAIT=soon", headers=ALICE).status_code == 400
+    for bad in ("soon", "nan", "inf", "1e999"):
+        assert client.get(f"/tap/async/{job_id}?WAIT={bad}", headers=ALICE).status_code == 400
 
 
 def test_results_error_and_files_with_a_real_runner(client, service: UwsService,
-                                                    schema) -> None:
+                                                    events: PhaseEvents, schema) -> None:
     runner = JobRunner(service.store, csv_executor, service.jobs_dir, threads=2,
-                       events=service.events, poll_interval=0.2)
+                       events=events, poll_interval=0.2)
     runner.start()
     try:
         job_id = create(client, ALICE, QUERY="SELECT 9", PHASE="RUN")
         response = client.get(f"/tap/async/{job_id}?WAIT=10&PHASE=QUEUED", headers=ALICE)
-        job = service.get("17", job_id, wait=10, wait_phase=Phase.EXECUTING)
+        job = wait_for_phase(service.store, job_id, {Phase.COMPLETED, Phase.ERROR})
         assert job.phase is Phase.COMPLETED, response.text
         results = client.get(f"/tap/async/{job_id}/results", headers=ALICE)
         doc = etree.fromstring(results.content)
@@ -214,6 +194,7 @@ def test_results_error_and_files_with_a_real_runner(client, service: UwsService,
         assert file_response.status_code == 200
         assert file_response.headers["content-type"].startswith("text/csv")
         assert file_response.text == "q\n9 TCELES\n"
+        assert file_response.headers["cache-control"] == "private"
         assert client.get(href, headers={"X-User": "18"}).status_code == 404
         assert client.get(f"/tap/async/{job_id}/results/other",
                           headers=ALICE).status_code == 404
@@ -222,18 +203,17 @@ def test_results_error_and_files_with_a_real_runner(client, service: UwsService,
         runner.stop()
 
 
-def test_error_document_has_status_200(client, service: UwsService) -> None:
-    def broken(job, workdir: Path):
-        raise ValueError("ADQL syntax error at line 1, column 8: expected FROM")
+def test_error_document_has_status_200(client, service: UwsService,
+                                       events: PhaseEvents) -> None:
+    def broken(job, workspace):
+        raise ExecutionFailed("ADQL syntax error at line 1, column 8: expected FROM")
 
     runner = JobRunner(service.store, broken, service.jobs_dir, threads=1,
-                       events=service.events, poll_interval=0.2)
+                       events=events, poll_interval=0.2)
     runner.start()
     try:
         job_id = create(client, ALICE, PHASE="RUN")
-        job = service.get("17", job_id, wait=10, wait_phase=Phase.QUEUED)
-        if job.phase is Phase.EXECUTING:
-            job = service.get("17", job_id, wait=10, wait_phase=Phase.EXECUTING)
+        job = wait_for_phase(service.store, job_id, {Phase.COMPLETED, Phase.ERROR})
         assert job.phase is Phase.ERROR
         response = client.get(f"/tap/async/{job_id}/error", headers=ALICE)
         assert response.status_code == 200

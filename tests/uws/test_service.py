@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from vo_service.params import Params
 from vo_service.uws.errors import (
     InvalidParameter,
     InvalidPhaseChange,
@@ -15,19 +17,27 @@ from vo_service.uws.errors import (
     JobNotFound,
     ResourceNotFound,
 )
-from vo_service.uws.model import Parameters, Phase
-from vo_service.uws.service import ListFilters, UwsService, parse_list_filters
+from vo_service.uws.events import PhaseEvents
+from vo_service.uws.model import Job, Phase
+from vo_service.uws.service import (
+    ListFilters,
+    UwsService,
+    WaitRequest,
+    parse_list_filters,
+    parse_wait,
+    wait_for_change,
+)
 from vo_service.uws.store import JobStore
 
 
-def params(**values: str) -> Parameters:
-    return Parameters(values.items())
+def params(**values: str) -> Params:
+    return Params(values.items())
 
 
 def test_create_with_control_parameters(service: UwsService) -> None:
     job = service.create(
         "alice",
-        Parameters([("lang", "ADQL"), ("query", "SELECT 1"), ("runid", "r1"),
+        Params([("lang", "ADQL"), ("query", "SELECT 1"), ("runid", "r1"),
                     ("phase", "run"), ("ExecutionDuration", "99999")]),
     )
     assert job.phase is Phase.QUEUED
@@ -49,10 +59,11 @@ def test_create_refuses_bad_control_values(service: UwsService) -> None:
 
 
 def test_uploads_are_saved_in_the_job_directory(service: UwsService) -> None:
-    job = service.create(None, params(UPLOAD="t,param:t1"), files={"t1": b"<VOTABLE/>"})
+    job = service.create(None, Params([("UPLOAD", "t,param:t1")], {"t1": b"<VOTABLE/>"}))
     assert (service.job_dir(job.job_id) / "uploads" / "t1").read_bytes() == b"<VOTABLE/>"
+    assert service.store.stored_bytes(None)[0] == len(b"<VOTABLE/>")
     with pytest.raises(InvalidParameter):
-        service.create(None, params(UPLOAD="t,param:x"), files={"../evil": b"x"})
+        service.create(None, Params([("UPLOAD", "t,param:x")], {"../evil": b"x"}))
 
 
 def test_ownership(service: UwsService) -> None:
@@ -122,7 +133,7 @@ def test_error_and_results_children(service: UwsService, store: JobStore) -> Non
 
 def test_list_filter_parsing() -> None:
     filters = parse_list_filters(
-        Parameters([("phase", "queued"), ("PHASE", "EXECUTING"), ("after", "2026-01-01"),
+        Params([("phase", "queued"), ("PHASE", "EXECUTING"), ("after", "2026-01-01"),
                     ("last", "5")])
     )
     assert filters.phases == (Phase.QUEUED, Phase.EXECUTING)
@@ -130,10 +141,27 @@ def test_list_filter_parsing() -> None:
     assert filters.last == 5
     for bad in ([("LAST", "0")], [("LAST", "x")], [("PHASE", "DONE")], [("AFTER", "yesterday")]):
         with pytest.raises(InvalidParameter):
-            parse_list_filters(Parameters(bad))
+            parse_list_filters(Params(bad))
 
 
-def test_wait_returns_when_the_phase_changes(service: UwsService) -> None:
+def _wait(service: UwsService, events: PhaseEvents, job_id: str, wait: str,
+          phase: str | None = None) -> Job:
+    """UWS WAIT as the route runs it: on an event loop, re-reading the job."""
+    items = [("WAIT", wait)] + ([("PHASE", phase)] if phase else [])
+    request = parse_wait(Params(items), max_wait_s=10)
+
+    async def read() -> Job:
+        return service.get("alice", job_id)
+
+    async def main() -> Job:
+        job = await read()
+        return job if request is None else await wait_for_change(job, request, events, read)
+
+    return asyncio.run(main())
+
+
+def test_wait_returns_when_the_phase_changes(service: UwsService,
+                                             events: PhaseEvents) -> None:
     job = service.create("alice", params())
     service.run("alice", job.job_id)
 
@@ -144,30 +172,39 @@ def test_wait_returns_when_the_phase_changes(service: UwsService) -> None:
     thread = threading.Thread(target=change_later)
     started = time.monotonic()
     thread.start()
-    seen = service.get("alice", job.job_id, wait=8, wait_phase=Phase.QUEUED)
+    seen = _wait(service, events, job.job_id, "8", "QUEUED")
     elapsed = time.monotonic() - started
     thread.join()
     assert seen.phase is Phase.EXECUTING
     assert 0.4 < elapsed < 4.0  # well before the 8 s WAIT ends
 
 
-def test_wait_times_out_and_skips_final_phases(service: UwsService) -> None:
+def test_wait_times_out_and_skips_final_phases(service: UwsService,
+                                               events: PhaseEvents) -> None:
     job = service.create("alice", params())
     started = time.monotonic()
-    assert service.get("alice", job.job_id, wait=1).phase is Phase.PENDING
+    assert _wait(service, events, job.job_id, "1").phase is Phase.PENDING
     assert 0.9 < time.monotonic() - started < 2.5
     # a PHASE that is not the current one returns at once
     started = time.monotonic()
-    service.get("alice", job.job_id, wait=5, wait_phase=Phase.EXECUTING)
+    _wait(service, events, job.job_id, "5", "EXECUTING")
     assert time.monotonic() - started < 0.5
     service.abort("alice", job.job_id)
     started = time.monotonic()
-    assert service.get("alice", job.job_id, wait=-1).phase is Phase.ABORTED
+    assert _wait(service, events, job.job_id, "-1").phase is Phase.ABORTED
     assert time.monotonic() - started < 0.5
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e999", "soon", "0x10"])
+def test_wait_refuses_non_finite_values(value: str) -> None:
+    with pytest.raises(InvalidParameter, match="WAIT"):
+        parse_wait(Params([("WAIT", value)]), max_wait_s=10)
+    assert parse_wait(Params([("WAIT", "1e9")]), max_wait_s=10) == WaitRequest(10.0)
+    assert parse_wait(Params([("WAIT", "0")]), max_wait_s=10) is None
+
+
 def test_delete_removes_files(service: UwsService) -> None:
-    job = service.create("alice", params(), files={"t": b"x"})
+    job = service.create("alice", Params([], {"t": b"x"}))
     assert service.job_dir(job.job_id).exists()
     service.delete("alice", job.job_id)
     assert not service.job_dir(job.job_id).exists()

@@ -11,13 +11,14 @@ import psycopg2
 import pytest
 
 from tests.uws.helpers import make_job
+from vo_service.params import Params
 from vo_service.uws.errors import (
     InvalidPhaseChange,
     JobLimitReached,
     JobNotFound,
     JobNotPending,
 )
-from vo_service.uws.model import ErrorSummary, ErrorType, JobResult, Parameters, Phase
+from vo_service.uws.model import ErrorSummary, ErrorType, JobResult, Phase
 from vo_service.uws.store import JobCaps, JobStore
 
 
@@ -100,12 +101,14 @@ def test_error_summary_is_stored(store: JobStore) -> None:
 
 def test_parameters_only_added_while_pending(store: JobStore) -> None:
     job = store.create(make_job(params=[("LANG", "ADQL")]))
-    more = store.add_parameters(job.job_id, Parameters([("query", "SELECT 2")]))
+    more = store.add_parameters(job.job_id, Params([("query", "SELECT 2")]))
     assert more.parameters.get("QUERY") == "SELECT 2"
     assert [n for n, _ in more.parameters] == ["LANG", "QUERY"]
+    again = store.add_parameters(job.job_id, Params([("QUERY", "SELECT 3")]))
+    assert again.parameters.get_all("query") == ["SELECT 3"]  # replaced, not appended
     store.set_phase(job.job_id, Phase.QUEUED)
     with pytest.raises(JobNotPending):
-        store.add_parameters(job.job_id, Parameters([("MAXREC", "1")]))
+        store.add_parameters(job.job_id, Params([("MAXREC", "1")]))
     assert "MAXREC" not in store.get(job.job_id).parameters
 
 
@@ -235,7 +238,8 @@ def test_list_filters(store: JobStore) -> None:
 
 
 def test_caps_hold_under_concurrent_creation(store: JobStore) -> None:
-    caps = JobCaps(per_owner=3, anonymous=2)
+    caps = JobCaps(per_owner=3, anonymous=2, per_address=100, bytes_per_owner=10**9,
+                   bytes_total=10**9)
 
     def create(owner: str | None) -> bool:
         try:
@@ -249,6 +253,19 @@ def test_caps_hold_under_concurrent_creation(store: JobStore) -> None:
         anonymous = list(pool.map(create, [None] * 10))
     assert sum(alice) == 3
     assert sum(anonymous) == 2
+    by_address = JobCaps(per_owner=3, anonymous=50, per_address=2, bytes_per_owner=10**9,
+                         bytes_total=10**9)
+    for _ in range(2):
+        store.create(make_job(owner=None), by_address, creator_address="192.0.2.7")
+    with pytest.raises(JobLimitReached, match="your address"):
+        store.create(make_job(owner=None), by_address, creator_address="192.0.2.7")
+    store.create(make_job(owner=None), by_address, creator_address="192.0.2.8")
+    tiny = JobCaps(per_owner=30, anonymous=50, per_address=50, bytes_per_owner=100,
+                   bytes_total=10**9)
+    store.create(make_job(owner="bob"), tiny, upload_bytes=60)
+    assert store.stored_bytes("bob")[0] == 60
+    with pytest.raises(JobLimitReached, match="storage"):
+        store.create(make_job(owner="bob"), tiny, upload_bytes=60)
     assert store.count_unfinished("alice") == 3
     # finished jobs do not count
     done = store.list_jobs("alice")[0]
@@ -260,7 +277,12 @@ def test_caps_hold_under_concurrent_creation(store: JobStore) -> None:
 def test_delete_and_expiry(store: JobStore) -> None:
     keep = store.create(make_job())
     gone = store.create(make_job(destruction=datetime.now(UTC) - timedelta(seconds=1)))
-    assert store.delete_expired() == [gone.job_id]
+    assert store.delete_expired(pending_lifetime_s=3600) == [gone.job_id]
     assert store.find(gone.job_id) is None
+    store.set_phase(keep.job_id, Phase.QUEUED)
+    never_run = store.create(make_job())
+    time.sleep(1.1)
+    assert store.delete_expired(pending_lifetime_s=1) == [never_run.job_id]
+    assert store.get(keep.job_id).phase is Phase.QUEUED
     assert store.delete(keep.job_id) is True
     assert store.delete(keep.job_id) is False

@@ -10,8 +10,9 @@ import pytest
 from lxml import etree
 
 from tests.uws.helpers import make_job
+from vo_service.params import Params
 from vo_service.serialize import uws as xml
-from vo_service.uws.model import ErrorSummary, ErrorType, Job, JobRef, JobResult, Parameters, Phase
+from vo_service.uws.model import ErrorSummary, ErrorType, Job, JobRef, JobResult, Phase
 
 XSD = Path(__file__).resolve().parent.parent / "data" / "xsd"
 NS = {"uws": xml.UWS_NS, "xlink": xml.XLINK_NS, "v": xml.VOTABLE_NS}
@@ -119,7 +120,7 @@ def test_results_and_parameters_are_valid(uws_schema) -> None:
     assert len(results) == 2
     parameters = validate(uws_schema, xml.parameters_document(job))
     assert [p.get("id") for p in parameters] == ["lang", "query", "upload", "odd"]
-    empty = replace(job, parameters=Parameters(), results=())
+    empty = replace(job, parameters=Params(), results=())
     validate(uws_schema, xml.parameters_document(empty))
     validate(uws_schema, xml.results_document(empty, "http://h/async/j"))
 

@@ -1,130 +1,185 @@
-"""Connection pools for the owner and the query role, used from worker threads.
+"""Connection pools, one per purpose, each with its own admission and thread limiter.
 
-psycopg2 is blocking: handlers run database work through :meth:`Database.run` in a
-thread pool whose size equals the pool's, so a request never waits on a connection
-while holding a thread another request needs.
+psycopg2 blocks, so database work runs in worker threads.  The rule that keeps the
+service from stalling (docs/architecture.md) is enforced here:
+
+* every purpose (identity lookups, query start and streaming, UWS requests, pages,
+  the availability probe) has a :class:`Pool` of its own: a SQLAlchemy ``QueuePool``
+  of ``size`` connections (pre-ping: a connection left broken by a database restart is
+  replaced on checkout instead of failing the request), an **admission** semaphore of
+  ``size`` slots awaited on the event loop, and a thread limiter of ``size`` tokens;
+* a request first waits, without holding a thread or a connection, for an admission
+  slot (FIFO, at most ``admission_wait_s`` seconds, then 503 with Retry-After); only
+  then does it take a thread and a connection, which are therefore always free;
+* a streamed result keeps its slot and its connection until the stream ends, and
+  pulls each chunk through the same limiter: there are never more holders of a slot
+  than tokens, so a stream never waits for a token another request holds.
+
+Background work (the UWS runner, housekeeping) uses pools of its own from its own
+threads, with :meth:`Pool.connection` and no admission.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar
 
 import anyio
 import anyio.to_thread
 import psycopg2
 import psycopg2.extensions
+import sqlalchemy
+import sqlalchemy.exc
+from sqlalchemy.pool import PoolProxiedConnection
 
-from vo_service.database.setup import DatabaseTarget
+from vo_service.database.errors import RETRY_AFTER_S, database_fault
 from vo_service.errors import TransientFault
 
 T = TypeVar("T")
+log = logging.getLogger("lick_archive.database")
+
+Connection = psycopg2.extensions.connection
 
 
-class ConnectionPool:
-    """At most ``size`` connections, opened on demand and kept for reuse.
+class Pool:
+    """``size`` connections to one role for one purpose (see the module docstring).
 
-    (psycopg2's own pools close every connection beyond ``minconn`` when it is
-    returned, and a new backend costs ~10 ms plus cold catalogue caches that make the
-    first plans of each connection several times slower.)  A caller waits up to
-    ``wait`` seconds for a free connection.
+    ``options`` are server settings sent at connect time (``-c name=value``), e.g.
+    ``client_connection_check_interval`` so that the queries of a client that died
+    end inside PostgreSQL.  Nothing connects before the first use.
     """
 
-    def __init__(self, dsn: str, size: int, wait: float = 30.0) -> None:
-        self.dsn = dsn
-        self.wait = wait
-        self._slots = threading.BoundedSemaphore(size)
-        self._idle: list[psycopg2.extensions.connection] = []
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def getconn(self) -> psycopg2.extensions.connection:
-        if not self._slots.acquire(timeout=self.wait):
-            raise TransientFault("all database connections are busy; try again shortly")
-        try:
-            with self._lock:
-                while self._idle:
-                    conn = self._idle.pop()
-                    if not conn.closed:
-                        return conn
-            return psycopg2.connect(self.dsn)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def putconn(self, conn: psycopg2.extensions.connection, close: bool = False) -> None:
-        try:
-            with self._lock:
-                if close or self._closed or conn.closed:
-                    conn.close()
-                else:
-                    self._idle.append(conn)
-        finally:
-            self._slots.release()
-
-    def closeall(self) -> None:
-        with self._lock:
-            self._closed = True
-            for conn in self._idle:
-                conn.close()
-            self._idle.clear()
-
-
-class Database:
-    """Both pools plus the limiter that sizes the worker threads to them."""
-
-    def __init__(self, target: DatabaseTarget, size: int) -> None:
-        self.target = target
+    def __init__(self, name: str, dsn: str, size: int, *, admission_wait_s: float = 30.0,
+                 options: dict[str, str] | None = None) -> None:
+        if size < 1:
+            raise ValueError(f"pool {name} needs at least one connection")
+        self.name = name
         self.size = size
-        self._owner: ConnectionPool | None = None
-        self._query: ConnectionPool | None = None
+        self.admission_wait_s = admission_wait_s
+        self._dsn = dsn
+        self._options = " ".join(f"-c {key}={value}" for key, value in (options or {}).items())
+        self._engine: sqlalchemy.Engine | None = None
+        self._admission = anyio.Semaphore(size)
         self.limiter = anyio.CapacityLimiter(size)
 
+    @property
+    def dsn(self) -> str:
+        """For the sessions that cannot be pooled (LISTEN, a held advisory lock)."""
+        return self._dsn
+
+    # -- lifecycle ---------------------------------------------------------------------
+
     def open(self) -> None:
-        self._owner = ConnectionPool(self.target.owner_dsn, self.size)
-        self._query = ConnectionPool(self.target.query_dsn, self.size)
+        if self._engine is None:
+            self._engine = sqlalchemy.create_engine(
+                "postgresql+psycopg2://", creator=self._connect, pool_size=self.size,
+                max_overflow=0, pool_timeout=self.admission_wait_s, pool_pre_ping=True,
+                pool_reset_on_return="rollback")
 
     def close(self) -> None:
-        for pool in (self._owner, self._query):
-            if pool is not None:
-                pool.closeall()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def _connect(self) -> Connection:
+        name = f"lick-archive {self.name}"
+        if self._options:
+            return psycopg2.connect(self._dsn, application_name=name, options=self._options)
+        return psycopg2.connect(self._dsn, application_name=name)
+
+    # -- blocking use (worker threads) ---------------------------------------------------
+
+    def checkout(self) -> PoolProxiedConnection:
+        """A pooled connection; give it back with :func:`release`.
+
+        A database that cannot be reached is a :class:`TransientFault` (503).
+        """
+        if self._engine is None:
+            raise RuntimeError(f"pool {self.name} is not open")
+        try:
+            return self._engine.raw_connection()
+        except sqlalchemy.exc.TimeoutError as exc:
+            raise TransientFault("all database connections are busy; try again shortly",
+                                 retry_after=RETRY_AFTER_S) from exc
+        except sqlalchemy.exc.DBAPIError as exc:
+            raise database_fault(exc.orig if isinstance(exc.orig, Exception) else exc) \
+                from exc
 
     @contextmanager
-    def _borrow(self, pool: ConnectionPool | None) -> Iterator[psycopg2.extensions.connection]:
-        if pool is None:
-            raise RuntimeError("Database.open() was not called")
-        try:
-            conn = pool.getconn()
-        except psycopg2.OperationalError as exc:
-            raise TransientFault("the database is not reachable right now; try again "
-                                 "in a minute") from exc
-        broken = False
+    def connection(self) -> Iterator[Connection]:
+        """A connection for one unit of work; the caller commits, anything else rolls back.
+
+        A connection that failed (the database restarted, the network broke) is thrown
+        away instead of going back to the pool, and the failure becomes a
+        :class:`TransientFault`.
+        """
+        proxied = self.checkout()
+        conn: Connection = proxied.dbapi_connection  # type: ignore[assignment]
         try:
             yield conn
-        except psycopg2.OperationalError as exc:
-            broken = True
-            raise TransientFault("the database connection failed; try again") from exc
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            release(proxied, broken=True)
+            raise database_fault(exc) from exc
         except BaseException:
-            broken = conn.closed != 0
+            release(proxied, broken=bool(conn.closed))
             raise
+        else:
+            release(proxied, broken=bool(conn.closed))
+
+    # -- from the event loop -------------------------------------------------------------
+
+    @asynccontextmanager
+    async def admitted(self) -> AsyncIterator[None]:
+        """Hold one admission slot (FIFO); 503 after ``admission_wait_s`` seconds."""
+        await self.admit()
+        try:
+            yield
         finally:
-            if not conn.closed and not broken:
-                try:
-                    conn.rollback()
-                except psycopg2.Error:
-                    broken = True
-            pool.putconn(conn, close=broken or conn.closed != 0)
+            self.leave()
 
-    def owner(self) -> AbstractContextManager[psycopg2.extensions.connection]:
-        """An owner-role connection; the caller commits, anything else rolls back."""
-        return self._borrow(self._owner)
+    async def admit(self) -> None:
+        """Take a slot for work that outlives one call (a stream); :meth:`leave` ends it."""
+        try:
+            with anyio.fail_after(self.admission_wait_s):
+                await self._admission.acquire()
+        except TimeoutError:
+            raise TransientFault(
+                f"the service is busy ({self.name}: all {self.size} slots in use for "
+                f"{self.admission_wait_s:.0f} s); try again shortly",
+                retry_after=RETRY_AFTER_S) from None
 
-    def query(self) -> AbstractContextManager[psycopg2.extensions.connection]:
-        """A query-role connection (read-only role; RLS applies)."""
-        return self._borrow(self._query)
+    def leave(self) -> None:
+        self._admission.release()
+
+    async def call(self, function: Callable[[], T]) -> T:
+        """Run ``function`` in a worker thread; the caller holds an admission slot."""
+        return await anyio.to_thread.run_sync(function, limiter=self.limiter)
 
     async def run(self, function: Callable[[], T]) -> T:
-        """Run blocking database work in a worker thread."""
-        return await anyio.to_thread.run_sync(function, limiter=self.limiter)
+        """Admission, then ``function`` in a worker thread: blocking work of one request."""
+        async with self.admitted():
+            return await self.call(function)
+
+    async def run_with(self, function: Callable[[Connection], T]) -> T:
+        """Like :meth:`run`, with a connection of this pool handed to ``function``."""
+        def work() -> T:
+            with self.connection() as conn:
+                return function(conn)
+        return await self.run(work)
+
+    @property
+    def in_use(self) -> int:
+        """Admission slots taken right now (for metrics and tests)."""
+        return self.size - int(self._admission.value)
+
+
+def release(proxied: PoolProxiedConnection, *, broken: bool) -> None:
+    """Give a connection back to its pool (rolled back), or discard a broken one."""
+    try:
+        if broken:
+            proxied.invalidate()
+        proxied.close()
+    except Exception:  # a connection that cannot even be closed is already gone
+        log.debug("discarding a broken connection failed", exc_info=True)

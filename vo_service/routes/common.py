@@ -1,39 +1,115 @@
-"""Helpers shared by the handlers: reading DALI parameters and the context."""
+"""Helpers shared by the handlers: the services, the requester, DALI parameters."""
 
 from __future__ import annotations
 
+import anyio
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vo_service.context import AppContext
+from auth.principals import ANONYMOUS, Principal
 from vo_service.errors import UsageFault
+from vo_service.factory import Services
 from vo_service.params import Params
+from vo_service.routes.responses import error_response
+
+PRINCIPAL_KEY = "lick.principal"
+SESSION_KEY = "lick.session"
+STALE_COOKIE_KEY = "lick.stale_session_cookie"
 
 
-def context(request: Request) -> AppContext:
-    ctx: AppContext = request.app.state.context
-    return ctx
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
 
 
-async def read_form(request: Request, max_upload_bytes: int | None
-                    ) -> tuple[list[tuple[str, str]], dict[str, bytes]]:
+def principal_of(request: Request) -> Principal:
+    principal = request.scope.get(PRINCIPAL_KEY, ANONYMOUS)
+    assert isinstance(principal, Principal)
+    return principal
+
+
+def client_address(scope: Scope) -> str:
+    """The client's address (the proxy's forwarded one only from trusted proxies,
+    which the server applies before the app sees the request)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+class BodyTooLarge(Exception):
+    """The request body went beyond ``service.max_body_bytes``."""
+
+
+class BodyLimit:
+    """ASGI middleware bounding request bodies: 413 at once when Content-Length is
+    too large, :class:`BodyTooLarge` from ``receive`` when a chunked body grows
+    beyond the limit (the readers turn it into 413)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers") or ():
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0 or declared > self.max_bytes:
+                    await error_response(_too_large(self.max_bytes))(scope, receive, send)
+                    return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge()
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _too_large(limit: int) -> UsageFault:
+    return UsageFault(f"the request body is larger than {limit} bytes; send less (large "
+                      "tables go in an UPLOAD given by URL)", status=413)
+
+
+async def read_form(request: Request, max_upload_bytes: int | None) -> Params:
     """The one reader of DALI parameters: the query string, then a urlencoded or
     multipart body, in order; file parts apart (name → content).
 
     File parts are read into memory, so their total size is bounded by
-    ``max_upload_bytes`` (a 413 UsageFault beyond it).
+    ``max_upload_bytes`` (a 413 UsageFault beyond it); the whole body must arrive
+    within ``service.body_timeout_s`` (408 otherwise).  Names and values are checked
+    (:meth:`Params.checked`).
     """
     items: list[tuple[str, str]] = list(request.query_params.multi_items())
     files: dict[str, bytes] = {}
-    used = 0
-    if request.method != "POST":
-        return items, files
     content_type = request.headers.get("content-type", "")
-    if not content_type.startswith(("application/x-www-form-urlencoded",
-                                    "multipart/form-data")):
-        return items, files
+    if request.method == "POST" and content_type.startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        timeout = services(request).settings.service.body_timeout_s
+        try:
+            with anyio.fail_after(timeout):
+                await _read_body(request, max_upload_bytes, items, files)
+        except TimeoutError:
+            raise UsageFault(f"the request body did not arrive within {timeout:.0f} s",
+                             status=408) from None
+    return Params.checked(items, files)
+
+
+async def _read_body(request: Request, max_upload_bytes: int | None,
+                     items: list[tuple[str, str]], files: dict[str, bytes]) -> None:
+    used = 0
     try:
-        async with request.form() as form:
+        async with request.form(max_files=100, max_fields=1000) as form:
             for name, value in form.multi_items():
                 if not isinstance(value, UploadFile):
                     items.append((name, value))
@@ -47,11 +123,7 @@ async def read_form(request: Request, max_upload_bytes: int | None
                 files[name] = content
     except UsageFault:
         raise
+    except BodyTooLarge:
+        raise _too_large(services(request).settings.service.max_body_bytes) from None
     except Exception as exc:  # starlette raises several types for malformed bodies
-        raise UsageFault(f"cannot read the request body: {exc}") from exc
-    return items, files
-
-
-async def read_params(request: Request, *, max_upload_bytes: int | None = None) -> Params:
-    items, files = await read_form(request, max_upload_bytes)
-    return Params.from_pairs(items, files)
+        raise UsageFault(f"cannot read the request body: {str(exc)[:200]}") from exc

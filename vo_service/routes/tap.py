@@ -1,57 +1,201 @@
-"""TAP sync endpoint: parameters in, a streamed result (or a DALI error) out."""
+"""TAP sync endpoint: parameters in, a result (or a DALI error) out.
+
+The query holds one admission slot of the query pool from its start to the end of
+its result (docs/architecture.md).  Its start, and the first 256 KiB of its result,
+run in one worker-thread call: a small result is then complete, its connection goes
+back to the pool at once and the answer is sent as a plain response.  A larger one
+streams, each further chunk pulled in a worker thread of the same pool.  A client
+that disconnects, while the query starts or while its result streams, gets its query
+cancelled inside PostgreSQL (the cancel request is sent from a thread, never from the
+event loop).  A failure after the first byte cannot change the status any more: the
+VOTable writers end the document with QUERY_STATUS=ERROR; for the other formats the
+writer raises, the failure is logged with the request id and the response is broken
+off without its proper end, so the client sees a truncated transfer, never a
+complete-looking result.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import logging
+from collections.abc import Awaitable, Callable, Iterator
 
 import anyio
-import anyio.to_thread
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from auth.principals import ANONYMOUS, Principal
-from vo_service.context import AppContext
-from vo_service.routes.common import context, read_params
+from auth.principals import Principal
+from vo_service.factory import Services
+from vo_service.routes.common import principal_of, read_form, services
 from vo_service.serialize.results import ResultInfo
 from vo_service.services.examples import examples_document
-from vo_service.services.tap import Execution, parse_tap_request, start_query
+from vo_service.services.tap import CancelHandle, Execution, TapRequest, fetch_uploads
 
+log = logging.getLogger("lick_archive.tap")
 
-def principal_of(request: Request) -> Principal:
-    principal = request.scope.get("lick.principal", ANONYMOUS)
-    assert isinstance(principal, Principal)
-    return principal
-
-
-async def stream_execution(ctx: AppContext, execution: Execution,
-                           chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """Pull chunks in worker threads; on disconnect, cancel the query in PostgreSQL."""
-    finished = False
-    try:
-        while True:
-            chunk = await ctx.database.run(lambda: next(chunks, None))
-            if chunk is None:
-                finished = True
-                return
-            yield chunk
-    finally:
-        if not finished:
-            execution.cancel()
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(execution.close)
+#: Bytes of result prepared in the call that starts the query: a result this small is
+#: answered without streaming and releases its connection before it is sent.
+FIRST_BYTES = 256 * 1024
 
 
 async def sync(request: Request) -> Response:
-    ctx = context(request)
-    params = await read_params(request, max_upload_bytes=ctx.settings.tap.upload_limit_bytes)
+    found = services(request)
+    params = await read_form(request, found.settings.tap.upload_limit_bytes)
+    tap_request = found.tap.parse(params)
+    if tap_request.needs_fetch:
+        tap_request = await anyio.to_thread.run_sync(
+            fetch_uploads, tap_request, found.settings.tap, limiter=found.fetch_limiter)
     principal = principal_of(request)
-    tap_request = await ctx.database.run(lambda: parse_tap_request(params, ctx))
-    execution = await ctx.database.run(lambda: start_query(ctx, principal, tap_request))
-    chunks = execution.stream(tap_request.format, tap_request.maxrec,
-                              ResultInfo(query=tap_request.query))
-    return StreamingResponse(stream_execution(ctx, execution, iter(chunks)),
-                             media_type=tap_request.format.mime_type)
+    pool = found.tap.pool
+    await pool.admit()
+    try:
+        handle = CancelHandle()
+        first, rest = await _cancel_on_disconnect(
+            request.receive, handle, found,
+            lambda: pool.call(lambda: _start(found, principal, tap_request, handle)))
+    except BaseException:
+        pool.leave()
+        raise
+    media_type = tap_request.format.mime_type
+    if rest is None:
+        pool.leave()
+        return Response(b"".join(first), media_type=media_type)
+    return StreamedResult(first, rest, media_type, found, handle)
+
+
+def _start(found: Services, principal: Principal, tap_request: TapRequest,
+           handle: CancelHandle) -> tuple[list[bytes], _Rest | None]:
+    """Start the query and prepare up to FIRST_BYTES of its result (worker thread)."""
+    execution = found.tap.start(principal, tap_request, handle)
+    try:
+        chunks = iter(execution.stream(tap_request.format, tap_request.maxrec,
+                                       ResultInfo(query=tap_request.query)))
+        first: list[bytes] = []
+        size = 0
+        for chunk in chunks:
+            first.append(chunk)
+            size += len(chunk)
+            if size >= FIRST_BYTES:
+                return first, _Rest(execution, chunks)
+    except BaseException:
+        execution.cancel()
+        execution.close()
+        raise
+    execution.close()
+    return first, None
+
+
+class _Rest:
+    """The unsent part of a streamed result and the query producing it."""
+
+    def __init__(self, execution: Execution, chunks: Iterator[bytes]) -> None:
+        self.execution = execution
+        self.chunks = chunks
+        self.finished = False
+
+    def next_chunk(self) -> bytes | None:
+        chunk = next(self.chunks, None)
+        if chunk is None:
+            self.finished = True
+        return chunk
+
+    def close(self) -> None:
+        if not self.finished:
+            self.execution.cancel()
+        self.execution.close()
+
+
+async def _cancel_on_disconnect(receive: Receive, handle: CancelHandle, found: Services,
+                                work: Callable[[], Awaitable[tuple[list[bytes], _Rest | None]]]
+                                ) -> tuple[list[bytes], _Rest | None]:
+    """Run ``work``; if the client disconnects meanwhile, cancel the query (the
+    worker thread then ends with an error that is not sent anywhere)."""
+    async with anyio.create_task_group() as group:
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            await anyio.to_thread.run_sync(handle.cancel, limiter=found.cancel_limiter)
+
+        group.start_soon(watch)
+        try:
+            result = await work()
+        except Exception as exc:  # raised below, not wrapped in the group's ExceptionGroup
+            failure: Exception | None = exc
+        else:
+            failure = None
+        group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return result
+
+
+class StreamedResult(Response):
+    """A result too large for one call: the prepared chunks, then the rest, pulled in
+    worker threads of the query pool while this request holds its admission slot."""
+
+    def __init__(self, first: list[bytes], rest: _Rest, media_type: str, found: Services,
+                 handle: CancelHandle) -> None:
+        super().__init__(media_type=media_type)
+        self.first = first
+        self.rest = rest
+        self.found = found
+        self.handle = handle
+        # chunked transfer: drop the Content-Length the base class computed for b""
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pool = self.found.tap.pool
+        try:
+            async with anyio.create_task_group() as group:
+                async def stream() -> None:
+                    await self._send_all(send)
+                    group.cancel_scope.cancel()
+
+                async def watch() -> None:
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    group.cancel_scope.cancel()
+
+                group.start_soon(stream)
+                group.start_soon(watch)
+        except Exception as exc:
+            if _client_gone(exc):
+                log.info("client went away during a streamed result; query cancelled")
+            else:
+                # Headers are out: the response can only be broken off (see the module
+                # docstring).  Returning without the final body message makes the
+                # server close the connection.
+                log.error("result stream failed after the first byte; response broken "
+                          "off: %s", _reason(exc))
+        finally:
+            with anyio.CancelScope(shield=True):
+                await pool.call(self.rest.close)
+                pool.leave()
+
+    async def _send_all(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        for chunk in self.first:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        pool = self.found.tap.pool
+        while (more := await pool.call(self.rest.next_chunk)) is not None:
+            await send({"type": "http.response.body", "body": more, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _client_gone(exc: BaseException) -> bool:
+    return all(isinstance(leaf, OSError) for leaf in _leaves(exc))
+
+
+def _reason(exc: BaseException) -> str:
+    return "; ".join(f"{type(leaf).__name__}: {leaf}" for leaf in _leaves(exc))
 
 
 async def examples(request: Request) -> Response:

@@ -1,4 +1,9 @@
-"""VOSI endpoints of the TAP service: availability, capabilities, tables."""
+"""VOSI endpoints of the TAP service: availability, capabilities, tables.
+
+An anonymous request for the capabilities gets the ``WWW-Authenticate`` challenge
+with its 200 (as the IVOA SSO practice for discovering authentication asks), so a
+client such as TOPCAT learns that logging in is possible and how.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,19 @@ from starlette.routing import Route
 
 from tap_schema import declaration, vosi
 from vo_service.errors import NotFoundFault, UsageFault
-from vo_service.routes.common import context
-from vo_service.services import capabilities, health
+from vo_service.routes.common import principal_of, services
+from vo_service.routes.responses import CHALLENGE
 
 XML = "text/xml; charset=utf-8"
 
 
 async def availability(request: Request) -> Response:
-    ctx = context(request)
-    available, note = await ctx.database.run(lambda: health.database_available(ctx))
-    return Response(health.availability_document(ctx, available, note), media_type=XML)
+    return Response(await services(request).health.document(), media_type=XML)
 
 
 async def tap_capabilities(request: Request) -> Response:
-    return Response(capabilities.tap_capabilities(context(request)), media_type=XML)
+    headers = {} if principal_of(request).is_authenticated else {"WWW-Authenticate": CHALLENGE}
+    return Response(services(request).capabilities, media_type=XML, headers=headers)
 
 
 async def tables(request: Request) -> Response:
@@ -36,7 +40,7 @@ async def table(request: Request) -> Response:
     try:
         found = declaration.table(name)
     except KeyError:
-        raise NotFoundFault(f"no published table {name!r}; see /tap/tables") from None
+        raise NotFoundFault(f"no published table {name[:100]!r}; see /tap/tables") from None
     return Response(vosi.table_document(found), media_type=XML)
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from vo_service.adql.features import LANGUAGE_FEATURES
-from vo_service.context import AppContext
 from vo_service.serialize.formats import SUPPORTED_FORMATS
 from vo_service.serialize.vosi import LanguageFeature, OutputFormatDescription, TapLimits
 from vo_service.serialize.vosi import tap_capabilities as build
+from vo_service.settings import Settings
 
 
 def _features() -> list[LanguageFeature]:
@@ -18,8 +18,9 @@ def _formats() -> list[OutputFormatDescription]:
             for f in SUPPORTED_FORMATS]
 
 
-def tap_capabilities(ctx: AppContext) -> bytes:
-    s = ctx.settings
+def tap_capabilities(settings: Settings) -> bytes:
+    """Built once per process: nothing in it changes while the service runs."""
+    s = settings
     limits = TapLimits(
         retention_default_s=s.uws.default_destruction_days * 86400,
         retention_hard_s=s.uws.hard_destruction_days * 86400,
@@ -30,4 +31,4 @@ def tap_capabilities(ctx: AppContext) -> bytes:
         upload_default_bytes=s.tap.upload_limit_bytes,
         upload_hard_bytes=s.tap.upload_limit_bytes,
     )
-    return build(ctx.tap_url, _features(), _formats(), limits)
+    return build(f"{s.service.base_url.rstrip('/')}/tap", _features(), _formats(), limits)

@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, suppress
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
 from psycopg2 import sql
+from sqlalchemy.pool import PoolProxiedConnection
 
 from auth.identity import begin_query_transaction
 from auth.principals import Principal
 from vo_service.adql import AdqlError, Metadata, UploadTable, translate
-from vo_service.context import AppContext
-from vo_service.errors import TransientFault, UsageFault
+from vo_service.database.errors import database_fault
+from vo_service.database.pool import Pool, release
+from vo_service.errors import UsageFault
 from vo_service.params import Params
 from vo_service.result import ResultColumn
 from vo_service.serialize.formats import OutputFormat, resolve_format
@@ -39,6 +41,7 @@ from vo_service.serialize.stcs import convert_rows
 from vo_service.serialize.upload import UploadedTable, parse_votable
 from vo_service.services.copy_results import CopyStream, csv_row_sql, row_sql
 from vo_service.services.fetch import fetch_upload
+from vo_service.settings import TapSettings
 
 _UPLOAD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 _LANGS = {"ADQL", "ADQL-2.0", "ADQL-2.1"}
@@ -46,8 +49,11 @@ _LANGS = {"ADQL", "ADQL-2.0", "ADQL-2.1"}
 
 @dataclass(frozen=True)
 class Upload:
+    """An UPLOAD table: its inline data, or the URL to fetch it from (``data`` None)."""
+
     name: str
-    data: bytes
+    data: bytes | None
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,20 +65,27 @@ class TapRequest:
     format: OutputFormat
     uploads: tuple[Upload, ...] = ()
 
+    @property
+    def needs_fetch(self) -> bool:
+        return any(upload.data is None for upload in self.uploads)
 
-def parse_tap_request(params: Params, ctx: AppContext) -> TapRequest:
+
+def parse_tap_request(params: Params, tap: TapSettings) -> TapRequest:
+    """Validate the parameters (no database, no network: safe on the event loop)."""
     request = params.get("REQUEST")
     if request is not None and request.lower() != "doquery":
-        raise UsageFault(f"REQUEST={request} is not supported; use REQUEST=doQuery "
+        raise UsageFault(f"REQUEST={request[:40]} is not supported; use REQUEST=doQuery "
                          "(or leave it out)")
     lang = params.get("LANG")
     if lang is None:
         raise UsageFault("missing required parameter LANG; use LANG=ADQL")
     if lang.upper() not in _LANGS:
-        raise UsageFault(f"LANG={lang} is not supported; this service speaks ADQL "
+        raise UsageFault(f"LANG={lang[:40]} is not supported; this service speaks ADQL "
                          "(ADQL-2.0, ADQL-2.1)")
     query = params.require("QUERY")
-    tap = ctx.settings.tap
+    if len(query.encode("utf-8", "surrogatepass")) > tap.max_query_bytes:
+        raise UsageFault(f"the query is longer than {tap.max_query_bytes} bytes; shorten it "
+                         "(large lists of values belong in an UPLOAD table)")
     maxrec = params.get_int("MAXREC")
     if maxrec is None:
         maxrec = tap.default_maxrec
@@ -83,10 +96,10 @@ def parse_tap_request(params: Params, ctx: AppContext) -> TapRequest:
     except ValueError as exc:
         raise UsageFault(str(exc)) from exc
     return TapRequest(query=query, maxrec=maxrec, format=fmt,
-                      uploads=_parse_uploads(params, ctx))
+                      uploads=_parse_uploads(params, tap))
 
 
-def _parse_uploads(params: Params, ctx: AppContext) -> tuple[Upload, ...]:
+def _parse_uploads(params: Params, tap: TapSettings) -> tuple[Upload, ...]:
     uploads: list[Upload] = []
     seen: set[str] = set()
     for spec in params.get_all("UPLOAD"):
@@ -94,43 +107,115 @@ def _parse_uploads(params: Params, ctx: AppContext) -> tuple[Upload, ...]:
             name, _, uri = item.partition(",")
             name, uri = name.strip(), uri.strip()
             if not _UPLOAD_NAME.match(name):
-                raise UsageFault(f"UPLOAD table name {name!r} is not a valid ADQL "
+                raise UsageFault(f"UPLOAD table name {name[:70]!r} is not a valid ADQL "
                                  "identifier (letters, digits, underscores)")
             if name.lower() in seen:
                 raise UsageFault(f"UPLOAD table {name} given twice")
             seen.add(name.lower())
-            tap = ctx.settings.tap
             if uri.startswith("param:"):
                 field_name = uri[len("param:"):]
                 data = params.files.get(field_name)
                 if data is None:
                     raise UsageFault(f"UPLOAD {name}: the request has no multipart file "
-                                     f"field named {field_name!r}")
+                                     f"field named {field_name[:70]!r}")
+                if len(data) > tap.upload_limit_bytes:
+                    raise UsageFault(f"UPLOAD {name} is larger than the limit of "
+                                     f"{tap.upload_limit_bytes} bytes")
+                uploads.append(Upload(name.lower(), data))
+            elif uri.lower().startswith(("http://", "https://")):
+                uploads.append(Upload(name.lower(), None, uri))
             else:
-                data = fetch_upload(uri, max_bytes=tap.upload_limit_bytes,
-                                    timeout=tap.upload_fetch_timeout_s,
-                                    allow_private=tap.upload_fetch_private)
-            if len(data) > ctx.settings.tap.upload_limit_bytes:
-                raise UsageFault(f"UPLOAD {name} is larger than the limit of "
-                                 f"{ctx.settings.tap.upload_limit_bytes} bytes")
-            uploads.append(Upload(name.lower(), data))
+                raise UsageFault(f"UPLOAD {name}: {uri[:70]!r}: only http and https URLs, "
+                                 "or param:<multipart field>, are accepted")
     return tuple(uploads)
+
+
+def fetch_uploads(request: TapRequest, tap: TapSettings) -> TapRequest:
+    """Download the UPLOADs given by URL (blocking network I/O: run in a thread)."""
+    if not request.needs_fetch:
+        return request
+    fetched = tuple(
+        upload if upload.data is not None or upload.url is None else replace(
+            upload, data=fetch_upload(upload.url, max_bytes=tap.upload_limit_bytes,
+                                      timeout=tap.upload_fetch_timeout_s,
+                                      allow_private=tap.upload_fetch_private))
+        for upload in request.uploads)
+    return replace(request, uploads=fetched)
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """Per-transaction limits of a user query (sync and async have their own)."""
+
+    statement_timeout_ms: int
+    work_mem: str
+    temp_file_limit: str | None = None  # raised per transaction (embedded only)
+
+
+class IdentitySecret:
+    """The key binding query transactions to requesters, read once (owner role)."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._secret: bytes | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> bytes:
+        with self._lock:
+            if self._secret is None:
+                from auth.identity import load_secret
+
+                with self._pool.connection() as conn, conn.cursor() as cur:
+                    self._secret = load_secret(cur)
+            return self._secret
+
+
+class CancelHandle:
+    """Cancels a query from another thread, even before its connection is known.
+
+    The HTTP layer creates one per request and calls :meth:`cancel` (off the event
+    loop) when the client disconnects; the query registers its connection when it
+    has one, and is cancelled at once if that already happened.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connection: psycopg2.extensions.connection | None = None
+        self.cancelled = False
+
+    def register(self, connection: psycopg2.extensions.connection) -> None:
+        with self._lock:
+            self._connection = connection
+            cancelled = self.cancelled
+        if cancelled:
+            connection.cancel()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self.cancelled:
+                return
+            self.cancelled = True
+            connection = self._connection
+        if connection is not None and not connection.closed:
+            with suppress(psycopg2.Error):
+                connection.cancel()
 
 
 class _OpenQuery:
     """A query transaction that holds a pooled connection until :meth:`close`.
 
     :meth:`cancel` may be called from another thread (the client went away) and
-    stops the query inside PostgreSQL; :meth:`close` returns the connection.
+    stops the query inside PostgreSQL; :meth:`close` returns the connection (or
+    discards it: a cancelled or failed connection is never reused).
     """
 
-    def __init__(self, columns: tuple[ResultColumn, ...],
-                 connection: psycopg2.extensions.connection, stack: ExitStack) -> None:
+    def __init__(self, columns: tuple[ResultColumn, ...], lease: PoolProxiedConnection,
+                 handle: CancelHandle) -> None:
         self.columns = columns
-        self.connection = connection
-        self.stack = stack
+        self.lease = lease
+        self.connection: psycopg2.extensions.connection = lease.dbapi_connection  # type: ignore[assignment]
+        self.handle = handle
         self._closed = False
-        self._cancelled = False
         self._lock = threading.Lock()
 
     def stream(self, fmt: OutputFormat, maxrec: int, info: ResultInfo) -> Iterator[bytes]:
@@ -142,9 +227,9 @@ class _OpenQuery:
     def cancel(self) -> None:
         self._stop()
         with self._lock:
-            if not self._closed and not self.connection.closed:
-                self._cancelled = True
-                self.connection.cancel()
+            if self._closed:
+                return
+        self.handle.cancel()
 
     def close(self) -> None:
         with self._lock:
@@ -152,20 +237,18 @@ class _OpenQuery:
                 return
             self._closed = True
         self._stop()
-        if self._cancelled:
-            # A cancel request travels on its own socket and may land after this
-            # query ended, on whatever ran next on the connection: never reuse it.
-            self.connection.close()
-        self.stack.close()
+        # A cancel request travels on its own socket and may land after this query
+        # ended, on whatever ran next on the connection: never reuse a cancelled one.
+        release(self.lease, broken=self.handle.cancelled or bool(self.connection.closed))
 
 
 class QueryExecution(_OpenQuery):
     """Rows fetched through a server-side cursor and written by the general writers."""
 
     def __init__(self, columns: tuple[ResultColumn, ...], first_batch: list[tuple[Any, ...]],
-                 cursor: psycopg2.extensions.cursor, connection: psycopg2.extensions.connection,
-                 batch_rows: int, stack: ExitStack) -> None:
-        super().__init__(columns, connection, stack)
+                 cursor: psycopg2.extensions.cursor, lease: PoolProxiedConnection,
+                 handle: CancelHandle, batch_rows: int) -> None:
+        super().__init__(columns, lease, handle)
         self.first_batch = first_batch
         self.cursor = cursor
         self.batch_rows = batch_rows
@@ -183,11 +266,8 @@ class QueryExecution(_OpenQuery):
         while True:
             try:
                 batch = self.cursor.fetchmany(self.batch_rows)
-            except psycopg2.errors.QueryCanceled as exc:
-                raise TransientFault("the query ran into its time limit and was "
-                                     "cancelled; use async for long queries") from exc
             except psycopg2.Error as exc:
-                raise UsageFault(_pg_message(exc)) from exc
+                raise database_fault(exc) from exc
             if not batch:
                 return
             yield batch
@@ -206,8 +286,8 @@ class CopyExecution(_OpenQuery):
     """A BINARY2 or CSV result PostgreSQL writes itself (see :mod:`copy_results`)."""
 
     def __init__(self, columns: tuple[ResultColumn, ...], copy: CopyStream,
-                 connection: psycopg2.extensions.connection, stack: ExitStack) -> None:
-        super().__init__(columns, connection, stack)
+                 lease: PoolProxiedConnection, handle: CancelHandle) -> None:
+        super().__init__(columns, lease, handle)
         self.copy = copy
 
     def stream(self, fmt: OutputFormat, maxrec: int, info: ResultInfo) -> Iterator[bytes]:
@@ -220,29 +300,6 @@ class CopyExecution(_OpenQuery):
 
 
 Execution = QueryExecution | CopyExecution
-
-
-def _pg_message(exc: psycopg2.Error) -> str:
-    text = (exc.pgerror or str(exc)).strip().splitlines()
-    first = text[0] if text else "query failed"
-    return re.sub(r"^ERROR:\s*", "", first)
-
-
-def _query_error(exc: BaseException, timeout_ms: int) -> Exception:
-    """The user-facing error for a query PostgreSQL refused before sending rows."""
-    if isinstance(exc, psycopg2.errors.QueryCanceled):
-        return TransientFault(f"the query ran into its time limit ({timeout_ms // 1000} s) "
-                              "and was cancelled; run it as an async job or narrow it")
-    if isinstance(exc, psycopg2.errors.InsufficientPrivilege):
-        return UsageFault("the query refers to something that is not published")
-    if isinstance(exc, (psycopg2.DataError, psycopg2.ProgrammingError,
-                        psycopg2.IntegrityError, psycopg2.InternalError)):
-        return UsageFault(f"the database could not run the query: {_pg_message(exc)}")
-    if isinstance(exc, psycopg2.OperationalError):
-        return TransientFault("the database connection failed; try again")
-    if isinstance(exc, Exception):
-        return exc
-    return RuntimeError(str(exc))
 
 
 def _upload_tables(uploads: Sequence[tuple[Upload, UploadedTable]]) -> list[UploadTable]:
@@ -266,35 +323,60 @@ def _create_upload(cur: psycopg2.extensions.cursor, name: str, table: UploadedTa
     cur.execute(sql.SQL("ANALYZE pg_temp.{}").format(ident))
 
 
-def start_query(ctx: AppContext, principal: Principal, request: TapRequest, *,
-                asynchronous: bool = False) -> Execution:
-    """Translate, open the cursor and fetch the first batch (blocking: run in a thread).
+class TapService:
+    """Runs TAP queries on one pool with one set of limits (sync, or the async runner's).
 
-    Errors that can be known before any byte is sent (bad ADQL, bad upload, a query
-    PostgreSQL rejects at once) are raised here, so they become proper error documents.
+    Blocking: :meth:`start` runs in a worker thread of the pool (the HTTP layer holds
+    an admission slot of it for the whole life of the result).
     """
-    tap = ctx.settings.tap
-    try:
-        parsed = [(u, parse_votable(u.data, max_bytes=tap.upload_limit_bytes,
-                                    max_rows=tap.upload_max_rows))
-                  for u in request.uploads]
-    except ValueError as exc:
-        raise UsageFault(f"cannot use the uploaded table: {exc}") from exc
-    metadata = Metadata.from_declaration(_upload_tables(parsed))
-    try:
-        translation = translate(request.query, metadata, limit=request.maxrec + 1)
-    except AdqlError as exc:
-        raise UsageFault(str(exc)) from exc
-    db = ctx.settings.database
-    limits = (
-        (db.async_statement_timeout_ms, db.async_work_mem, db.async_temp_file_limit)
-        if asynchronous else
-        (db.sync_statement_timeout_ms, db.sync_work_mem, db.sync_temp_file_limit)
-    )
-    secret = ctx.identity_secret()
-    stack = ExitStack()
-    try:
-        conn = stack.enter_context(ctx.database.query())
+
+    def __init__(self, pool: Pool, tap: TapSettings, limits: QueryLimits,
+                 secret: IdentitySecret) -> None:
+        self.pool = pool
+        self.tap = tap
+        self.limits = limits
+        self.secret = secret
+
+    def parse(self, params: Params) -> TapRequest:
+        return parse_tap_request(params, self.tap)
+
+    def start(self, principal: Principal, request: TapRequest,
+              handle: CancelHandle | None = None) -> Execution:
+        """Translate, open the cursor and fetch the first batch (uploads given by URL
+        were fetched before, with :func:`fetch_uploads`, holding no connection).
+
+        Errors that can be known before any byte is sent (bad ADQL, bad upload, a query
+        PostgreSQL rejects at once) are raised here, so they become proper error
+        documents.
+        """
+        handle = handle or CancelHandle()
+        if request.needs_fetch:
+            raise RuntimeError("fetch_uploads() must run before start()")
+        parsed = _parse_upload_tables(request, self.tap)
+        metadata = Metadata.from_declaration(_upload_tables(parsed))
+        try:
+            translation = translate(request.query, metadata, limit=request.maxrec + 1)
+        except AdqlError as exc:
+            raise UsageFault(str(exc)) from exc
+        secret = self.secret.get()
+        lease = self.pool.checkout()
+        conn: psycopg2.extensions.connection = lease.dbapi_connection  # type: ignore[assignment]
+        handle.register(conn)
+        try:
+            self._begin(conn, principal, parsed, secret)
+            return self._open(conn, lease, handle, request, translation)
+        except BaseException as exc:
+            broken = handle.cancelled or bool(conn.closed) or isinstance(
+                exc, (psycopg2.OperationalError, psycopg2.InterfaceError))
+            release(lease, broken=broken)
+            if isinstance(exc, psycopg2.Error):
+                raise database_fault(exc, statement_timeout_ms=self.limits.statement_timeout_ms
+                                     ) from exc
+            raise
+
+    def _begin(self, conn: psycopg2.extensions.connection, principal: Principal,
+               parsed: Sequence[tuple[Upload, UploadedTable]], secret: bytes) -> None:
+        limits = self.limits
         with conn.cursor() as cur:
             if parsed:
                 cur.execute("SET TRANSACTION READ WRITE")
@@ -304,34 +386,42 @@ def start_query(ctx: AppContext, principal: Principal, request: TapRequest, *,
             cur.execute(
                 "SELECT set_config('statement_timeout', %s, true), "
                 "set_config('work_mem', %s, true)",
-                (str(limits[0]), limits[1]),
+                (str(limits.statement_timeout_ms), limits.work_mem),
             )
-            if asynchronous and ctx.settings.embedded:
-                cur.execute("SELECT public.lick_set_temp_file_limit(%s)", (limits[2],))
-        copy_sql = {
+            if limits.temp_file_limit is not None:
+                cur.execute("SELECT public.lick_set_temp_file_limit(%s)",
+                            (limits.temp_file_limit,))
+
+    def _open(self, conn: psycopg2.extensions.connection, lease: PoolProxiedConnection,
+              handle: CancelHandle, request: TapRequest, translation: Any) -> Execution:
+        copy_sql: Callable[[Any, Any], str | None] = {
             "votable-binary2": row_sql, "csv": csv_row_sql,
-        }.get(request.format.name, lambda columns, sql: None)(translation.columns,
-                                                              translation.sql)
-        if copy_sql is not None:
+        }.get(request.format.name, lambda columns, sql: None)
+        statement = copy_sql(translation.columns, translation.sql)
+        if statement is not None:
             with conn.cursor() as cur:
-                statement = cur.mogrify(copy_sql, translation.params).decode()
-            copy = CopyStream(conn, statement, translation.columns, request.maxrec,
+                bound = cur.mogrify(statement, translation.params).decode()
+            copy = CopyStream(conn, bound, translation.columns, request.maxrec,
                               csv=request.format.name == "csv")
-            try:
-                copy.start()
-            except Exception as exc:
-                raise _query_error(exc, limits[0]) from exc
-            return CopyExecution(translation.columns, copy, conn, stack)
+            copy.start()
+            return CopyExecution(translation.columns, copy, lease, handle)
         cursor = conn.cursor(name="tap_result")
-        cursor.itersize = tap.fetch_batch_rows
+        cursor.itersize = self.tap.fetch_batch_rows
         register_text_timestamps(cursor)
+        cursor.execute(translation.sql, translation.params)
+        first = cursor.fetchmany(self.tap.fetch_batch_rows)
+        return QueryExecution(translation.columns, first, cursor, lease, handle,
+                              self.tap.fetch_batch_rows)
+
+
+def _parse_upload_tables(request: TapRequest, tap: TapSettings
+                         ) -> list[tuple[Upload, UploadedTable]]:
+    parsed = []
+    for upload in request.uploads:
+        assert upload.data is not None  # fetched
         try:
-            cursor.execute(translation.sql, translation.params)
-            first = cursor.fetchmany(tap.fetch_batch_rows)
-        except psycopg2.Error as exc:
-            raise _query_error(exc, limits[0]) from exc
-        return QueryExecution(translation.columns, first, cursor, conn,
-                              tap.fetch_batch_rows, stack)
-    except BaseException:
-        stack.close()
-        raise
+            parsed.append((upload, parse_votable(upload.data, max_bytes=tap.upload_limit_bytes,
+                                                 max_rows=tap.upload_max_rows)))
+        except (ValueError, OverflowError) as exc:
+            raise UsageFault(f"cannot use the uploaded table {upload.name}: {exc}") from exc
+    return parsed

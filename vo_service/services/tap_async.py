@@ -2,26 +2,21 @@
 
 The UWS runner calls :func:`make_executor`'s function in a worker thread for each
 QUEUED job.  The query runs exactly like a sync one (same translation, same
-row-level security bound to the job's owner) but with the async limits, and its
-result is written to the job directory; ABORT cancels it inside PostgreSQL.
+row-level security bound to the job's owner) but on the async pool with the async
+limits, and its result is written through the job's workspace (bounded by the
+owner's storage quota, never left half-written); ABORT cancels it inside PostgreSQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 from auth.principals import ANONYMOUS, Principal
-from vo_service.context import AppContext
 from vo_service.errors import ServiceError
 from vo_service.params import Params
 from vo_service.serialize.results import ResultInfo
-from vo_service.services.tap import parse_tap_request, start_query
+from vo_service.services.tap import CancelHandle, TapService, fetch_uploads
 from vo_service.uws.errors import ExecutionFailed
 from vo_service.uws.model import Job, JobResult
-from vo_service.uws.runner import register_cancel
-
-Executor = Callable[[Job, Path], list[JobResult]]
+from vo_service.uws.runner import Executor, Workspace, register_cancel
 
 
 def _owner(job: Job) -> Principal:
@@ -31,31 +26,35 @@ def _owner(job: Job) -> Principal:
     return Principal(user_id=int(job.owner_id), login="", display_name="")
 
 
-def _params(job: Job, workdir: Path) -> Params:
-    uploads = workdir / "uploads"
+def _params(job: Job, workspace: Workspace) -> Params:
+    uploads = workspace.uploads
     files = {p.name: p.read_bytes() for p in uploads.iterdir()} if uploads.is_dir() else {}
-    return Params.from_pairs(job.parameters.items(), files)
+    return Params(job.parameters.items(), files)
 
 
-def make_executor(ctx: AppContext) -> Executor:
-    def execute(job: Job, workdir: Path) -> list[JobResult]:
+def make_executor(tap: TapService) -> Executor:
+    def execute(job: Job, workspace: Workspace) -> list[JobResult]:
+        handle = CancelHandle()
+        register_cancel(handle.cancel)
         try:
-            request = parse_tap_request(_params(job, workdir), ctx)
-            execution = start_query(ctx, _owner(job), request, asynchronous=True)
+            request = fetch_uploads(tap.parse(_params(job, workspace)), tap.tap)
+            execution = tap.start(_owner(job), request, handle)
         except ServiceError as exc:
             raise ExecutionFailed(exc.message, transient=exc.status >= 500) from exc
-        register_cancel(execution.cancel)
         info = ResultInfo(query=request.query)
-        filename = f"result.{request.format.extension or 'dat'}"
+        result = workspace.result_file(f"result.{request.format.extension or 'dat'}")
         try:
-            with (workdir / filename).open("wb") as out:
+            with result:
                 for chunk in execution.stream(request.format, request.maxrec, info):
-                    out.write(chunk)
+                    result.write(chunk)
+        except ServiceError as exc:
+            raise ExecutionFailed(exc.message, transient=exc.status >= 500) from exc
         finally:
             execution.close()
         if info.error is not None:
             raise ExecutionFailed(info.error)
-        size = (workdir / filename).stat().st_size
-        return [JobResult("result", request.format.mime_type, filename=filename, size=size)]
+        size = result.commit()
+        return [JobResult("result", request.format.mime_type, filename=result.path.name,
+                          size=size)]
 
     return execute

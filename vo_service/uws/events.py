@@ -1,18 +1,21 @@
 """Phase-change notifications: one LISTEN connection per process, many waiters.
 
 The ``0004_uws`` trigger NOTIFYs ``uws_phase`` on every insert and phase change, from any
-server instance.  A single background thread listens and wakes the threads that wait for
-a given job (UWS 1.1 WAIT) or for any QUEUED job (idle runner threads).  Waiters always
-re-read the database after waking and use bounded waits, so a missed notification (while
-the listener reconnects) only delays them, never loses a change.
+server instance.  A single background thread listens and wakes whoever waits for a given
+job (UWS 1.1 WAIT: a coroutine on the event loop, which holds no thread while it waits)
+or for any QUEUED job (idle runner threads).  Waiters always re-read the database after
+waking and use bounded waits, so a missed notification (while the listener reconnects)
+only delays them, never loses a change.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import select
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 
 import psycopg2
 import psycopg2.extensions
@@ -30,7 +33,7 @@ class PhaseEvents:
         self._dsn = dsn
         self._reconnect_delay = reconnect_delay
         self._lock = threading.Lock()
-        self._waiters: dict[str, list[threading.Event]] = defaultdict(list)
+        self._waiters: dict[str, list[Callable[[], None]]] = defaultdict(list)
         self._queued = threading.Condition(self._lock)
         self._queued_count = 0
         self._stopping = threading.Event()
@@ -58,18 +61,42 @@ class PhaseEvents:
     def wait_for_job(self, job_id: str, timeout: float) -> bool:
         """Block until a notification about ``job_id`` arrives or ``timeout`` passes."""
         event = threading.Event()
-        with self._lock:
-            self._waiters[job_id].append(event)
+        self._add_waiter(job_id, event.set)
         try:
             return event.wait(timeout)
         finally:
-            with self._lock:
-                waiting = self._waiters.get(job_id)
-                if waiting is not None:
-                    if event in waiting:
-                        waiting.remove(event)
-                    if not waiting:
-                        del self._waiters[job_id]
+            self._remove_waiter(job_id, event.set)
+
+    async def job_changed(self, job_id: str, timeout: float) -> bool:
+        """Wait on the event loop, holding no thread, for a notification about
+        ``job_id``; False when ``timeout`` passed first."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:  # called by the listener thread
+            loop.call_soon_threadsafe(_resolve, future)
+
+        self._add_waiter(job_id, wake)
+        try:
+            await asyncio.wait_for(future, timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._remove_waiter(job_id, wake)
+
+    def _add_waiter(self, job_id: str, wake: Callable[[], None]) -> None:
+        with self._lock:
+            self._waiters[job_id].append(wake)
+
+    def _remove_waiter(self, job_id: str, wake: Callable[[], None]) -> None:
+        with self._lock:
+            waiting = self._waiters.get(job_id)
+            if waiting is not None:
+                if wake in waiting:
+                    waiting.remove(wake)
+                if not waiting:
+                    del self._waiters[job_id]
 
     def wake_all(self) -> None:
         """Wake the threads in :meth:`wait_for_queued` (a runner is stopping)."""
@@ -98,17 +125,17 @@ class PhaseEvents:
 
     def _wake_everyone(self) -> None:
         with self._lock:
-            for events in self._waiters.values():
-                for event in events:
-                    event.set()
+            for wakes in self._waiters.values():
+                for wake in wakes:
+                    wake()
             self._queued_count += 1
             self._queued.notify_all()
 
     def _dispatch(self, payload: str) -> None:
         job_id, _, phase = payload.partition(" ")
         with self._lock:
-            for event in self._waiters.get(job_id, ()):
-                event.set()
+            for wake in self._waiters.get(job_id, ()):
+                wake()
             if phase == "QUEUED":
                 self._queued_count += 1
                 self._queued.notify_all()
@@ -140,3 +167,8 @@ class PhaseEvents:
             finally:
                 if conn is not None:
                     conn.close()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import enum
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from vo_service.params import Params
 from vo_service.uws.errors import InvalidPhaseChange
 
 
@@ -104,61 +105,6 @@ class JobResult:
     href: str | None = None
 
 
-class Parameters:
-    """Job parameters: case-insensitive names (kept upper case), multi-valued, ordered.
-
-    DALI makes parameter names case-insensitive and lets a parameter repeat (UPLOAD);
-    UWS lets a PENDING job accumulate parameters, so later values follow earlier ones.
-    """
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: tuple[tuple[str, str], ...] = tuple(
-            (name.upper(), value) for name, value in items
-        )
-
-    def items(self) -> tuple[tuple[str, str], ...]:
-        """All (NAME, value) pairs in the order they were given."""
-        return self._items
-
-    def getall(self, name: str) -> list[str]:
-        """Every value of ``name`` (case-insensitive), in order."""
-        key = name.upper()
-        return [value for item_name, value in self._items if item_name == key]
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        """The last value of ``name``: a value posted later replaces an earlier one."""
-        values = self.getall(name)
-        return values[-1] if values else default
-
-    def names(self) -> list[str]:
-        """Distinct names in first-seen order."""
-        return list(dict.fromkeys(name for name, _ in self._items))
-
-    def extended(self, more: Iterable[tuple[str, str]]) -> Parameters:
-        """A copy with ``more`` appended."""
-        return Parameters((*self._items, *more))
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and any(n == name.upper() for n, _ in self._items)
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Parameters) and other._items == self._items
-
-    def __hash__(self) -> int:
-        return hash(self._items)
-
-    def __repr__(self) -> str:
-        return f"Parameters({list(self._items)!r})"
-
-
 @dataclass(frozen=True)
 class Job:
     """A UWS job as stored.  ``owner_id`` None means created anonymously.
@@ -177,7 +123,7 @@ class Job:
     quote: datetime | None = None
     start_time: datetime | None = None
     end_time: datetime | None = None
-    parameters: Parameters = field(default_factory=Parameters)
+    parameters: Params = field(default_factory=Params)
     results: tuple[JobResult, ...] = ()
     error: ErrorSummary | None = None
 

@@ -16,6 +16,7 @@ closed its session) are set to ERROR with a reason, at start-up and on every swe
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import shutil
 import threading
@@ -24,11 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 import psycopg2
 import psycopg2.extensions
 
+from vo_service.errors import TransientFault
 from vo_service.uws.errors import ExecutionFailed
 from vo_service.uws.events import PhaseEvents
 from vo_service.uws.model import ErrorSummary, ErrorType, Job, JobResult, Phase
@@ -36,10 +38,108 @@ from vo_service.uws.store import LOCK_CLASS_RUNNER, JobStore
 
 log = logging.getLogger(__name__)
 
-#: Runs one job: reads ``job.parameters``, writes result files into the directory it is
-#: given (which exists, and holds the job's uploads under ``uploads/``), returns their
-#: descriptions.  Raise :class:`ExecutionFailed` for a client-facing failure message.
-Executor = Callable[[Job, Path], list[JobResult]]
+STORAGE_MESSAGE = (
+    "the service cannot store job results right now (its storage is full or unavailable); "
+    "run the job again later"
+)
+
+
+class QuotaExceeded(ExecutionFailed):
+    """A result outgrew the storage left to its owner (or to all jobs)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"the result is larger than the {limit} bytes of storage left for your jobs; "
+            "delete finished jobs, or lower MAXREC or the columns selected")
+
+
+class Workspace:
+    """Where an executor writes a job's results, within a byte budget.
+
+    Results are written to temporary files and renamed into place only when complete
+    (:meth:`ResultFile.commit`), so a failed job never leaves a partial result; every
+    uncommitted file is removed when the job ends, however it ends.  A write beyond
+    ``max_bytes`` (what is left of the owner's and the service's storage quotas)
+    raises :class:`QuotaExceeded`; a write the disk refuses (full, read-only) raises
+    :class:`ExecutionFailed` with a message that names no server path.
+    """
+
+    def __init__(self, directory: Path, max_bytes: int) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self.used = 0
+        self._pending: list[Path] = []
+
+    @property
+    def uploads(self) -> Path:
+        return self.directory / "uploads"
+
+    def result_file(self, filename: str) -> ResultFile:
+        return ResultFile(self, filename)
+
+    def discard_partial(self) -> None:
+        for path in self._pending:
+            path.unlink(missing_ok=True)
+        self._pending.clear()
+
+
+class ResultFile:
+    """One result being written (a context manager yielding a binary writer)."""
+
+    def __init__(self, workspace: Workspace, filename: str) -> None:
+        self.workspace = workspace
+        self.path = workspace.directory / filename
+        self.partial = workspace.directory / f".{filename}.partial"
+        self.size = 0
+        self._stream: BinaryIO | None = None
+
+    def __enter__(self) -> ResultFile:
+        try:
+            self._stream = self.partial.open("wb")
+        except OSError as exc:
+            raise _storage_failure(exc) from None
+        self.workspace._pending.append(self.partial)
+        return self
+
+    def write(self, data: bytes) -> None:
+        assert self._stream is not None
+        self.size += len(data)
+        self.workspace.used += len(data)
+        if self.workspace.used > self.workspace.max_bytes:
+            raise QuotaExceeded(self.workspace.max_bytes)
+        try:
+            self._stream.write(data)
+        except OSError as exc:
+            raise _storage_failure(exc) from None
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.close()
+            except OSError as exc:
+                if exc_info[0] is None:
+                    raise _storage_failure(exc) from None
+
+    def commit(self) -> int:
+        """Put the complete file in place (after the ``with`` block); its size."""
+        try:
+            os.replace(self.partial, self.path)
+        except OSError as exc:
+            raise _storage_failure(exc) from None
+        self.workspace._pending.remove(self.partial)
+        return self.size
+
+
+def _storage_failure(exc: OSError) -> ExecutionFailed:
+    log.error("cannot write a job result: %s", exc)
+    return ExecutionFailed(STORAGE_MESSAGE, transient=True)
+
+
+#: Runs one job: reads ``job.parameters``, writes result files through the workspace it
+#: is given (whose directory exists and holds the job's uploads under ``uploads/``),
+#: returns their descriptions.  Raise :class:`ExecutionFailed` for a client-facing
+#: failure message.
+Executor = Callable[[Job, Workspace], list[JobResult]]
 
 RESTART_MESSAGE = (
     "the server restarted while the job was running; its result is lost: run the job again"
@@ -106,7 +206,7 @@ def _retrying(write: Callable[[], T], attempts: int = 4) -> T:
     for _ in range(attempts - 1):
         try:
             return write()
-        except psycopg2.OperationalError as exc:
+        except (psycopg2.OperationalError, TransientFault) as exc:
             log.warning("recording a job's end failed (%s); retrying in %.1f s", exc, delay)
             time.sleep(delay)
             delay *= 2
@@ -117,8 +217,11 @@ class JobRunner:
     """Executes jobs from ``store`` with ``executor`` in ``threads`` worker threads.
 
     Result files live in ``jobs_dir/<job_id>/``; the directory goes when the job does.
-    ``events`` (optional) wakes idle workers as soon as a job is queued; without it they
-    poll every ``poll_interval`` seconds.
+    The runner's advisory lock is held in a session of its own (the store's role).
+    ``events`` (optional) wakes idle workers as soon as a job is queued; without it
+    they poll every ``poll_interval`` seconds.  ``bytes_per_owner`` and ``bytes_total``
+    bound the storage of results (with the uploads); ``pending_lifetime_s`` is how long
+    a job may stay PENDING before the sweeper destroys it.
     """
 
     def __init__(
@@ -127,6 +230,9 @@ class JobRunner:
         executor: Executor,
         jobs_dir: Path,
         *,
+        bytes_per_owner: int = 10**10,
+        bytes_total: int = 10**11,
+        pending_lifetime_s: int = 3600,
         threads: int = 2,
         events: PhaseEvents | None = None,
         poll_interval: float = 1.0,
@@ -140,6 +246,9 @@ class JobRunner:
         self.store = store
         self.executor = executor
         self.jobs_dir = jobs_dir
+        self.bytes_per_owner = bytes_per_owner
+        self.bytes_total = bytes_total
+        self.pending_lifetime_s = pending_lifetime_s
         self.threads = threads
         self.events = events
         self.poll_interval = poll_interval
@@ -233,7 +342,7 @@ class JobRunner:
         and its files) once they are older than ``orphan_dir_age`` seconds, so disk use
         stays bounded by the retention period.
         """
-        deleted = self.store.delete_expired()
+        deleted = self.store.delete_expired(self.pending_lifetime_s)
         for job_id in deleted:
             shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         if self.jobs_dir.is_dir():
@@ -301,18 +410,30 @@ class JobRunner:
             self._running[job.job_id] = item
         _current.running = item
         workdir = self.job_dir(job.job_id)
+        workspace: Workspace | None = None
         try:
-            workdir.mkdir(parents=True, exist_ok=True)
-            results = self.executor(job, workdir)
+            own, total = self.store.stored_bytes(job.owner_id)
+            workspace = Workspace(workdir, max(0, min(self.bytes_per_owner - own,
+                                                      self.bytes_total - total)))
+            try:
+                workdir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _storage_failure(exc) from None
+            results = self.executor(job, workspace)
         except ExecutionFailed as exc:
             error_type = ErrorType.TRANSIENT if exc.transient else ErrorType.FATAL
             return self._end_in_error(item, exc.message, error_type)
-        except Exception as exc:
+        except TransientFault as exc:
+            return self._end_in_error(item, exc.message, ErrorType.TRANSIENT)
+        except Exception:
             if not item.cancelled.is_set():
                 log.exception("job %s failed", job.job_id)
-            message = str(exc).strip() or type(exc).__name__
-            return self._end_in_error(item, message, ErrorType.FATAL)
+            return self._end_in_error(
+                item, "the job failed on an internal error; it has been logged",
+                ErrorType.FATAL)
         finally:
+            if workspace is not None:
+                workspace.discard_partial()
             _current.running = None
             with self._running_lock:
                 self._running.pop(job.job_id, None)
@@ -351,7 +472,7 @@ class JobRunner:
             seen = self.events.queued_count if self.events is not None else 0
             try:
                 job = self.run_one()
-            except psycopg2.Error as exc:
+            except (psycopg2.Error, TransientFault) as exc:
                 log.warning("uws worker cannot reach the database: %s", exc)
                 self._stopping.wait(self.poll_interval)
                 continue
@@ -369,7 +490,7 @@ class JobRunner:
                 if rounds % 10 == 0:
                     self.check_liveness()
                 self.check_running()
-            except psycopg2.Error as exc:
+            except (psycopg2.Error, TransientFault) as exc:
                 log.warning("uws monitor cannot reach the database: %s", exc)
 
     def _sweeper(self) -> None:
@@ -377,5 +498,5 @@ class JobRunner:
             try:
                 self.sweep()
                 self.recover()
-            except (psycopg2.Error, OSError) as exc:
+            except (psycopg2.Error, TransientFault, OSError) as exc:
                 log.warning("uws sweep failed: %s", exc)

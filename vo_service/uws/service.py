@@ -11,14 +11,18 @@ say what to send instead; limits are clamped to the configured hard values.
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from vo_service.errors import TransientFault
+from vo_service.params import Params
 from vo_service.settings import UwsSettings
 from vo_service.uws.errors import (
     InvalidParameter,
@@ -34,11 +38,12 @@ from vo_service.uws.model import (
     Job,
     JobRef,
     JobResult,
-    Parameters,
     Phase,
     new_job_id,
 )
 from vo_service.uws.store import JobCaps, JobStore
+
+log = logging.getLogger("lick_archive.uws")
 
 #: UWS control parameters: they set job properties and are not stored as job parameters.
 CONTROL_PARAMETERS = frozenset({"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCTION", "ACTION"})
@@ -59,17 +64,17 @@ def parse_datetime(value: str, name: str) -> datetime:
     text = value.strip()
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidParameter(
-            f"{name}={value!r} is not an ISO 8601 time; send e.g. 2026-01-31T12:00:00Z"
+            f"{name}={value[:40]!r} is not an ISO 8601 time; send e.g. 2026-01-31T12:00:00Z"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def parse_list_filters(params: Parameters) -> ListFilters:
+def parse_list_filters(params: Params) -> ListFilters:
     """PHASE (repeatable), AFTER and LAST from a job-list request."""
     phases: list[Phase] = []
-    for value in params.getall("PHASE"):
+    for value in params.get_all("PHASE"):
         try:
             phases.append(Phase(value.strip().upper()))
         except ValueError:
@@ -86,40 +91,93 @@ def parse_list_filters(params: Parameters) -> ListFilters:
             last = int(last_text)
         except ValueError:
             last = 0
-        if last <= 0:
-            raise InvalidParameter(f"LAST={last_text!r} must be a positive integer")
+        if not 0 < last < 2**31:
+            raise InvalidParameter(f"LAST={last_text[:40]!r} must be a positive integer "
+                                   "below 2147483648")
     return ListFilters(phases=tuple(dict.fromkeys(phases)), after=after, last=last)
+
+
+@dataclass(frozen=True)
+class WaitRequest:
+    """A UWS 1.1 blocking request (sect. 2.2.3.4.2): at most ``seconds``, and only while
+    the job is in ``phase`` when given."""
+
+    seconds: float
+    phase: Phase | None = None
+
+
+def parse_wait(params: Params, max_wait_s: float) -> WaitRequest | None:
+    """WAIT (seconds; negative: the server's maximum) and PHASE; None: do not block."""
+    text = params.get("WAIT")
+    if text is None or not text.strip():
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds):
+        raise InvalidParameter(f"WAIT={text[:40]!r} is not a number of seconds (-1: the "
+                               f"maximum, {max_wait_s:.0f} s)")
+    if seconds == 0:
+        return None
+    phase: Phase | None = None
+    phase_text = params.get("PHASE")
+    if phase_text:
+        try:
+            phase = Phase(phase_text.strip().upper())
+        except ValueError:
+            raise InvalidParameter(f"PHASE={phase_text[:40]!r} is not a UWS phase") from None
+    limit = float(max_wait_s)
+    return WaitRequest(limit if seconds < 0 else min(seconds, limit), phase)
+
+
+async def wait_for_change(job: Job, request: WaitRequest, events: PhaseEvents,
+                          read: Callable[[], Awaitable[Job]]) -> Job:
+    """Block (on the event loop, holding no thread or connection) while ``job`` stays in
+    its phase, at most ``request.seconds``; ``read`` re-reads the job.
+
+    Blocking only happens while the job is PENDING, QUEUED or EXECUTING and, when the
+    request names a phase, still in that one.  Notifications wake the wait at once;
+    re-reading every few seconds covers any notification lost while the listener
+    reconnected.
+    """
+    if job.phase not in WAITABLE_PHASES or (request.phase is not None
+                                            and job.phase is not request.phase):
+        return job
+    start_phase = job.phase
+    deadline = time.monotonic() + request.seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        await events.job_changed(job.job_id, min(remaining, 5.0))
+        job = await read()
+        if job.phase is not start_phase:
+            break
+    return job
 
 
 class UwsService:
     """The job operations on top of a :class:`JobStore`.
 
-    ``events`` lets WAIT return as soon as a phase changes; without it WAIT polls.
+    Blocking (PostgreSQL and the job directory): call it from a worker thread.
     """
 
-    def __init__(
-        self, store: JobStore, limits: UwsSettings, jobs_dir: Path,
-        events: PhaseEvents | None = None
-    ) -> None:
+    def __init__(self, store: JobStore, limits: UwsSettings, jobs_dir: Path) -> None:
         self.store = store
         self.limits = limits
         self.jobs_dir = jobs_dir
-        self.events = events
 
     # -- creation and parameters -------------------------------------------------------
 
-    def create(
-        self,
-        owner_id: str | None,
-        params: Parameters,
-        files: Mapping[str, bytes] | None = None,
-    ) -> Job:
+    def create(self, owner_id: str | None, params: Params, *,
+               address: str | None = None) -> Job:
         """A new job from the POST to the job list; PHASE=RUN queues it at once.
 
         RUNID, EXECUTIONDURATION and DESTRUCTION set the job's properties; the other
         parameters are stored as given (case-insensitive names, repeated values kept).
-        ``files`` are multipart parts (name → content), kept under ``uploads/`` for
-        ``UPLOAD=table,param:name``.
+        ``params.files`` are multipart parts (name → content), kept under ``uploads/``
+        for ``UPLOAD=table,param:name``; they are written before the job row exists,
+        so a failed write leaves no job behind (and the sweeper removes the files of
+        a job whose row was never written).  ``address`` is the client's, for the cap
+        on unfinished anonymous jobs per address.
         """
         phase_value = params.get("PHASE")
         run = self._parse_phase_request(phase_value) if phase_value else None
@@ -133,9 +191,6 @@ class UwsService:
             destruction = self._clamp_destruction(
                 parse_datetime(destruction_value, "DESTRUCTION"), now
             )
-        stored = Parameters(
-            (name, value) for name, value in params if name not in CONTROL_PARAMETERS
-        )
         job = Job(
             job_id=new_job_id(),
             owner_id=owner_id,
@@ -145,75 +200,40 @@ class UwsService:
             destruction=destruction,
             run_id=params.get("RUNID"),
             quote=now + timedelta(seconds=duration),
-            parameters=stored,
+            parameters=Params(params.without(CONTROL_PARAMETERS).items()),
         )
+        limits = self.limits
         caps = JobCaps(
-            per_owner=self.limits.max_active_jobs_per_owner,
-            anonymous=self.limits.max_active_anonymous_jobs,
+            per_owner=limits.max_active_jobs_per_owner,
+            anonymous=limits.max_active_anonymous_jobs,
+            per_address=limits.max_active_jobs_per_address,
+            bytes_per_owner=limits.max_result_bytes_per_owner,
+            bytes_total=limits.max_result_bytes_total,
         )
-        job = self.store.create(job, caps)
-        if files:
-            try:
-                self._save_files(job.job_id, files)
-            except InvalidParameter:
-                self.store.delete(job.job_id)
-                shutil.rmtree(self.job_dir(job.job_id), ignore_errors=True)
-                raise
+        upload_bytes = self._save_files(job.job_id, params.files)
+        try:
+            job = self.store.create(job, caps, creator_address=address if owner_id is None
+                                    else None, upload_bytes=upload_bytes)
+        except BaseException:
+            shutil.rmtree(self.job_dir(job.job_id), ignore_errors=True)
+            raise
         if run is Phase.QUEUED:
             job = self.store.set_phase(job.job_id, Phase.QUEUED)
         return job
 
-    def add_parameters(
-        self,
-        owner_id: str | None,
-        job_id: str,
-        params: Parameters,
-        files: Mapping[str, bytes] | None = None,
-    ) -> Job:
-        """POST to ``{job}/parameters``: append parameters while the job is PENDING."""
+    def add_parameters(self, owner_id: str | None, job_id: str, params: Params) -> Job:
+        """POST to ``{job}/parameters``: set parameters while the job is PENDING."""
         self._owned(owner_id, job_id)
-        stored = Parameters((n, v) for n, v in params if n not in CONTROL_PARAMETERS)
-        job = self.store.add_parameters(job_id, stored)
-        if files:
-            self._save_files(job_id, files)
+        job = self.store.add_parameters(job_id, params.without(CONTROL_PARAMETERS))
+        if params.files:
+            self.store.add_upload_bytes(job_id, self._save_files(job_id, params.files))
         return job
 
     # -- reading -----------------------------------------------------------------------
 
-    def get(
-        self,
-        owner_id: str | None,
-        job_id: str,
-        *,
-        wait: float | None = None,
-        wait_phase: Phase | None = None,
-    ) -> Job:
-        """The job; with ``wait`` (UWS 1.1 WAIT) block while it stays in its phase.
-
-        Blocking only happens while the job is PENDING, QUEUED or EXECUTING and, when
-        ``wait_phase`` is given, still in that phase; it lasts at most ``wait`` seconds
-        (negative: the server maximum), capped at ``max_wait_s``.
-        """
-        job = self._owned(owner_id, job_id)
-        if wait is None or wait == 0 or job.phase not in WAITABLE_PHASES:
-            return job
-        if wait_phase is not None and job.phase is not wait_phase:
-            return job
-        limit = float(self.limits.max_wait_s)
-        timeout = limit if wait < 0 else min(float(wait), limit)
-        start_phase = job.phase
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return job
-            if self.events is not None:
-                self.events.wait_for_job(job_id, min(remaining, 2.0))
-            else:
-                time.sleep(min(remaining, 0.2))
-            job = self._owned(owner_id, job_id)
-            if job.phase is not start_phase:
-                return job
+    def get(self, owner_id: str | None, job_id: str) -> Job:
+        """The job, if the requester may see it (see :func:`wait_for_change` for WAIT)."""
+        return self._owned(owner_id, job_id)
 
     def list(self, owner_id: str | None, filters: ListFilters) -> list[JobRef]:
         """The requester's jobs, newest first; always empty for anonymous requesters."""
@@ -317,16 +337,31 @@ class UwsService:
             raise JobNotFound(f"no job {job_id!r}: it never existed, was deleted or expired")
         return job
 
-    def _save_files(self, job_id: str, files: Mapping[str, bytes]) -> None:
-        uploads = self.job_dir(job_id) / "uploads"
+    def _save_files(self, job_id: str, files: Mapping[str, bytes]) -> int:
+        """Write the uploads under the job's directory; their total size.
+
+        A failed write (disk full, read-only) removes what it wrote and is a
+        TransientFault whose message names no server path.
+        """
         for name in files:
             if not _UPLOAD_NAME.match(name):
                 raise InvalidParameter(
-                    f"upload part name {name!r} is not allowed: use letters, digits, _ . -"
-                )
-        uploads.mkdir(parents=True, exist_ok=True)
-        for name, content in files.items():
-            (uploads / name).write_bytes(content)
+                    f"upload part name {name[:40]!r} is not allowed: use letters, digits, "
+                    "_ . -")
+        if not files:
+            return 0
+        uploads = self.job_dir(job_id) / "uploads"
+        try:
+            uploads.mkdir(parents=True, exist_ok=True)
+            for name, content in files.items():
+                (uploads / name).write_bytes(content)
+        except OSError as exc:
+            shutil.rmtree(uploads, ignore_errors=True)
+            log.error("cannot store the uploads of job %s: %s", job_id, exc)
+            raise TransientFault("the service cannot store uploads right now (its storage "
+                                 "is full or unavailable); try again later",
+                                 retry_after=60) from None
+        return sum(len(content) for content in files.values())
 
     @staticmethod
     def _parse_phase_request(value: str) -> Phase:
@@ -342,14 +377,16 @@ class UwsService:
         if value is None or not value.strip():
             return min(self.limits.default_execution_duration_s, hard)
         try:
-            seconds = int(float(value))
+            number = float(value)
         except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
             raise InvalidParameter(
-                f"EXECUTIONDURATION={value!r} is not a number of seconds"
-            ) from None
-        if seconds < 0:
-            raise InvalidParameter(f"EXECUTIONDURATION={value!r} must not be negative")
-        return hard if seconds == 0 else min(seconds, hard)
+                f"EXECUTIONDURATION={value[:40]!r} is not a number of seconds")
+        if number < 0:
+            raise InvalidParameter(f"EXECUTIONDURATION={value[:40]!r} must not be negative")
+        seconds = int(min(number, hard))
+        return hard if seconds == 0 else seconds
 
     def _clamp_destruction(self, requested: datetime, creation: datetime) -> datetime:
         latest = creation + timedelta(days=self.limits.hard_destruction_days)

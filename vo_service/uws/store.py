@@ -5,24 +5,27 @@ objects.  Every phase change reads the row ``FOR UPDATE`` and checks the transit
 before writing, so two requests (or a request and a runner) racing on one job serialize
 and the loser sees the winner's phase.  Counting a creator's unfinished jobs and inserting
 the new one happen under a transaction-scoped advisory lock per owner, so caps hold under
-concurrent creation.  Values are always bound parameters.
+concurrent creation.  Values are always bound parameters; rows become named objects
+(:class:`psycopg2.extras.NamedTupleCursor`) and then model objects, never positional
+tuples.  Connections come from a :class:`~vo_service.database.pool.Pool`, which turns a
+lost database into a TransientFault (503).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
-import psycopg2
 import psycopg2.extensions
-import psycopg2.pool
+import psycopg2.extras
 
+from vo_service.database.pool import Pool
+from vo_service.params import Params
 from vo_service.uws.errors import (
     InvalidPhaseChange,
     JobLimitReached,
@@ -36,7 +39,6 @@ from vo_service.uws.model import (
     Job,
     JobRef,
     JobResult,
-    Parameters,
     Phase,
     can_transition,
     check_transition,
@@ -55,12 +57,34 @@ _JOB_COLUMNS = (
 )
 
 
+class _Cursor(Protocol):
+    """A cursor whose rows are named tuples (``row.job_id``), as the store uses it."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def execute(self, query: str, vars: Any = ...) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
 @dataclass(frozen=True)
 class JobCaps:
-    """Maximum numbers of unfinished jobs (PENDING, QUEUED, EXECUTING, HELD, SUSPENDED)."""
+    """Limits checked when a job is created.
+
+    Numbers of unfinished jobs (PENDING, QUEUED, EXECUTING, HELD, SUSPENDED): per
+    authenticated owner, for all anonymous users together and per anonymous client
+    address; bytes of stored results and uploads: per owner (anonymous users share
+    one account) and for all jobs.
+    """
 
     per_owner: int
     anonymous: int
+    per_address: int
+    bytes_per_owner: int
+    bytes_total: int
 
 
 def _owner_lock_key(owner_id: str | None) -> int:
@@ -70,41 +94,23 @@ def _owner_lock_key(owner_id: str | None) -> int:
 
 
 class JobStore:
-    """Jobs in PostgreSQL through a small thread-safe connection pool.
+    """Jobs in PostgreSQL through a :class:`Pool` of owner-role connections."""
 
-    ``dsn`` is a libpq DSN of a role that may write schema ``uws`` (the owner role).
-    """
-
-    def __init__(self, dsn: str, *, max_connections: int = 8) -> None:
-        self._dsn = dsn
-        self._pool = psycopg2.pool.ThreadedConnectionPool(0, max_connections, dsn)
-        # psycopg2's pool raises when exhausted; callers (HTTP threads, runner threads)
-        # should queue instead, so a semaphore bounds the borrowers.
-        self._slots = threading.BoundedSemaphore(max_connections)
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
 
     @property
     def dsn(self) -> str:
-        return self._dsn
-
-    def close(self) -> None:
-        """Close every pooled connection."""
-        self._pool.closeall()
+        return self.pool.dsn
 
     @contextmanager
-    def _transaction(self) -> Iterator[psycopg2.extensions.cursor]:
-        """One transaction on a pooled connection; broken connections are discarded."""
-        with self._slots:
-            conn = self._pool.getconn()
-            broken = False
-            try:
-                with conn, conn.cursor() as cursor:
-                    cursor.execute("SET LOCAL TIME ZONE 'UTC'")
-                    yield cursor
-            except (psycopg2.OperationalError, psycopg2.InterfaceError):
-                broken = True
-                raise
-            finally:
-                self._pool.putconn(conn, close=broken or bool(conn.closed))
+    def _transaction(self) -> Iterator[_Cursor]:
+        """One transaction on a pooled connection, rows as named tuples."""
+        with self.pool.connection() as conn, conn, \
+                conn.cursor(cursor_factory=psycopg2.extras.NamedTupleCursor) as raw:
+            cursor = cast(_Cursor, raw)
+            cursor.execute("SET LOCAL TIME ZONE 'UTC'")
+            yield cursor
 
     # -- reading -----------------------------------------------------------------------
 
@@ -154,13 +160,8 @@ class JobStore:
         with self._transaction() as cursor:
             cursor.execute(" ".join(sql), args)
             return [
-                JobRef(
-                    job_id=row[0],
-                    phase=Phase(row[1]),
-                    run_id=row[2],
-                    owner_id=row[3],
-                    creation_time=row[4],
-                )
+                JobRef(job_id=row.job_id, phase=Phase(row.phase), run_id=row.run_id,
+                       owner_id=row.owner_id, creation_time=row.creation_time)
                 for row in cursor.fetchall()
             ]
 
@@ -169,9 +170,16 @@ class JobStore:
         with self._transaction() as cursor:
             return self._count_unfinished(cursor, owner_id)
 
+    def stored_bytes(self, owner_id: str | None) -> tuple[int, int]:
+        """Bytes of results and uploads kept for ``owner_id`` (anonymous: all anonymous
+        jobs) and for every job."""
+        with self._transaction() as cursor:
+            return self._stored_bytes(cursor, owner_id)
+
     # -- writing -----------------------------------------------------------------------
 
-    def create(self, job: Job, caps: JobCaps | None = None) -> Job:
+    def create(self, job: Job, caps: JobCaps | None = None, *,
+               creator_address: str | None = None, upload_bytes: int = 0) -> Job:
         """Insert ``job`` (phase PENDING or QUEUED); refuse it when a cap is reached.
 
         The creation time is the database clock truncated to milliseconds, the precision
@@ -181,37 +189,49 @@ class JobStore:
             raise ValueError(f"a new job must be PENDING or QUEUED, not {job.phase}")
         with self._transaction() as cursor:
             if caps is not None:
-                cursor.execute(
-                    "SELECT pg_advisory_xact_lock(%s, %s)",
-                    (LOCK_CLASS_CAPS, _owner_lock_key(job.owner_id)),
-                )
-                limit = caps.anonymous if job.owner_id is None else caps.per_owner
-                count = self._count_unfinished(cursor, job.owner_id)
-                if count >= limit:
-                    who = "anonymous users together" if job.owner_id is None else "you"
-                    raise JobLimitReached(
-                        f"{who} already have {count} unfinished jobs (the limit is {limit});"
-                        " wait for some to finish or delete them, then retry"
-                    )
+                self._check_caps(cursor, job.owner_id, creator_address, upload_bytes, caps)
             cursor.execute(
                 "INSERT INTO uws.jobs (job_id, run_id, owner_id, phase, creation_time, "
-                "quote, execution_duration, destruction) VALUES "
-                "(%s, %s, %s, %s, date_trunc('milliseconds', now()), %s, %s, %s)",
-                (
-                    job.job_id,
-                    job.run_id,
-                    job.owner_id,
-                    str(job.phase),
-                    job.quote,
-                    job.execution_duration,
-                    job.destruction,
-                ),
+                "quote, execution_duration, destruction, creator_address, upload_bytes) "
+                "VALUES (%s, %s, %s, %s, date_trunc('milliseconds', now()), %s, %s, %s, "
+                "%s, %s)",
+                (job.job_id, job.run_id, job.owner_id, str(job.phase), job.quote,
+                 job.execution_duration, job.destruction, creator_address, upload_bytes),
             )
             self._insert_parameters(cursor, job.job_id, 0, job.parameters)
             return self._load(cursor, job.job_id, lock=False)
 
-    def add_parameters(self, job_id: str, parameters: Parameters) -> Job:
-        """Append parameters to a PENDING job (DALI: only PENDING jobs accept them)."""
+    def _check_caps(self, cursor: _Cursor, owner_id: str | None,
+                    address: str | None, upload_bytes: int, caps: JobCaps) -> None:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)",
+                       (LOCK_CLASS_CAPS, _owner_lock_key(owner_id)))
+        limit = caps.anonymous if owner_id is None else caps.per_owner
+        count = self._count_unfinished(cursor, owner_id)
+        if count >= limit:
+            who = "anonymous users together" if owner_id is None else "you"
+            raise JobLimitReached(
+                f"{who} already have {count} unfinished jobs (the limit is {limit});"
+                " wait for some to finish or delete them, then retry")
+        if owner_id is None and address is not None:
+            cursor.execute(
+                "SELECT count(*) AS n FROM uws.jobs WHERE owner_id IS NULL "
+                "AND creator_address = %s AND phase = ANY(%s)",
+                (address, [str(p) for p in UNFINISHED_PHASES]))
+            row = cursor.fetchone()
+            if row is not None and row.n >= caps.per_address:
+                raise JobLimitReached(
+                    f"your address already has {row.n} unfinished anonymous jobs (the "
+                    f"limit is {caps.per_address}); wait for them or log in")
+        own, total = self._stored_bytes(cursor, owner_id)
+        if own + upload_bytes > caps.bytes_per_owner or \
+                total + upload_bytes > caps.bytes_total:
+            raise JobLimitReached(
+                "the storage for job results and uploads is full (yours: "
+                f"{own} of {caps.bytes_per_owner} bytes); delete finished jobs and retry")
+
+    def add_parameters(self, job_id: str, parameters: Params) -> Job:
+        """Set parameters of a PENDING job (DALI: only PENDING jobs accept them); the
+        names sent replace the values the job had (UWS 1.1 sect. 2.2.3.4)."""
         with self._transaction() as cursor:
             job = self._load(cursor, job_id, lock=True)
             if job.phase is not Phase.PENDING:
@@ -219,8 +239,15 @@ class JobStore:
                     f"job {job_id} is {job.phase}: parameters can only be added to a"
                     " PENDING job; create a new job instead"
                 )
-            self._insert_parameters(cursor, job_id, len(job.parameters), parameters)
+            cursor.execute("DELETE FROM uws.parameters WHERE job_id = %s", (job_id,))
+            self._insert_parameters(cursor, job_id, 0, job.parameters.replaced_by(parameters))
             return self._load(cursor, job_id, lock=False)
+
+    def add_upload_bytes(self, job_id: str, size: int) -> None:
+        """Count uploads added to a PENDING job against its owner's storage."""
+        with self._transaction() as cursor:
+            cursor.execute("UPDATE uws.jobs SET upload_bytes = upload_bytes + %s "
+                           "WHERE job_id = %s", (size, job_id))
 
     def update_limits(
         self,
@@ -330,11 +357,15 @@ class JobStore:
             cursor.execute("DELETE FROM uws.jobs WHERE job_id = %s", (job_id,))
             return bool(cursor.rowcount)
 
-    def delete_expired(self) -> list[str]:
-        """Delete every job whose destruction time has passed; return their ids."""
+    def delete_expired(self, pending_lifetime_s: int) -> list[str]:
+        """Delete every job whose destruction time has passed, and every job left
+        PENDING (never run) for longer than ``pending_lifetime_s``; return their ids."""
         with self._transaction() as cursor:
-            cursor.execute("DELETE FROM uws.jobs WHERE destruction <= now() RETURNING job_id")
-            return [row[0] for row in cursor.fetchall()]
+            cursor.execute(
+                "DELETE FROM uws.jobs WHERE destruction <= now() OR (phase = 'PENDING' "
+                "AND creation_time < now() - make_interval(secs => %s)) RETURNING job_id",
+                (pending_lifetime_s,))
+            return [row.job_id for row in cursor.fetchall()]
 
     def existing(self, job_ids: Sequence[str]) -> dict[str, Phase]:
         """Phases of those of ``job_ids`` that still exist."""
@@ -342,7 +373,7 @@ class JobStore:
             cursor.execute(
                 "SELECT job_id, phase FROM uws.jobs WHERE job_id = ANY(%s)", (list(job_ids),)
             )
-            return {row[0]: Phase(row[1]) for row in cursor.fetchall()}
+            return {row.job_id: Phase(row.phase) for row in cursor.fetchall()}
 
     # -- runner support ----------------------------------------------------------------
 
@@ -360,7 +391,7 @@ class JobStore:
             row = cursor.fetchone()
             if row is None:
                 return None
-            job_id = row[0]
+            job_id = row.job_id
             cursor.execute(
                 "UPDATE uws.jobs SET runner_key = %s WHERE job_id = %s", (runner_key, job_id)
             )
@@ -375,7 +406,7 @@ class JobStore:
                 "WHERE phase = 'EXECUTING' AND runner_key = %s",
                 (runner_key,),
             )
-            return [(row[0], row[1]) for row in cursor.fetchall()]
+            return [(row.job_id, row.start_time) for row in cursor.fetchall()]
 
     def fail_orphans(self, own_runner_key: int, message: str) -> list[str]:
         """EXECUTING jobs whose runner is dead → ERROR with ``message``.
@@ -391,42 +422,54 @@ class JobStore:
                 "AND runner_key IS DISTINCT FROM %s",
                 (own_runner_key,),
             )
-            keys = [row[0] for row in cursor.fetchall()]
+            keys = [row.runner_key for row in cursor.fetchall()]
             for key in keys:
                 if key is not None:
                     cursor.execute(
                         "SELECT pg_try_advisory_xact_lock(%s, %s)", (LOCK_CLASS_RUNNER, key)
                     )
-                    (dead,) = cursor.fetchone() or (False,)
-                    if not dead:
+                    row = cursor.fetchone()
+                    if not (row and row.pg_try_advisory_xact_lock):
                         continue
                 cursor.execute(
                     "SELECT job_id FROM uws.jobs WHERE phase = 'EXECUTING' "
                     "AND runner_key IS NOT DISTINCT FROM %s FOR UPDATE",
                     (key,),
                 )
-                for (job_id,) in cursor.fetchall():
-                    self._write_phase(
-                        cursor, job_id, Phase.ERROR, ErrorSummary(ErrorType.TRANSIENT, message)
-                    )
-                    failed.append(job_id)
+                for row in cursor.fetchall():
+                    self._write_phase(cursor, row.job_id, Phase.ERROR,
+                                      ErrorSummary(ErrorType.TRANSIENT, message))
+                    failed.append(row.job_id)
         return failed
 
     # -- helpers -----------------------------------------------------------------------
 
     @staticmethod
-    def _count_unfinished(cursor: psycopg2.extensions.cursor, owner_id: str | None) -> int:
+    def _count_unfinished(cursor: _Cursor, owner_id: str | None) -> int:
         cursor.execute(
-            "SELECT count(*) FROM uws.jobs WHERE owner_id IS NOT DISTINCT FROM %s "
+            "SELECT count(*) AS n FROM uws.jobs WHERE owner_id IS NOT DISTINCT FROM %s "
             "AND phase = ANY(%s)",
             (owner_id, [str(p) for p in UNFINISHED_PHASES]),
         )
         row = cursor.fetchone()
-        return int(row[0]) if row else 0
+        return int(row.n) if row else 0
+
+    @staticmethod
+    def _stored_bytes(cursor: _Cursor, owner_id: str | None
+                      ) -> tuple[int, int]:
+        cursor.execute(
+            "SELECT coalesce(sum(j.upload_bytes + coalesce(r.size, 0)) FILTER "
+            "  (WHERE j.owner_id IS NOT DISTINCT FROM %s), 0) AS own, "
+            "  coalesce(sum(j.upload_bytes + coalesce(r.size, 0)), 0) AS total "
+            "FROM uws.jobs AS j LEFT JOIN (SELECT job_id, sum(size) AS size FROM uws.results "
+            "  GROUP BY job_id) AS r USING (job_id)",
+            (owner_id,))
+        row = cursor.fetchone()
+        return (int(row.own), int(row.total)) if row else (0, 0)
 
     @staticmethod
     def _insert_parameters(
-        cursor: psycopg2.extensions.cursor, job_id: str, start: int, parameters: Parameters
+        cursor: _Cursor, job_id: str, start: int, parameters: Params
     ) -> None:
         for offset, (name, value) in enumerate(parameters):
             cursor.execute(
@@ -437,7 +480,7 @@ class JobStore:
 
     @staticmethod
     def _write_phase(
-        cursor: psycopg2.extensions.cursor,
+        cursor: _Cursor,
         job_id: str,
         phase: Phase,
         error: ErrorSummary | None,
@@ -464,7 +507,7 @@ class JobStore:
         )
 
     @staticmethod
-    def _load(cursor: psycopg2.extensions.cursor, job_id: str, *, lock: bool) -> Job:
+    def _load(cursor: _Cursor, job_id: str, *, lock: bool) -> Job:
         cursor.execute(
             f"SELECT {_JOB_COLUMNS} FROM uws.jobs WHERE job_id = %s"
             + (" FOR UPDATE" if lock else ""),
@@ -477,28 +520,30 @@ class JobStore:
             "SELECT name, value FROM uws.parameters WHERE job_id = %s ORDER BY position",
             (job_id,),
         )
-        parameters = Parameters((name, value) for name, value in cursor.fetchall())
+        parameters = Params((p.name, p.value) for p in cursor.fetchall())
         cursor.execute(
             "SELECT result_id, mime_type, filename, size, href FROM uws.results "
             "WHERE job_id = %s ORDER BY position",
             (job_id,),
         )
         results = tuple(
-            JobResult(result_id=r[0], mime_type=r[1], filename=r[2], size=r[3], href=r[4])
+            JobResult(result_id=r.result_id, mime_type=r.mime_type, filename=r.filename,
+                      size=r.size, href=r.href)
             for r in cursor.fetchall()
         )
-        error = ErrorSummary(ErrorType(row[10]), row[11]) if row[10] is not None else None
+        error = (ErrorSummary(ErrorType(row.error_type), row.error_message)
+                 if row.error_type is not None else None)
         return Job(
-            job_id=row[0],
-            run_id=row[1],
-            owner_id=row[2],
-            phase=Phase(row[3]),
-            creation_time=row[4],
-            start_time=row[5],
-            end_time=row[6],
-            quote=row[7],
-            execution_duration=row[8],
-            destruction=row[9],
+            job_id=row.job_id,
+            run_id=row.run_id,
+            owner_id=row.owner_id,
+            phase=Phase(row.phase),
+            creation_time=row.creation_time,
+            start_time=row.start_time,
+            end_time=row.end_time,
+            quote=row.quote,
+            execution_duration=row.execution_duration,
+            destruction=row.destruction,
             error=error,
             parameters=parameters,
             results=results,

@@ -1,9 +1,9 @@
 """What the identity pages do, without HTTP: blocking calls into :mod:`auth`.
 
-Each function borrows one owner connection from the pool and leaves the
+Each function borrows one owner connection from the pages' pool and leaves the
 transactions to the ``auth`` functions, which also write the audit records (the
-acting principal is always passed).  Run them in a worker thread
-(``ctx.database.run``).
+acting principal is always passed).  Run them in a worker thread of that pool
+(``pool.run``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from auth.audit import AuditEvent
 from auth.grants import Grant
 from auth.login import authenticate_password
 from auth.principals import Principal
+from auth.throttle import ThrottlePolicy
 from auth.tokens import TokenInfo
 from auth.users import Group, User
-from vo_service.context import AppContext
-from vo_service.services.authentication import throttle_policy
+from vo_service.database.pool import Pool
 from vo_service.web.forms import GrantRequest, TokenRequest, UserRequest
 
 
@@ -45,16 +45,17 @@ class LoginOutcome:
     retry_after_seconds: int = 0
 
 
-def login(ctx: AppContext, email: str, password: str, *, address: str, user_agent: str,
-          previous_cookie: str | None) -> LoginOutcome:
+def login(pool: Pool, email: str, password: str, *, address: str, user_agent: str,
+          previous_cookie: str | None, policy: ThrottlePolicy,
+          session_lifetime_s: int) -> LoginOutcome:
     """Check the password (throttled and audited like HTTP Basic) and open a session.
 
     A session the browser still held is ended first: a login always starts a fresh
     session id, so a cookie planted before login is worth nothing after it.
     """
-    with ctx.database.owner() as conn:
+    with pool.connection() as conn:
         result = authenticate_password(conn, email, password, address,
-                                       policy=throttle_policy(ctx), auth_method="password")
+                                       policy=policy, auth_method="password")
         if result.principal is None:
             return LoginOutcome(throttled=result.throttled,
                                 retry_after_seconds=result.retry_after_seconds)
@@ -62,13 +63,13 @@ def login(ctx: AppContext, email: str, password: str, *, address: str, user_agen
             sessions.end_session(conn, previous_cookie, address=address)
         cookie, session = sessions.create_session(
             conn, result.principal,
-            lifetime=timedelta(seconds=ctx.settings.auth.session_lifetime_s),
+            lifetime=timedelta(seconds=session_lifetime_s),
             address=address, user_agent=user_agent)
     return LoginOutcome(cookie, session)
 
 
-def logout(ctx: AppContext, cookie: str, address: str) -> bool:
-    with ctx.database.owner() as conn:
+def logout(pool: Pool, cookie: str, address: str) -> bool:
+    with pool.connection() as conn:
         return sessions.end_session(conn, cookie, address=address)
 
 
@@ -79,9 +80,9 @@ class AccountView:
     grants: list[Grant]
 
 
-def account_view(ctx: AppContext, principal: Principal) -> AccountView:
+def account_view(pool: Pool, principal: Principal) -> AccountView:
     assert principal.user_id is not None
-    with ctx.database.owner() as conn:
+    with pool.connection() as conn:
         return AccountView(
             users.get_user(conn, user_id=principal.user_id),
             tokens.list_tokens(conn, principal.user_id),
@@ -89,11 +90,11 @@ def account_view(ctx: AppContext, principal: Principal) -> AccountView:
         )
 
 
-def create_token(ctx: AppContext, principal: Principal, request: TokenRequest
+def create_token(pool: Pool, principal: Principal, request: TokenRequest
                  ) -> tuple[str, TokenInfo]:
     """A personal token of the requester: the clear text (to show once) and its record."""
     assert principal.user_id is not None
-    with ctx.database.owner() as conn:
+    with pool.connection() as conn:
         try:
             return tokens.create_token(conn, principal.user_id, label=request.label,
                                        expires_at=request.expires_at, actor=principal)
@@ -101,9 +102,9 @@ def create_token(ctx: AppContext, principal: Principal, request: TokenRequest
             raise ActionRefused(str(exc)) from exc
 
 
-def revoke_token(ctx: AppContext, principal: Principal, prefix: str) -> None:
+def revoke_token(pool: Pool, principal: Principal, prefix: str) -> None:
     """Only the requester's own tokens: an unknown prefix and another's look alike."""
-    with ctx.database.owner() as conn:
+    with pool.connection() as conn:
         if not tokens.revoke_token(conn, prefix, user_id=principal.user_id, actor=principal):
             raise ActionRefused("you have no live token with that prefix", status=404)
 
@@ -116,8 +117,8 @@ class AdminView:
     events: list[AuditEvent]
 
 
-def admin_view(ctx: AppContext, *, all_grants: bool = False, events: int = 30) -> AdminView:
-    with ctx.database.owner() as conn:
+def admin_view(pool: Pool, *, all_grants: bool = False, events: int = 30) -> AdminView:
+    with pool.connection() as conn:
         return AdminView(
             users.list_users(conn),
             users.list_groups(conn),
@@ -126,11 +127,11 @@ def admin_view(ctx: AppContext, *, all_grants: bool = False, events: int = 30) -
         )
 
 
-def add_user(ctx: AppContext, actor: Principal, request: UserRequest) -> User:
+def add_user(pool: Pool, actor: Principal, request: UserRequest) -> User:
     """A local staff or admin account; only admins make admins."""
     if request.is_admin and not actor.is_admin:
         raise ActionRefused("only an admin can create an admin account")
-    with ctx.database.owner() as conn:
+    with pool.connection() as conn:
         try:
             return users.add_user(conn, request.login, request.password,
                                   first_name=request.first_name, last_name=request.last_name,
@@ -139,9 +140,9 @@ def add_user(ctx: AppContext, actor: Principal, request: UserRequest) -> User:
             raise ActionRefused(str(exc), status=400) from exc
 
 
-def set_active(ctx: AppContext, actor: Principal, login: str, active: bool) -> User:
+def set_active(pool: Pool, actor: Principal, login: str, active: bool) -> User:
     """Disable or re-enable an account; not one's own, and admins only by admins."""
-    with ctx.database.owner() as conn:
+    with pool.connection() as conn:
         target = users.get_user(conn, login=login)
         if target is None:
             raise ActionRefused(f"no account {login!r}", status=404)
@@ -152,8 +153,8 @@ def set_active(ctx: AppContext, actor: Principal, login: str, active: bool) -> U
         return users.set_active(conn, target.login, active, actor=actor)
 
 
-def create_grant(ctx: AppContext, actor: Principal, request: GrantRequest) -> Grant:
-    with ctx.database.owner() as conn:
+def create_grant(pool: Pool, actor: Principal, request: GrantRequest) -> Grant:
+    with pool.connection() as conn:
         try:
             return grants.create_grant(
                 conn, user_login=request.user_login, group_name=request.group_name,
@@ -164,7 +165,7 @@ def create_grant(ctx: AppContext, actor: Principal, request: GrantRequest) -> Gr
             raise ActionRefused(str(exc), status=400) from exc
 
 
-def revoke_grant(ctx: AppContext, actor: Principal, grant_id: int) -> None:
-    with ctx.database.owner() as conn:
+def revoke_grant(pool: Pool, actor: Principal, grant_id: int) -> None:
+    with pool.connection() as conn:
         if not grants.revoke_grant(conn, grant_id, revoked_by=actor):
             raise ActionRefused(f"no live grant #{grant_id}", status=404)

@@ -16,7 +16,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import jinja2
@@ -27,9 +27,15 @@ from starlette.routing import BaseRoute, Route
 
 from auth.principals import ANONYMOUS, Principal
 from auth.sessions import COOKIE_NAME, Session, csrf_matches
-from vo_service.context import AppContext
-from vo_service.routes.authn import PRINCIPAL_KEY, SESSION_KEY, STALE_COOKIE_KEY
-from vo_service.routes.common import context
+from vo_service.database.pool import Pool
+from vo_service.factory import Services
+from vo_service.routes.common import (
+    PRINCIPAL_KEY,
+    SESSION_KEY,
+    STALE_COOKIE_KEY,
+    client_address,
+    services,
+)
 from vo_service.services.examples import EXAMPLES
 from vo_service.web import accounts, forms
 from vo_service.web.rendering import SECURITY_HEADERS, environment, render, stylesheet
@@ -55,6 +61,7 @@ METHOD_LABELS = {
 }
 
 Handler = Callable[[Request], Awaitable[Response]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -77,24 +84,32 @@ class _Refusal(Exception):
 class WebPages:
     """The handlers, sharing one template environment (built by :func:`web_routes`)."""
 
-    def __init__(self, env: jinja2.Environment, css: bytes) -> None:
+    def __init__(self, env: jinja2.Environment, css: bytes,
+                 instrument_dirs: tuple[str, ...]) -> None:
         self.env = env
         self.css = css
+        self.instrument_dirs = instrument_dirs
 
     # --- plumbing ----------------------------------------------------------------
 
     @staticmethod
-    def _root(ctx: AppContext) -> str:
+    async def _db(request: Request, work: Callable[[Pool], T]) -> T:
+        """``work`` in a worker thread of the pages' pool, handed that pool."""
+        pool = services(request).pools.pages
+        return await pool.run(lambda: work(pool))
+
+    @staticmethod
+    def _root(ctx: Services) -> str:
         """The path prefix of the public base URL (empty when served at the root)."""
         return urlsplit(ctx.base_url).path.rstrip("/")
 
     @staticmethod
-    def _secure(ctx: AppContext) -> bool:
+    def _secure(ctx: Services) -> bool:
         return ctx.base_url.lower().startswith("https:")
 
     def _page(self, request: Request, template: str, status: int = 200,
               headers: dict[str, str] | None = None, **values: Any) -> Response:
-        ctx = context(request)
+        ctx = services(request)
         principal = _principal(request)
         session = _session(request)
         settings = ctx.settings.service
@@ -122,7 +137,7 @@ class WebPages:
 
     def _redirect(self, request: Request, path: str) -> Response:
         """303 to a local ``path`` (relative to the service root unless already rooted)."""
-        root = self._root(context(request))
+        root = self._root(services(request))
         target = path if root and path.startswith(root + "/") else root + path
         return self._finish(request, RedirectResponse(target, status_code=303,
                                                       headers=dict(SECURITY_HEADERS)))
@@ -135,17 +150,17 @@ class WebPages:
 
     def _set_cookie(self, request: Request, response: Response, name: str, value: str,
                     max_age: int | None) -> None:
-        ctx = context(request)
+        ctx = services(request)
         response.set_cookie(name, value, max_age=max_age, path="/", httponly=True,
                             samesite="lax", secure=self._secure(ctx))
 
     def _clear_cookie(self, request: Request, response: Response, name: str) -> None:
         response.delete_cookie(name, path="/", httponly=True, samesite="lax",
-                               secure=self._secure(context(request)))
+                               secure=self._secure(services(request)))
 
     def _to_login(self, request: Request) -> Response:
-        here = self._root(context(request)) + request.url.path.removeprefix(
-            self._root(context(request)))
+        here = self._root(services(request)) + request.url.path.removeprefix(
+            self._root(services(request)))
         return self._redirect(request, f"/login?next={quote(here, safe='/')}")
 
     async def _form(self, request: Request) -> dict[str, str]:
@@ -196,7 +211,7 @@ class WebPages:
 
     def _login_form(self, request: Request, *, status: int = 200, error: str | None = None,
                     email: str = "", next_path: str | None = None) -> Response:
-        root = self._root(context(request))
+        root = self._root(services(request))
         token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not _TOKEN_SHAPE.match(token):
             token = secrets.token_urlsafe(32)
@@ -208,7 +223,7 @@ class WebPages:
         return response
 
     async def _login_post(self, request: Request) -> Response:
-        ctx = context(request)
+        ctx = services(request)
         try:
             form = await self._form(request)
         except _Refusal as refusal:
@@ -226,11 +241,12 @@ class WebPages:
         if not email or not password:
             return self._login_form(request, status=400, email=email, next_path=next_path,
                                     error="Give your email and password.")
-        address = request.client.host if request.client else "unknown"
-        outcome = await ctx.database.run(lambda: accounts.login(
-            ctx, email, password, address=address,
+        address = client_address(request.scope)
+        outcome = await self._db(request, lambda pool: accounts.login(
+            pool, email, password, address=address,
             user_agent=request.headers.get("user-agent", ""),
-            previous_cookie=request.cookies.get(COOKIE_NAME)))
+            previous_cookie=request.cookies.get(COOKIE_NAME), policy=ctx.identity.policy,
+            session_lifetime_s=ctx.settings.auth.session_lifetime_s))
         if outcome.throttled:
             return self._error(
                 request, 429, "Too many failed logins",
@@ -247,7 +263,6 @@ class WebPages:
         return response
 
     async def logout(self, request: Request) -> Response:
-        ctx = context(request)
         session = _session(request)
         if session is None:  # nothing to end; a stale cookie is dropped on the way
             return self._redirect(request, "/login")
@@ -257,8 +272,8 @@ class WebPages:
                                "The logout form was not sent from your current session. "
                                "Reload the page and try again.")
         cookie = request.cookies.get(COOKIE_NAME, "")
-        address = request.client.host if request.client else "unknown"
-        await ctx.database.run(lambda: accounts.logout(ctx, cookie, address))
+        address = client_address(request.scope)
+        await self._db(request, lambda pool: accounts.logout(pool, cookie, address))
         response = self._redirect(request, "/login?done=logged_out")
         self._clear_cookie(request, response, COOKIE_NAME)
         return response
@@ -267,7 +282,7 @@ class WebPages:
 
     async def home(self, request: Request) -> Response:
         """The landing page: the service URLs and the TAP examples."""
-        ctx = context(request)
+        ctx = services(request)
         return self._page(request, "home.html", base_url=ctx.base_url, examples=EXAMPLES)
 
     async def account(self, request: Request) -> Response:
@@ -278,20 +293,18 @@ class WebPages:
 
     async def _account_page(self, request: Request, principal: Principal, *,
                             status: int = 200, **values: Any) -> Response:
-        ctx = context(request)
-        view = await ctx.database.run(lambda: accounts.account_view(ctx, principal))
+        view = await self._db(request, lambda pool: accounts.account_view(pool, principal))
         return self._page(request, "account.html", status, view=view,
                           method_label=METHOD_LABELS.get(principal.auth_method,
                                                          principal.auth_method),
                           **values)
 
     async def create_token(self, request: Request) -> Response:
-        ctx = context(request)
         try:
             post = await self._checked_post(request)
             token_request = forms.token_request(post.form, accounts.utc_today())
-            clear, info = await ctx.database.run(
-                lambda: accounts.create_token(ctx, post.principal, token_request))
+            clear, info = await self._db(request, lambda pool: accounts.create_token(
+                pool, post.principal, token_request))
         except _Refusal as refusal:
             return refusal.response
         except (forms.FormError, accounts.ActionRefused) as exc:
@@ -301,11 +314,11 @@ class WebPages:
                                         new_token=clear, new_token_info=info)
 
     async def revoke_token(self, request: Request) -> Response:
-        ctx = context(request)
         try:
             post = await self._checked_post(request)
             prefix = forms.field(post.form, "prefix")
-            await ctx.database.run(lambda: accounts.revoke_token(ctx, post.principal, prefix))
+            await self._db(request, lambda pool: accounts.revoke_token(
+                pool, post.principal, prefix))
         except _Refusal as refusal:
             return refusal.response
         except accounts.ActionRefused as exc:
@@ -325,22 +338,21 @@ class WebPages:
 
     async def _admin_page(self, request: Request, *, status: int = 200,
                           error: str | None = None) -> Response:
-        ctx = context(request)
         all_grants = request.query_params.get("grants") == "all"
-        view = await ctx.database.run(lambda: accounts.admin_view(ctx, all_grants=all_grants))
+        view = await self._db(request,
+                              lambda pool: accounts.admin_view(pool, all_grants=all_grants))
         return self._page(request, "admin.html", status, view=view, all_grants=all_grants,
-                          instrument_dirs=ctx.settings.ingest.instrument_dirs, error=error)
+                          instrument_dirs=self.instrument_dirs, error=error)
 
     async def _admin_change(self, request: Request,
-                            change: Callable[[AppContext, _Post], str]) -> Response:
+                            change: Callable[[Pool, _Post], str]) -> Response:
         """The common path of every admin form: check, change, redirect or explain.
 
         ``change`` runs in a worker thread and returns the key of the notice to show.
         """
-        ctx = context(request)
         try:
             post = await self._checked_post(request, staff=True)
-            done = await ctx.database.run(lambda: change(ctx, post))
+            done = await self._db(request, lambda pool: change(pool, post))
         except _Refusal as refusal:
             return refusal.response
         except (forms.FormError, accounts.ActionRefused) as exc:
@@ -348,31 +360,31 @@ class WebPages:
         return self._redirect(request, f"/admin?done={done}")
 
     async def add_user(self, request: Request) -> Response:
-        def change(ctx: AppContext, post: _Post) -> str:
-            accounts.add_user(ctx, post.principal, forms.user_request(post.form))
+        def change(pool: Pool, post: _Post) -> str:
+            accounts.add_user(pool, post.principal, forms.user_request(post.form))
             return "user_added"
 
         return await self._admin_change(request, change)
 
     async def set_active(self, request: Request) -> Response:
-        def change(ctx: AppContext, post: _Post) -> str:
+        def change(pool: Pool, post: _Post) -> str:
             active = forms.field(post.form, "active") == "1"
-            accounts.set_active(ctx, post.principal, forms.field(post.form, "login"), active)
+            accounts.set_active(pool, post.principal, forms.field(post.form, "login"), active)
             return "user_enabled" if active else "user_disabled"
 
         return await self._admin_change(request, change)
 
     async def create_grant(self, request: Request) -> Response:
-        def change(ctx: AppContext, post: _Post) -> str:
-            accounts.create_grant(ctx, post.principal, forms.grant_request(
-                post.form, accounts.utc_today(), ctx.settings.ingest.instrument_dirs))
+        def change(pool: Pool, post: _Post) -> str:
+            accounts.create_grant(pool, post.principal, forms.grant_request(
+                post.form, accounts.utc_today(), self.instrument_dirs))
             return "grant_created"
 
         return await self._admin_change(request, change)
 
     async def revoke_grant(self, request: Request) -> Response:
-        def change(ctx: AppContext, post: _Post) -> str:
-            accounts.revoke_grant(ctx, post.principal, forms.grant_id(post.form))
+        def change(pool: Pool, post: _Post) -> str:
+            accounts.revoke_grant(pool, post.principal, forms.grant_id(post.form))
             return "grant_revoked"
 
         return await self._admin_change(request, change)
@@ -396,9 +408,9 @@ def _status(exc: Exception) -> int:
     return exc.status if isinstance(exc, accounts.ActionRefused) else 400
 
 
-def web_routes() -> list[BaseRoute]:
+def web_routes(instrument_dirs: tuple[str, ...]) -> list[BaseRoute]:
     """The identity pages; mount them next to the VO endpoints in ``create_app``."""
-    pages = WebPages(environment(), stylesheet())
+    pages = WebPages(environment(), stylesheet(), instrument_dirs)
     return [
         Route("/", pages.home, methods=["GET"]),
         Route("/login", pages.login, methods=["GET", "POST"]),

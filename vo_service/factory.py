@@ -1,0 +1,155 @@
+"""The composition of the running service: pools, services and background work.
+
+:class:`Factory` is built from the settings with everything closed; the app's
+lifespan calls :meth:`Factory.open`, which opens the pools, starts the background
+threads (phase-change listener, job runner, housekeeping) and returns the
+:class:`Services` the HTTP handlers use; :meth:`Factory.close` stops it all.  Each
+service receives only the objects it uses (a pool, its settings section, the
+identity secret), never the whole configuration.  The pools, one per purpose, are
+described in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import anyio
+
+from vo_service.database.pool import Pool
+from vo_service.database.setup import DatabaseTarget, database_target
+from vo_service.services.capabilities import tap_capabilities
+from vo_service.services.health import Health
+from vo_service.services.housekeeping import Housekeeping
+from vo_service.services.identity import IdentityService
+from vo_service.services.tap import IdentitySecret, QueryLimits, TapService
+from vo_service.services.tap_async import make_executor
+from vo_service.settings import Settings
+from vo_service.uws.events import PhaseEvents
+from vo_service.uws.runner import JobRunner
+from vo_service.uws.service import UwsService
+from vo_service.uws.store import JobStore
+
+#: Threads that fetch UPLOADs given by URL (network I/O, no database connection).
+FETCH_THREADS = 4
+#: Threads that send cancel requests for queries whose client went away.
+CANCEL_THREADS = 2
+
+
+@dataclass(frozen=True)
+class Pools:
+    """One pool per purpose (docs/architecture.md); all open and close together."""
+
+    query: Pool       # sync TAP queries, query role
+    probe: Pool       # VOSI availability, query role
+    identity: Pool    # credentials and sessions, owner role
+    uws: Pool         # UWS requests, owner role
+    pages: Pool       # the web pages, owner role
+    jobs: Pool        # async job queries (runner threads), query role
+    background: Pool  # runner bookkeeping and housekeeping, owner role
+
+    def all(self) -> tuple[Pool, ...]:
+        return (self.query, self.probe, self.identity, self.uws, self.pages, self.jobs,
+                self.background)
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the HTTP handlers use (``request.app.state.services``)."""
+
+    settings: Settings
+    pools: Pools
+    identity: IdentityService
+    tap: TapService
+    health: Health
+    uws: UwsService
+    events: PhaseEvents
+    capabilities: bytes
+    fetch_limiter: anyio.CapacityLimiter
+    cancel_limiter: anyio.CapacityLimiter
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.service.base_url.rstrip("/")
+
+
+def build_pools(settings: Settings, target: DatabaseTarget) -> Pools:
+    db = settings.database
+    wait = db.admission_wait_s
+    # PostgreSQL ends the query of a client that died (a killed server) within this.
+    check = {"client_connection_check_interval": f"{db.client_check_interval_ms}ms"}
+    owner, query = target.owner_dsn, target.query_dsn
+    runner_threads = settings.uws.runner_threads
+    return Pools(
+        query=Pool("query", query, db.query_pool_size, admission_wait_s=wait, options=check),
+        probe=Pool("probe", query, 2, admission_wait_s=5.0),
+        identity=Pool("identity", owner, db.identity_pool_size, admission_wait_s=wait),
+        uws=Pool("uws", owner, db.uws_pool_size, admission_wait_s=wait),
+        pages=Pool("pages", owner, db.pages_pool_size, admission_wait_s=wait),
+        jobs=Pool("jobs", query, runner_threads, admission_wait_s=wait, options=check),
+        # runner threads, its monitor and sweeper, housekeeping and the secret
+        background=Pool("background", owner, runner_threads + 3, admission_wait_s=wait),
+    )
+
+
+class Factory:
+    """Builds everything closed; :meth:`open` starts it, :meth:`close` stops it."""
+
+    def __init__(self, settings: Settings, target: DatabaseTarget | None = None) -> None:
+        self.settings = settings
+        self.target = target or database_target(settings)
+        self.pools = build_pools(settings, self.target)
+        self.events = PhaseEvents(self.target.owner_dsn)
+        self._runner: JobRunner | None = None
+        self._housekeeping: Housekeeping | None = None
+
+    def _tap(self, pool: Pool, secret: IdentitySecret, *, asynchronous: bool) -> TapService:
+        db = self.settings.database
+        if asynchronous:
+            limits = QueryLimits(db.async_statement_timeout_ms, db.async_work_mem,
+                                 db.async_temp_file_limit if self.settings.embedded else None)
+        else:
+            limits = QueryLimits(db.sync_statement_timeout_ms, db.sync_work_mem)
+        return TapService(pool, self.settings.tap, limits, secret)
+
+    def open(self) -> Services:
+        settings = self.settings
+        for pool in self.pools.all():
+            pool.open()
+        secret = IdentitySecret(self.pools.background)
+        jobs_dir = settings.data_dir / "jobs"
+        self.events.start()
+        self._runner = JobRunner(
+            JobStore(self.pools.background),
+            make_executor(self._tap(self.pools.jobs, secret, asynchronous=True)),
+            jobs_dir,
+            bytes_per_owner=settings.uws.max_result_bytes_per_owner,
+            bytes_total=settings.uws.max_result_bytes_total,
+            pending_lifetime_s=settings.uws.pending_lifetime_s,
+            threads=settings.uws.runner_threads, events=self.events,
+            sweep_interval=settings.uws.sweep_interval_s)
+        self._runner.start()
+        self._housekeeping = Housekeeping(self.pools.background, settings.auth,
+                                          settings.uws.sweep_interval_s)
+        self._housekeeping.start()
+        return Services(
+            settings=settings,
+            pools=self.pools,
+            identity=IdentityService(self.pools.identity, settings.auth),
+            tap=self._tap(self.pools.query, secret, asynchronous=False),
+            health=Health(self.pools.probe, datetime.now(UTC)),
+            uws=UwsService(JobStore(self.pools.uws), settings.uws, jobs_dir),
+            events=self.events,
+            capabilities=tap_capabilities(settings),
+            fetch_limiter=anyio.CapacityLimiter(FETCH_THREADS),
+            cancel_limiter=anyio.CapacityLimiter(CANCEL_THREADS),
+        )
+
+    def close(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.stop()
+        if self._runner is not None:
+            self._runner.stop()
+        self.events.stop()
+        for pool in self.pools.all():
+            pool.close()
