@@ -50,11 +50,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(error)
 
 
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """A database error no service mapped (a safety net: each should map its own)."""
+    mapped = database_fault(exc)
+    if isinstance(mapped, FatalFault):
+        log.error("database error on %s", request.url.path, exc_info=exc)
+    return await _service_error(request, mapped)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, psycopg2.Error):
-        mapped = database_fault(exc)
-        if not isinstance(mapped, FatalFault):
-            return await _service_error(request, mapped)
     log.exception("unexpected error on %s", request.url.path)
     return error_response(FatalFault(
         "internal error; it has been logged. Please report the time and the request."))
@@ -86,6 +90,7 @@ def create_app(settings: Settings, factory: Factory | None = None) -> Starlette:
         exception_handlers={
             ServiceError: _service_error,
             HTTPException: _http_error,
+            psycopg2.Error: _database_error,
             Exception: _unexpected_error,
         },
     )

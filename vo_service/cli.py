@@ -80,10 +80,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from vo_service.app import create_app
 
     setup.initialize(settings)
-    host = args.host or settings.service.host
-    port = args.port or settings.service.port
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
-                proxy_headers=True, timeout_graceful_shutdown=10)
+    service = settings.service
+    trusted = ",".join(service.trusted_proxies)
+    uvicorn.run(create_app(settings), host=args.host or service.host,
+                port=args.port or service.port, log_level="info",
+                # X-Forwarded-For/-Proto only from the configured proxies (none by default)
+                proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
+                timeout_keep_alive=int(service.keepalive_timeout_s),
+                h11_max_incomplete_event_size=service.max_header_bytes,
+                limit_concurrency=service.max_connections,
+                timeout_graceful_shutdown=10)
     return 0
 
 

@@ -106,6 +106,8 @@ class Pool:
         except sqlalchemy.exc.DBAPIError as exc:
             raise database_fault(exc.orig if isinstance(exc.orig, Exception) else exc) \
                 from exc
+        except psycopg2.Error as exc:  # raised by the creator: no connection at all
+            raise database_fault(exc) from exc
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
