@@ -27,6 +27,7 @@ from vo_service.factory import Factory
 from vo_service.routes import tap, vosi
 from vo_service.routes.authn import AuthenticationMiddleware
 from vo_service.routes.common import BodyLimit
+from vo_service.routes.observe import RequestLog
 from vo_service.routes.responses import error_response
 from vo_service.routes.uws import uws_routes
 from vo_service.settings import Settings
@@ -96,5 +97,6 @@ def create_app(settings: Settings, factory: Factory | None = None) -> Starlette:
     )
     app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(BodyLimit, max_bytes=settings.service.max_body_bytes)
+    app.add_middleware(RequestLog)
     return app
 

@@ -8,11 +8,11 @@ It is the only module of ``vo_service`` allowed to import ``ingest`` (through
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from vo_service import logs
 from vo_service.database import setup
 from vo_service.database.cluster import ClusterError
 from vo_service.settings import Settings, SettingsError, default_config_path, load_settings
@@ -88,7 +88,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
                 timeout_keep_alive=int(service.keepalive_timeout_s),
                 h11_max_incomplete_event_size=service.max_header_bytes,
-                limit_concurrency=service.max_connections,
+                limit_concurrency=service.max_connections, access_log=False,
                 timeout_graceful_shutdown=10)
     return 0
 
@@ -123,9 +123,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logs.configure()
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.config or default_config_path())

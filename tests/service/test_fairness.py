@@ -17,9 +17,9 @@ import pytest
 
 from tests.conftest import RunningServer, running_server
 
-# ~42 million joined rows: several seconds of PostgreSQL work on the demo archive
-SLOW = ("SELECT COUNT(*) AS n FROM ivoa.obscore AS a, ivoa.obscore AS b, ivoa.obscore AS c "
-        "WHERE a.s_ra + b.s_ra + c.s_ra > -1")
+# billions of joined rows: runs until cancelled (or its time limit)
+SLOW = ("SELECT COUNT(*) AS n FROM ivoa.obscore AS a, ivoa.obscore AS b, ivoa.obscore AS c, "
+        "ivoa.obscore AS d WHERE a.s_ra + b.s_ra + c.s_ra + d.s_ra > -1")
 CONE = ("SELECT obs_id, s_ra, s_dec FROM ivoa.obscore WHERE 1 = CONTAINS(POINT('ICRS', s_ra, "
         "s_dec), CIRCLE('ICRS', {ra}, {dec}, 5))")
 
@@ -63,7 +63,16 @@ def _latencies(client: httpx.Client, url: str, params: dict[str, str] | None,
 
 def _p99(times: list[float]) -> float:
     ordered = sorted(times)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return ordered[int((len(ordered) - 1) * 0.99)]
+
+
+def _cancel_queries(server: RunningServer) -> None:
+    """Stop the slow queries the test started (their clients are left waiting)."""
+    from tests.conftest import fetch
+
+    admin = server.database.target.admin_dsn or server.database.owner_dsn
+    fetch(admin, "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name "
+                 "IN ('lick-archive query', 'lick-archive jobs') AND state = 'active'")
 
 
 def _busy_backends(server: RunningServer) -> int:
@@ -79,22 +88,23 @@ def _busy_backends(server: RunningServer) -> int:
 
 
 def test_slow_queries_do_not_delay_other_requests(small_server: RunningServer) -> None:
-    """Three slow queries (and two slow async jobs) run; availability, a TOP 1 query,
-    the job list, capabilities and the style sheet answer with p99 under 100 ms."""
+    """Slow queries fill most of the query pool (two sync, on a 4-slot pool) and a slow
+    async job runs; availability, a TOP 1 query, a job, capabilities and the style
+    sheet answer with p99 under 100 ms (100 requests each)."""
     stop = threading.Event()
-    statuses = _slow_queries(small_server, 3, stop)
+    statuses = _slow_queries(small_server, 2, stop)
     jobs = []
     with httpx.Client(timeout=30, follow_redirects=False) as client:
-        for _ in range(2):
+        for _ in range(1):
             reply = client.post(f"{small_server.tap_url}/async",
                                 data={"LANG": "ADQL", "QUERY": SLOW, "PHASE": "RUN"})
             assert reply.status_code == 303
             jobs.append(reply.headers["location"])
         try:
             deadline = time.monotonic() + 20
-            while _busy_backends(small_server) < 5 and time.monotonic() < deadline:
+            while _busy_backends(small_server) < 3 and time.monotonic() < deadline:
                 time.sleep(0.1)
-            assert _busy_backends(small_server) >= 5, "the slow queries did not start"
+            assert _busy_backends(small_server) >= 3, "the slow queries did not start"
             checks = {
                 "availability": (f"{small_server.tap_url}/availability", None),
                 "top 1": (f"{small_server.tap_url}/sync",
@@ -103,17 +113,18 @@ def test_slow_queries_do_not_delay_other_requests(small_server: RunningServer) -
                 "job": (jobs[0], None),
                 "style": (f"{small_server.base_url}/web/style.css", None),
             }
-            results = {name: _latencies(client, url, params, 40)
+            results = {name: _latencies(client, url, params, 100)
                        for name, (url, params) in checks.items()}
-            assert _busy_backends(small_server) >= 5, "measured after the slow queries ended"
+            assert _busy_backends(small_server) >= 3, "measured after the slow queries ended"
         finally:
             stop.set()
             for job in jobs:
                 client.post(f"{job}/phase", data={"PHASE": "ABORT"})
+            _cancel_queries(small_server)
     for name, times in results.items():
         assert _p99(times) < 0.100, (name, f"p50 {statistics.median(times) * 1000:.1f} ms, "
                                      f"p99 {_p99(times) * 1000:.1f} ms")
-    assert set(statuses) <= {200}
+    assert 500 not in statuses
 
 
 async def _cone_clients(base: str, clients: int, seconds: float) -> tuple[int, list[str]]:
@@ -151,6 +162,7 @@ def test_more_clients_than_slots_all_get_answers(small_server: RunningServer) ->
         done, errors = asyncio.run(_cone_clients(small_server.base_url, 64, 20.0))
     finally:
         stop.set()
+        _cancel_queries(small_server)
     assert errors == []
     assert done > 64 * 5, f"only {done} answers in 20 s"
-    assert set(statuses) <= {200}
+    assert 500 not in statuses

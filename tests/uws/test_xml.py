@@ -11,7 +11,7 @@ from lxml import etree
 
 from tests.uws.helpers import make_job
 from vo_service.params import Params
-from vo_service.serialize import uws as xml
+from vo_service.uws import documents as xml
 from vo_service.uws.model import ErrorSummary, ErrorType, Job, JobRef, JobResult, Phase
 
 XSD = Path(__file__).resolve().parent.parent / "data" / "xsd"

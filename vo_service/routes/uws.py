@@ -20,7 +20,7 @@ from starlette.responses import FileResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from vo_service.routes.common import client_address, principal_of, read_form, services
-from vo_service.serialize import uws as xml
+from vo_service.uws import documents as xml
 from vo_service.uws.errors import InvalidParameter
 from vo_service.uws.model import Job
 from vo_service.uws.service import UwsService, parse_list_filters, parse_wait, wait_for_change

@@ -7,7 +7,6 @@ HTTP layer, so nothing here knows how the service is mounted.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -15,6 +14,7 @@ from lxml import etree
 
 from vo_service.errors import error_votable
 from vo_service.uws.model import ErrorSummary, Job, JobRef
+from vo_service.xml_text import xml_text
 
 UWS_NS = "http://www.ivoa.net/xml/UWS/v1.0"
 XLINK_NS = "http://www.w3.org/1999/xlink"
@@ -27,8 +27,6 @@ _NSMAP = {"uws": UWS_NS, "xlink": XLINK_NS, "xsi": XSI_NS}
 _U = f"{{{UWS_NS}}}"
 _X = f"{{{XLINK_NS}}}"
 _NIL = f"{{{XSI_NS}}}nil"
-# Characters XML 1.0 cannot carry at all; a parameter value holding them is still shown.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def format_datetime(value: datetime) -> str:
@@ -37,14 +35,10 @@ def format_datetime(value: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-def _xml_text(value: str) -> str:
-    return _NOT_XML.sub("\ufffd", value)
-
-
 def _element(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
     child = etree.SubElement(parent, _U + name)
     if text is not None:
-        child.text = _xml_text(text)
+        child.text = xml_text(text)
     return child
 
 
