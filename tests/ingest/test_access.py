@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from auth.identity import observing_night
 from ingest.access import (
     PROPRIETARY,
     PUBLIC,
@@ -20,7 +21,6 @@ from ingest.access import (
     decide_access,
     is_public,
     match_overrides,
-    observing_night,
     override_file,
     parse_overrides,
     parse_period,
@@ -88,7 +88,6 @@ def test_month_arithmetic_keeps_day_or_rolls_to_first(start: date, months: int) 
         (datetime(2024, 1, 18, 20, 0, tzinfo=UTC), date(2024, 1, 18)),  # noon PST
         (datetime(2024, 1, 19, 10, 0, tzinfo=UTC), date(2024, 1, 18)),  # 02:00 PST
         (datetime(2024, 7, 1, 19, 30, tzinfo=UTC), date(2024, 6, 30)),  # PST all year
-        (datetime(2024, 1, 18, 20, 0), date(2024, 1, 18)),  # naive = UTC
     ],
 )
 def test_observing_night(moment: datetime, night: date) -> None:
