@@ -30,12 +30,13 @@ from typing import Any
 
 import psycopg2
 
-from ingest.access import observing_night
+from auth.identity import observing_night
 from ingest.config import IngestConfig, IngestError
 from ingest.disk import DiskFile, instrument_dirs, night_of, scan_directory
-from ingest.loader import IngestSummary, Loader
-from ingest.recompute import OverrideState, record_override_state
+from ingest.loader import Loader
+from ingest.recompute import OverrideState, recompute, record_override_state
 from ingest.schedule import ScheduleSource
+from ingest.summary import IngestSummary
 
 log = logging.getLogger(__name__)
 
@@ -209,10 +210,10 @@ class Watcher:
             for disk in complete:
                 self._pending.pop((disk.root, disk.path), None)
         for root, directory, state in override_changed:
-            summary = self.loader.recompute(root / directory)
+            conn = self.loader.connection()
+            summary = recompute(conn, self.loader.local.rules, root / directory)
             # recompute records the state of directories holding rows; an override in
             # a directory without rows yet is recorded here.
-            conn = self.loader.connection()
             with conn.cursor() as cur:
                 record_override_state(cur, directory, state)
             conn.commit()

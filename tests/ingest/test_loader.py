@@ -20,7 +20,8 @@ from astropy.io import fits
 from ingest.batch import BatchIngester
 from ingest.config import IngestConfig, IngestError
 from ingest.disk import collect
-from ingest.loader import ingest_paths, recompute_access
+from ingest.loader import ingest_paths
+from ingest.recompute import recompute_access
 from ingest.report import ingest_report
 from ingest.schedule import load_schedule_json
 from tests.conftest import fetch

@@ -58,14 +58,20 @@ def _roots_for(settings: Settings, paths: list[Path]) -> tuple[Path, ...]:
 
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from ingest.loader import ingest_paths
+    from ingest.report import print_summary
 
     paths: list[Path] = args.paths
     if [str(p) for p in paths] == ["report"]:
         return _report(settings, args)
     target = setup.database_target(settings)
     config = ingest_config(settings, _roots_for(settings, paths))
-    ingest_paths(config, target.owner_dsn, paths, dry_run=args.dry_run)
+    console = Console(stderr=True)
+    summary = ingest_paths(config, target.owner_dsn, paths, dry_run=args.dry_run,
+                           console=console)
+    print_summary(summary, console)
     return 0
 
 
@@ -93,7 +99,7 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _recompute(settings: Settings, args: argparse.Namespace) -> int:
-    from ingest.loader import recompute_access
+    from ingest.recompute import recompute_access
 
     target = setup.database_target(settings)
     summary = recompute_access(ingest_config(settings), target.owner_dsn, args.target)
