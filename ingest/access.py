@@ -282,13 +282,14 @@ def decide_access(
     runs: Sequence[Run] = (),
     observers: Sequence[Observer] = (),
     always_public: Mapping[str, Sequence[str]] | None = None,
-    release_period: Period | str = "2 years",
+    release_period: Period | str,
 ) -> AccessDecision:
     """Apply the rules to one file.
 
     ``runs`` may hold every run of the night (any telescope); only those on
     ``telescope`` count.  ``frame_type`` is the type read from the header; an
     ``obstype`` override replaces it (and is returned in ``obstype_override``).
+    ``release_period`` has no default here: it is a setting (``[ingest]``).
     """
     match = match_overrides(overrides, filename)
     kind = match.obstype or (frame_type or "unknown").lower()

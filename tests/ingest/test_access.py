@@ -284,6 +284,8 @@ def test_override_owner_without_run_gets_default_period() -> None:
 def test_config_refuses_a_bad_period() -> None:
     from ingest.config import IngestConfig
 
+    identity = {"authority": "test.lick", "base_url": "http://archive.test"}
     with pytest.raises(ValueError, match="release period"):
-        IngestConfig(roots=(), release_period="2 fortnights")
-    assert IngestConfig(roots=(), release_period="18 months").release_period == "18 months"
+        IngestConfig(roots=(), release_period="2 fortnights", **identity)
+    assert IngestConfig(roots=(), release_period="18 months", **identity).release_period \
+        == "18 months"

@@ -73,7 +73,8 @@ def test_killed_loader_leaves_whole_batches_only(database: Any, tmp_path: Path) 
         "from ingest.config import IngestConfig\n"
         "from ingest.loader import ingest_paths\n"
         f"config = IngestConfig(roots=(Path({str(root)!r}),), schedule_schema='sched',"
-        f" batch_size={BATCH}, workers=2)\n"
+        f" batch_size={BATCH}, workers=2, authority='test.lick',"
+        " base_url='http://archive.test')\n"
         f"ingest_paths(config, {dsn!r}, [Path({str(root)!r})], show_progress=False)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT,
@@ -116,7 +117,8 @@ def test_killed_loader_leaves_whole_batches_only(database: Any, tmp_path: Path) 
     # Nothing is left half-done in the bookkeeping either.
     assert fetch(dsn, "SELECT count(*) FROM ingest.rejected_files") == [(0,)]
 
-    config = IngestConfig(roots=(root,), schedule_schema="sched", batch_size=BATCH)
+    config = IngestConfig(roots=(root,), schedule_schema="sched", batch_size=BATCH,
+                          authority="test.lick", base_url="http://archive.test")
     summary = ingest_paths(config, dsn, [root], show_progress=False)
     assert summary.unchanged == len(files)
     assert summary.new == COUNT - len(files)
@@ -130,7 +132,8 @@ def test_a_dead_reader_process_does_not_stop_the_run(database: Any, tmp_path: Pa
     root = tmp_path / "archive"
     count = 600
     _write_archive(root, "2012-02", count)
-    config = IngestConfig(roots=(root,), schedule_schema="sched", batch_size=50, workers=2)
+    config = IngestConfig(roots=(root,), schedule_schema="sched", batch_size=50, workers=2,
+                          authority="test.lick", base_url="http://archive.test")
     killed: list[int] = []
     with Loader(config, dsn) as loader:
 
