@@ -15,6 +15,7 @@ import contextlib
 import logging
 import math
 import multiprocessing
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -149,7 +150,7 @@ class Loader:
                                             "ingest.batch"])
             self._pool = ProcessPoolExecutor(
                 self.config.workers, mp_context=context, initializer=start_worker,
-                initargs=(self.config, self.dsn, self._schedule, self.dry_run))
+                initargs=(self.config, self.dsn, self._schedule, self.dry_run, os.getpid()))
         return self._pool
 
     def _restart_pool(self) -> None:
