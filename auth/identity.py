@@ -45,7 +45,13 @@ class IdentityError(RuntimeError):
 
 
 def observing_night(moment: datetime) -> date:
-    """The night (named by its first noon, PST) that ``moment`` belongs to."""
+    """The observing night containing ``moment``: noon to noon, Pacific Standard Time.
+
+    The observatory files data by the date on which the night began, in PST all year
+    round (no daylight saving).  The one rule for the service (what is public now) and
+    for ingest (which nights the watcher treats as active).  A naive datetime is
+    refused: a local time taken for UTC would shift the night by hours.
+    """
     if moment.tzinfo is None:
         raise ValueError("observing_night needs an aware datetime")
     return (moment.astimezone(UTC).replace(tzinfo=None) - NIGHT_START_OFFSET).date()

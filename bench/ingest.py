@@ -244,7 +244,8 @@ def main() -> None:
         load_schedule_json(conn, schedule, schema="bench_schedule")
         conn.close()
         config = IngestConfig(roots=(root,), workers=args.workers, batch_size=args.batch,
-                              schedule_schema="bench_schedule")
+                              schedule_schema="bench_schedule", authority="bench.lick",
+                              base_url="http://bench.test")
 
         raw_baseline(paths)  # warm the page cache
         raw = raw_baseline(paths)

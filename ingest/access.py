@@ -24,14 +24,14 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from auth.identity import observing_night
 from ingest.schedule import Observer, Run
 
 log = logging.getLogger(__name__)
 
-PST = timezone(timedelta(hours=-8), "PST")
 CALIBRATION_TYPES = frozenset({"bias", "dark", "flat", "arc", "focus"})
 FRAME_TYPES = CALIBRATION_TYPES | {"science", "unknown"}
 PUBLIC = "public"
@@ -53,17 +53,6 @@ class AccessDecision:
 
 
 # ---------------------------------------------------------------- dates
-
-
-def observing_night(moment: datetime) -> date:
-    """The observing night containing ``moment``: noon to noon, Pacific Standard Time.
-
-    The observatory files data by the date on which the night began, in PST all
-    year round (no daylight saving).  A naive datetime is taken as UTC.
-    """
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment.astimezone(PST) - timedelta(hours=12)).date()
 
 
 @dataclass(frozen=True)
@@ -293,13 +282,14 @@ def decide_access(
     runs: Sequence[Run] = (),
     observers: Sequence[Observer] = (),
     always_public: Mapping[str, Sequence[str]] | None = None,
-    release_period: Period | str = "2 years",
+    release_period: Period | str,
 ) -> AccessDecision:
     """Apply the rules to one file.
 
     ``runs`` may hold every run of the night (any telescope); only those on
     ``telescope`` count.  ``frame_type`` is the type read from the header; an
     ``obstype`` override replaces it (and is returned in ``obstype_override``).
+    ``release_period`` has no default here: it is a setting (``[ingest]``).
     """
     match = match_overrides(overrides, filename)
     kind = match.obstype or (frame_type or "unknown").lower()

@@ -29,6 +29,7 @@ import psycopg2.extensions
 from ingest.access import AccessDecision, decide_access, read_overrides
 from ingest.config import IngestConfig, IngestError
 from ingest.disk import DiskFile, night_of
+from ingest.lifetime import end_with
 from ingest.schedule import PostgresSchedule, ScheduleSource
 from ingest.store import BatchWriter, Rejected, Row
 
@@ -277,9 +278,14 @@ _ingester: BatchIngester | None = None
 
 
 def start_worker(config: IngestConfig, dsn: str, schedule: ScheduleSource | None,
-                 dry_run: bool) -> None:
-    """Pool initializer: one ingester (and connection) per process, closed at its exit."""
+                 dry_run: bool, owner_pid: int) -> None:
+    """Pool initializer: one ingester (and connection) per process, closed at its exit.
+
+    The process ends with ``owner_pid``, the process that started the pool, however
+    that one ends (:mod:`ingest.lifetime`).
+    """
     global _ingester
+    end_with(owner_pid)
     # Ctrl-C reaches the whole foreground process group: the parent decides what to
     # do.  SIGTERM stays deadly: the executor uses it to clean up after a dead worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,14 +1,20 @@
-"""The typed settings of ingest: what the CLI builds from the TOML file and hands over.
+"""The typed settings of ingest: the ``[ingest]`` keys with their defaults, and what the
+CLI adds to them before handing the whole over.
 
-Everything the loader, the watcher, the access rules and the readers need is on one
-frozen, picklable object, so that process-pool workers receive the same settings as
-the parent and no ingest code ever reads the environment or a file of its own.
+Ingest owns its settings: :class:`IngestSettings` declares every key of the
+``[ingest]`` section of ``conf/lick-archive.toml`` with its one default (the CLI reads
+the table and builds the config from these field types; the service never declares
+them).  :class:`IngestConfig` adds what comes from elsewhere: the service's identity
+from ``[service]``, the scheduling database, the instrument tables.  Everything the
+loader, the watcher, the access rules and the readers need is on that one frozen,
+picklable object, so that process-pool workers receive the same settings as the
+parent and no ingest code ever reads the environment or a file of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 
@@ -33,44 +39,56 @@ class IngestError(RuntimeError):
     """Ingest cannot start or go on; the message says what the operator must fix."""
 
 
-@dataclass(frozen=True)
-class IngestConfig:
-    """Settings of ingest; every field has the default documented in ``conf/``.
+@dataclass(frozen=True, kw_only=True)
+class IngestSettings:
+    """The ``[ingest]`` section: each field is a key, documented in ``conf/`` with this
+    default (a test holds the two in agreement).
 
     ``roots`` are the archive trees (``<root>/YYYY-MM/DD/<instrument dir>/<file>``);
-    ``authority`` and ``base_url`` build dataset identifiers and access URLs;
     ``release_period`` is the default proprietary period ("N days|months|years");
     ``always_public`` maps an instrument directory (or ``"*"``: every directory)
     to file-name globs that are public at once; ``telescopes`` maps an instrument
-    directory to the telescope name used by the scheduling database.
+    directory to the telescope name used by the scheduling database, whose tables
+    are in ``schedule_schema``.
 
     ``workers`` is the size of the reading process pool, ``batch_size`` the rows
     per write transaction.  The watcher treats a file as complete once its size and
-    mtime are unchanged for ``stable_delay`` seconds, polls every ``poll_interval``
-    seconds, rescans every directory of the archive every ``rescan_interval``
-    seconds and always rescans the last ``active_nights`` nights; after a database
-    failure it retries with a backoff capped at ``retry_max_delay`` seconds.
-    ``schedule_dsn`` is the scheduling database (None: the archive database
-    itself), with its tables in ``schedule_schema``.  ``instruments`` holds the
-    instrument tables of ``conf/instruments.toml`` (loaded from there when None).
+    mtime are unchanged for ``stable_seconds``, polls every ``poll_seconds``, rescans
+    every directory of the archive every ``rescan_seconds`` and always rescans the
+    last ``active_nights`` nights; after a database failure it retries with a
+    backoff capped at ``retry_max_seconds``.
     """
 
-    roots: tuple[Path, ...]
-    authority: str = "lick.ucolick.org"
-    base_url: str = "http://localhost:8000"
-    release_period: str = "2 years"
+    roots: tuple[Path, ...] = ()
     instrument_dirs: tuple[str, ...] = ("shane", "AO", "nickel")
+    release_period: str = "2 years"
     always_public: Mapping[str, tuple[str, ...]] = field(default_factory=_default_always_public)
     telescopes: Mapping[str, str] = field(default_factory=_default_telescopes)
+    schedule_schema: str = "public"
     workers: int = 2
     batch_size: int = 500
-    stable_delay: float = 30.0
-    poll_interval: float = 10.0
-    rescan_interval: float = 3600.0
+    stable_seconds: float = 10.0
+    poll_seconds: float = 30.0
+    rescan_seconds: float = 3600.0
     active_nights: int = 2
-    retry_max_delay: float = 60.0
+    retry_max_seconds: float = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestConfig(IngestSettings):
+    """The settings plus what the CLI takes from elsewhere.
+
+    ``authority`` and ``base_url`` build dataset identifiers and access URLs: they
+    are the service's own (``[service]``), with no default here, so that ingest can
+    never write identifiers the service does not answer to.  ``schedule_dsn`` is
+    the scheduling database (None: the archive database itself).  ``instruments``
+    holds the instrument tables of ``conf/instruments.toml`` (loaded from there
+    when None).
+    """
+
+    authority: str
+    base_url: str
     schedule_dsn: str | None = None
-    schedule_schema: str = "public"
     instruments: InstrumentConfig | None = None
 
     def __post_init__(self) -> None:
@@ -95,19 +113,9 @@ class IngestConfig:
 
     def __reduce__(self) -> tuple[object, ...]:
         # MappingProxyType does not pickle; rebuild from plain dicts in the worker.
-        return (_rebuild, (self._as_kwargs(),))
-
-    def _as_kwargs(self) -> dict[str, object]:
-        return {
-            "roots": self.roots, "authority": self.authority, "base_url": self.base_url,
-            "release_period": self.release_period, "instrument_dirs": self.instrument_dirs,
-            "always_public": dict(self.always_public), "telescopes": dict(self.telescopes),
-            "workers": self.workers, "batch_size": self.batch_size,
-            "stable_delay": self.stable_delay, "poll_interval": self.poll_interval,
-            "rescan_interval": self.rescan_interval, "active_nights": self.active_nights,
-            "retry_max_delay": self.retry_max_delay, "schedule_dsn": self.schedule_dsn,
-            "schedule_schema": self.schedule_schema, "instruments": self.instruments,
-        }
+        kwargs = {f.name: getattr(self, f.name) for f in fields(self)}
+        kwargs.update(always_public=dict(self.always_public), telescopes=dict(self.telescopes))
+        return (_rebuild, (kwargs,))
 
     @property
     def instrument_config(self) -> InstrumentConfig:

@@ -8,6 +8,7 @@ Bulk ingest, the watcher and the report all see the archive through these functi
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -17,6 +18,8 @@ from ingest.access import override_number
 from ingest.config import IngestConfig, IngestError
 
 _EPOCH = datetime(1970, 1, 1)
+_LAYOUT = re.compile(r"([0-9]{4})-([0-9]{2})/([0-9]{2})/[^/]+/[^/]+")
+
 
 @dataclass(frozen=True)
 class DiskFile:
@@ -46,12 +49,17 @@ def mtime_of(st: os.stat_result) -> datetime:
 
 
 def night_of(relative: str) -> date | None:
-    """The observing night of a layout path ``YYYY-MM/DD/<dir>/<file>``, else None."""
-    parts = relative.split("/")
-    if len(parts) != 4 or len(parts[0]) != 7 or parts[0][4] != "-" or len(parts[1]) != 2:
+    """The observing night of a layout path ``YYYY-MM/DD/<dir>/<file>``, else None.
+
+    The one test of the layout for the readers, the scans, the access rules and the
+    report: ASCII digits only (``int`` alone would take " 12" or "+1"), four parts,
+    none empty, and a real date.
+    """
+    match = _LAYOUT.fullmatch(relative)
+    if match is None:
         return None
     try:
-        return date(int(parts[0][:4]), int(parts[0][5:]), int(parts[1]))
+        return date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
         return None
 

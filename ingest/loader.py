@@ -15,15 +15,14 @@ import contextlib
 import logging
 import math
 import multiprocessing
+import os
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg2
 import psycopg2.extensions
@@ -39,34 +38,13 @@ from ingest.config import IngestConfig, IngestError
 from ingest.disk import DiskFile, collect
 from ingest.schedule import ScheduleSource
 from ingest.store import Known, Rejected, known
-
-if TYPE_CHECKING:
-    from ingest.recompute import RecomputeSummary
+from ingest.summary import IngestSummary
 
 log = logging.getLogger(__name__)
 
 # A batch is at most ``batch_size`` files (well under a minute even on a loaded
 # machine); a pool that has not answered in this time is treated like a broken one.
 _BATCH_TIMEOUT = 120.0
-
-
-@dataclass
-class IngestSummary:
-    """Counts of one run; ``rejected`` counts files rejected in this run, by reason."""
-
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    still_rejected: int = 0
-    ignored: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    dry_run: bool = False
-    seconds: float = 0.0
-
-    @property
-    def total(self) -> int:
-        return (self.new + self.updated + self.unchanged + self.still_rejected
-                + sum(self.rejected.values()))
 
 
 class Loader:
@@ -98,7 +76,8 @@ class Loader:
 
     @property
     def local(self) -> BatchIngester:
-        """The ingester of this process: small runs, lone files, access recompute."""
+        """The ingester of this process: small runs and lone files; the watcher's
+        recompute uses its access rules."""
         if self._local is None:
             self._local = BatchIngester(self.config, self.dsn, schedule=self._schedule,
                                         dry_run=self.dry_run)
@@ -124,12 +103,6 @@ class Loader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def recompute(self, target: str | date | Path) -> RecomputeSummary:
-        """Re-apply the access rules to a night, directory or file (see recompute_access)."""
-        from ingest.recompute import recompute
-
-        return recompute(self, target)
 
     def forget_caches(self) -> None:
         """Drop cached override rules and schedule answers, here and in the pool."""
@@ -177,7 +150,7 @@ class Loader:
                                             "ingest.batch"])
             self._pool = ProcessPoolExecutor(
                 self.config.workers, mp_context=context, initializer=start_worker,
-                initargs=(self.config, self.dsn, self._schedule, self.dry_run))
+                initargs=(self.config, self.dsn, self._schedule, self.dry_run, os.getpid()))
         return self._pool
 
     def _restart_pool(self) -> None:
@@ -300,31 +273,16 @@ def _all_new(batch: Sequence[DiskFile], known: dict[str, Known]) -> bool:
     return all(disk.path not in known for disk in batch)
 
 
-# ---------------------------------------------------------------- access recompute
-
-
-def recompute_access(config: IngestConfig, dsn: str, target: str | date | Path, *,
-                     schedule: ScheduleSource | None = None) -> RecomputeSummary:
-    """``lick-archive access recompute PATH|NIGHT``: re-apply the access rules.
-
-    ``target`` is a night (``date`` or ``YYYY-MM-DD``), or a file or directory
-    (absolute below a root, or relative to the roots).  Schedule answers and override
-    rules are read afresh; rows whose owners, release date, rights or overridden
-    frame type change are updated in one transaction.
-    """
-    from ingest.recompute import recompute
-
-    with Loader(config, dsn, schedule=schedule) as loader:
-        return recompute(loader, target)
-
-
 # ---------------------------------------------------------------- entry points
 
 
 def ingest_paths(config: IngestConfig, dsn: str, paths: Sequence[Path | str], *,
                  dry_run: bool = False, show_progress: bool = True, console: Any = None,
                  schedule: ScheduleSource | None = None) -> IngestSummary:
-    """``lick-archive ingest PATH...``: ingest files and trees, print a summary."""
+    """``lick-archive ingest PATH...``: ingest files and trees behind a progress bar.
+
+    The caller prints the summary it returns (``ingest.report.print_summary``).
+    """
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -355,8 +313,4 @@ def ingest_paths(config: IngestConfig, dsn: str, paths: Sequence[Path | str], *,
         else:
             summary = loader.ingest(files)
     summary.ignored = ignored
-    if show_progress:
-        from ingest.report import print_summary
-
-        print_summary(summary, console)
     return summary

@@ -3,7 +3,8 @@
 Used by ``lick-archive access recompute`` (a schedule or override changed) and by the
 watcher when a directory's override file changes.  The header's own frame type is not
 stored, so a row whose frame type was set by an override is read again from disk when
-the rules are re-applied; everything else comes from the stored row.
+the rules are re-applied; everything else comes from the stored row.  It needs a
+connection and the access rules, not the loader: the watcher lends it its own.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import psycopg2
 import psycopg2.extensions
 
 from ingest.access import override_file
-from ingest.batch import OVERRIDE_FLAG, flags_with, read_one
+from ingest.batch import APPLICATION_NAME, OVERRIDE_FLAG, AccessRules, flags_with, read_one
 from ingest.config import IngestConfig
 from ingest.disk import find_root, mtime_of, stat_file
-from ingest.loader import Loader
+from ingest.schedule import ScheduleSource
 
 
 @dataclass
@@ -71,12 +72,31 @@ def target_filter(target: str | date | Path, config: IngestConfig) -> tuple[str,
     return "(f.path = %s OR f.path LIKE %s)", [relative, pattern]
 
 
-def recompute(loader: Loader, target: str | date | Path) -> RecomputeSummary:
-    """Re-apply the rules to the rows of ``target`` in one transaction."""
-    where, args = target_filter(target, loader.config)
-    loader.forget_caches()
+def recompute_access(config: IngestConfig, dsn: str, target: str | date | Path, *,
+                     schedule: ScheduleSource | None = None) -> RecomputeSummary:
+    """``lick-archive access recompute PATH|NIGHT``: re-apply the access rules.
+
+    ``target`` is a night (``date`` or ``YYYY-MM-DD``), or a file or directory
+    (absolute below a root, or relative to the roots).  Schedule answers and override
+    rules are read afresh; rows whose owners, release date, rights or overridden
+    frame type change are updated in one transaction.
+    """
+    rules = AccessRules(config, dsn, schedule)
+    conn = psycopg2.connect(dsn, application_name=APPLICATION_NAME)
+    try:
+        return recompute(conn, rules, target)
+    finally:
+        conn.close()
+        rules.close()
+
+
+def recompute(conn: psycopg2.extensions.connection, rules: AccessRules,
+              target: str | date | Path) -> RecomputeSummary:
+    """Re-apply the rules to the rows of ``target`` in one transaction on ``conn``."""
+    config = rules.config
+    where, args = target_filter(target, config)
+    rules.forget()
     summary = RecomputeSummary()
-    conn = loader.connection()
     directories: dict[tuple[Path, str], OverrideState] = {}
     try:
         with conn.cursor() as cur:
@@ -89,18 +109,18 @@ def recompute(loader: Loader, target: str | date | Path) -> RecomputeSummary:
                  did) in cur.fetchall():
                 summary.examined += 1
                 directory = path.rsplit("/", 1)[0]
-                root = next((r for r in loader.config.roots if (r / directory).is_dir()),
-                            loader.config.roots[0] if loader.config.roots else Path("/"))
+                root = next((r for r in config.roots if (r / directory).is_dir()),
+                            config.roots[0] if config.roots else Path("/"))
                 base = frame_type
                 if OVERRIDE_FLAG in (flags or "").split():
                     # The header's own frame type is not stored: read it again.
                     disk = stat_file(root, path)
                     if disk is not None:
-                        result = read_one(disk, loader.config)
+                        result = read_one(disk, config)
                         summary.reread += 1
                         if result.meta is not None:
                             base = result.meta.frame_type
-                decision = loader.local.rules.decide(root, path, base, program, observer)
+                decision = rules.decide(root, path, base, program, observer)
                 new_type = decision.obstype_override or base
                 new_flags = flags_with(flags, OVERRIDE_FLAG, new_type != base)
                 old_release = release.date() if isinstance(release, datetime) else release

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from ingest.disk import night_of
 from ingest.fits_header import HeaderError, read_primary_header
 from ingest.instruments import Extracted, InstrumentConfig, ReadContext, extract
 from ingest.instruments.config import Band, InstrumentInfo
@@ -24,8 +25,6 @@ NOT_IN_LAYOUT = "not_in_layout"
 OUTSIDE_ROOT = "outside_root"
 UNCONFIGURED_DIRECTORY = "unconfigured_directory"
 
-_YEAR_MONTH = re.compile(r"(\d{4})-(\d{2})")
-_DAY = re.compile(r"\d{2}")
 _SLIT_WIDTH = re.compile(r"\s*(\d+(?:\.\d*)?)\s*(?:arcsec|\"|as)?", re.IGNORECASE)
 _NO_FILTER = frozenset({"open", "unknown", "none", "clear", "empty", ""})
 
@@ -99,21 +98,6 @@ def relative_path(path: Path, root: Path) -> str | None:
         return None
 
 
-def night_of(relative: str) -> tuple[date, str] | None:
-    """(night, instrument directory) from ``YYYY-MM/DD/<dir>/<file>``, or None."""
-    parts = relative.split("/")
-    if len(parts) != 4:
-        return None
-    month, day, directory, _ = parts
-    match = _YEAR_MONTH.fullmatch(month)
-    if match is None or _DAY.fullmatch(day) is None:
-        return None
-    try:
-        return date(int(match.group(1)), int(match.group(2)), int(day)), directory
-    except ValueError:
-        return None
-
-
 def read_file(
     path: Path, root: Path, config: InstrumentConfig, *, checksum: bool = False
 ) -> FileMetadata | Rejection:
@@ -126,10 +110,10 @@ def read_file(
     relative = relative_path(path, root)
     if relative is None:
         return Rejection(path, OUTSIDE_ROOT, f"not below {root}")
-    located = night_of(relative)
-    if located is None:
+    night = night_of(relative)
+    if night is None:
         return Rejection(path, NOT_IN_LAYOUT, "expected YYYY-MM/DD/<instrument dir>/<file>")
-    night, instrument_dir = located
+    instrument_dir = relative.split("/")[2]
     directory = config.directory(instrument_dir)
     if directory is None:
         return Rejection(path, UNCONFIGURED_DIRECTORY, instrument_dir)

@@ -20,7 +20,7 @@ import psycopg2
 
 from ingest.config import IngestConfig
 from ingest.disk import find_root, instrument_dirs, night_of, scan_directory
-from ingest.loader import IngestSummary
+from ingest.summary import IngestSummary
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
 """``lick-archive watch``: the daemon that keeps the database in step with the archive disk.
 
 The archive is an NFS mount, where inotify misses changes made by other hosts, so
-the watcher polls.  On start (and every ``rescan_interval``) it compares every
+the watcher polls.  On start (and every ``rescan_seconds``) it compares every
 instrument directory with the database by name, size and mtime; between full scans
 it lists only directories that are new, whose mtime changed, that hold files still
 being written, or that belong to the last ``active_nights`` nights.  A file is
-complete once its size and mtime have stayed the same for ``stable_delay`` seconds.
+complete once its size and mtime have stayed the same for ``stable_seconds``.
 Complete files go through the same `Loader` as bulk ingest, straight into PostgreSQL.
 
 A database outage is an ordinary event: the poll fails, nothing of the failed batch
@@ -30,12 +30,13 @@ from typing import Any
 
 import psycopg2
 
-from ingest.access import observing_night
+from auth.identity import observing_night
 from ingest.config import IngestConfig, IngestError
 from ingest.disk import DiskFile, instrument_dirs, night_of, scan_directory
-from ingest.loader import IngestSummary, Loader
-from ingest.recompute import OverrideState, record_override_state
+from ingest.loader import Loader
+from ingest.recompute import OverrideState, recompute, record_override_state
 from ingest.schedule import ScheduleSource
+from ingest.summary import IngestSummary
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class Watcher:
 
     def _to_scan(self, now: float) -> tuple[list[tuple[Path, str]], bool]:
         full = (self._last_full_scan is None
-                or now - self._last_full_scan >= self.config.rescan_interval)
+                or now - self._last_full_scan >= self.config.rescan_seconds)
         pending_dirs = {(root, path.rsplit("/", 1)[0]) for root, path in self._pending}
         candidates = dict.fromkeys([*self._directories(full), *sorted(pending_dirs)])
         chosen = []
@@ -138,8 +139,8 @@ class Watcher:
             # First sight: complete only if untouched on disk for longer than the delay
             # (catch-up after a restart); a file seen changing must be watched again.
             age = self._wall() - (disk.mtime - _EPOCH).total_seconds()
-            return seen is None and age >= self.config.stable_delay
-        return now - seen.since >= self.config.stable_delay
+            return seen is None and age >= self.config.stable_seconds
+        return now - seen.since >= self.config.stable_seconds
 
     # -- one round
 
@@ -209,10 +210,10 @@ class Watcher:
             for disk in complete:
                 self._pending.pop((disk.root, disk.path), None)
         for root, directory, state in override_changed:
-            summary = self.loader.recompute(root / directory)
+            conn = self.loader.connection()
+            summary = recompute(conn, self.loader.local.rules, root / directory)
             # recompute records the state of directories holding rows; an override in
             # a directory without rows yet is recorded here.
-            conn = self.loader.connection()
             with conn.cursor() as cur:
                 record_override_state(cur, directory, state)
             conn.commit()
@@ -241,19 +242,19 @@ class Watcher:
                 if s.new or s.updated or s.rejected or result.recomputed:
                     log.info("ingested %d new, %d updated, %d rejected; %d files pending",
                              s.new, s.updated, sum(s.rejected.values()), result.pending)
-                stop.wait(self.config.poll_interval)
+                stop.wait(self.config.poll_seconds)
             except IngestError as exc:
                 # A configuration problem (say, no schedule loaded): say so, keep trying
                 # slowly, so that the daemon recovers once the operator fixes it.
                 self.loader.drop_connection()
                 self._overrides = None
-                delay = self.config.retry_max_delay
+                delay = self.config.retry_max_seconds
                 log.error("%s; retrying in %.0f s", exc, delay)
                 stop.wait(delay)
             except (psycopg2.Error, OSError) as exc:
                 self.loader.drop_connection()
                 self._overrides = None
-                delay = min(max(delay * 2, 0.5), self.config.retry_max_delay)
+                delay = min(max(delay * 2, 0.5), self.config.retry_max_seconds)
                 log.warning("database unavailable (%s); retrying in %.1f s",
                             str(exc).strip().splitlines()[0] if str(exc).strip() else exc,
                             delay)
@@ -274,7 +275,7 @@ def watch(config: IngestConfig, dsn: str, *, stop: threading.Event | None = None
             previous[signum] = signal.signal(signum, handle)
     watcher = Watcher(config, dsn, schedule=schedule)
     log.info("watching %s every %.0f s", ", ".join(map(str, config.roots)),
-             config.poll_interval)
+             config.poll_seconds)
     try:
         watcher.run(stop)
     finally:

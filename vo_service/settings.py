@@ -1,8 +1,10 @@
 """Typed configuration: ``conf/lick-archive.toml`` plus ``LICK_ARCHIVE_*`` environment overrides.
 
 Every key is documented in ``conf/lick-archive.toml`` (a test checks that each field
-here appears there).  An environment variable ``LICK_ARCHIVE_<SECTION>_<KEY>``
-overrides ``[section] key``; ``LICK_ARCHIVE_DATABASE_URL`` is the common case.
+here, and each of ingest's, appears there).  An environment variable
+``LICK_ARCHIVE_<SECTION>_<KEY>`` overrides ``[section] key``;
+``LICK_ARCHIVE_DATABASE_URL`` is the common case.  The ``[ingest]`` section is kept
+as written (:class:`IngestSection`): ingest declares its keys and defaults itself.
 Nothing is read at import time: :func:`load_settings` is called by the CLI and tests.
 """
 
@@ -95,14 +97,29 @@ class UwsSettings:
 
 
 @dataclass(frozen=True)
-class IngestSettings:
-    roots: tuple[Path, ...] = ()
-    instrument_dirs: tuple[str, ...] = ("shane", "AO", "nickel")
-    release_period: str = "2 years"
-    workers: int = 2
-    stable_seconds: float = 10.0
-    poll_seconds: float = 30.0
-    always_public_suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".mp4")
+class IngestSection:
+    """The ``[ingest]`` table as written, with its ``LICK_ARCHIVE_INGEST_*`` overrides.
+
+    Ingest declares its own keys, types and defaults (``ingest.config.IngestSettings``)
+    and ``vo_service`` may not import ``ingest``; so the values are kept as they are
+    and the CLI, which may, builds ingest's configuration from them with
+    :func:`section_values`.  Each default is thus declared once, by ingest.
+    """
+
+    table: Mapping[str, Any] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def instrument_dirs(self) -> tuple[str, ...]:
+        """The configured instrument directories, for the staff grant form.
+
+        Empty when the configuration does not name them (ingest's default is not
+        known here).
+        """
+        key = "instrument_dirs"
+        value = self.environ.get(env_name("ingest", key), self.table.get(key, ()))
+        coerced: tuple[str, ...] = _coerce(value, tuple[str, ...], f"ingest.{key}")
+        return coerced
 
 
 @dataclass(frozen=True)
@@ -128,7 +145,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     tap: TapSettings = field(default_factory=TapSettings)
     uws: UwsSettings = field(default_factory=UwsSettings)
-    ingest: IngestSettings = field(default_factory=IngestSettings)
+    ingest: IngestSection = field(default_factory=IngestSection)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
 
@@ -150,7 +167,17 @@ class Settings:
         return dataclasses.replace(self, **changed)
 
 
+def env_name(section: str, key: str) -> str:
+    """The environment variable that overrides ``[section] key``."""
+    return f"{ENV_PREFIX}{section}_{key}".upper()
+
+
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """``value`` (from TOML, or the text of an environment variable) as ``annotation``.
+
+    Environment text gives lists comma-separated and tables as TOML inline tables
+    (``{"*" = ["*.jpg"]}``).
+    """
     hint = annotation
     origin = typing.get_origin(hint)
     try:
@@ -161,35 +188,48 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(_coerce(v.strip() if isinstance(v, str) else v, inner, key)
                          for v in items if v != "")
+        if origin in (Mapping, dict):
+            (_key_type, inner) = typing.get_args(hint)
+            if isinstance(value, str):
+                value = tomllib.loads(f"value = {value}")["value"]
+            if not isinstance(value, Mapping):
+                raise TypeError("not a table")
+            return {str(k): _coerce(v, inner, f"{key}.{k}") for k, v in value.items()}
         if hint is bool:
             if isinstance(value, str):
                 return value.strip().lower() in ("1", "true", "yes", "on")
             return bool(value)
         if hint in (int, float, str):
             return hint(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, tomllib.TOMLDecodeError) as exc:
         raise SettingsError(f"configuration key {key}: cannot use {value!r} ({exc})") from exc
     return value
 
 
-def _build_section(cls: type[Any], name: str, values: Mapping[str, Any],
-                   environ: Mapping[str, str]) -> Any:
+def section_values(cls: type[Any], name: str, values: Mapping[str, Any],
+                   environ: Mapping[str, str]) -> dict[str, Any]:
+    """Keyword arguments for dataclass ``cls`` from section ``[name]`` and the environment.
+
+    A key that is not a field of ``cls`` is refused by name; each value is coerced to
+    its field's type; ``LICK_ARCHIVE_<NAME>_<KEY>`` overrides ``[name] key``.  Keys
+    not given are left out, so that ``cls`` supplies its own defaults.
+    """
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = set(values) - known
     if unknown:
         raise SettingsError(
-            f"unknown configuration key(s) in [{name}]: {', '.join(sorted(unknown))}"
+            f"unknown configuration key(s) in [{name}]: {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(sorted(known))})"
         )
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        key = f"{name}.{f.name}"
-        env_name = f"{ENV_PREFIX}{name}_{f.name}".upper()
-        if env_name in environ:
-            kwargs[f.name] = _coerce(environ[env_name], hints[f.name], key)
-        elif f.name in values:
-            kwargs[f.name] = _coerce(values[f.name], hints[f.name], key)
-    return cls(**kwargs)
+    for key in sorted(known):
+        variable = env_name(name, key)
+        if variable in environ:
+            kwargs[key] = _coerce(environ[variable], hints[key], f"{name}.{key} ({variable})")
+        elif key in values:
+            kwargs[key] = _coerce(values[key], hints[key], f"{name}.{key}")
+    return kwargs
 
 
 def default_config_path() -> Path | None:
@@ -213,12 +253,15 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     unknown = set(raw) - set(sections)
     if unknown:
         raise SettingsError(f"unknown configuration section(s): {', '.join(sorted(unknown))}")
+    types = typing.get_type_hints(Settings)
     built = {
-        name: _build_section(
-            typing.get_type_hints(Settings)[name], name, raw.get(name, {}), environ
-        )
-        for name in sections
+        name: types[name](**section_values(types[name], name, raw.get(name, {}), environ))
+        for name in sections if types[name] is not IngestSection
     }
+    prefix = env_name("ingest", "")
+    built["ingest"] = IngestSection(
+        dict(raw.get("ingest", {})),
+        {key: value for key, value in environ.items() if key.startswith(prefix)})
     settings = Settings(**built)
     if path is not None and not settings.service.data_dir.is_absolute():
         # A relative data_dir is relative to the project directory holding conf/.
@@ -228,9 +271,11 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
 
 
 def documented_keys() -> list[str]:
-    """Every ``section.key``; the test suite checks each is described in the TOML file."""
+    """Every ``section.key`` declared here; the test suite checks each is described in
+    the TOML file.  The ``[ingest]`` keys are ingest's own (``ingest.config``)."""
+    types = typing.get_type_hints(Settings)
     return [
         f"{section.name}.{f.name}"
-        for section in dataclasses.fields(Settings)
-        for f in dataclasses.fields(typing.get_type_hints(Settings)[section.name])
+        for section in dataclasses.fields(Settings) if types[section.name] is not IngestSection
+        for f in dataclasses.fields(types[section.name])
     ]

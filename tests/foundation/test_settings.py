@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
+import typing
 from pathlib import Path
 
 import pytest
 
-from vo_service.settings import SettingsError, documented_keys, load_settings
+from ingest.config import IngestSettings
+from vo_service.settings import (
+    IngestSection,
+    Settings,
+    SettingsError,
+    documented_keys,
+    load_settings,
+    section_values,
+)
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "lick-archive.toml"
 
@@ -15,7 +25,19 @@ CONF = Path(__file__).resolve().parents[2] / "conf" / "lick-archive.toml"
 def test_every_key_is_in_the_documented_file():
     raw = tomllib.loads(CONF.read_text())
     present = {f"{section}.{key}" for section, keys in raw.items() for key in keys}
-    assert set(documented_keys()) == present
+    ingest_keys = {f"ingest.{f.name}" for f in dataclasses.fields(IngestSettings)}
+    assert set(documented_keys()) | ingest_keys == present
+
+
+def test_documented_values_are_the_defaults():
+    """What operators read in conf/ is what the code does when a key is left out."""
+    raw = tomllib.loads(CONF.read_text())
+    for section in dataclasses.fields(Settings):
+        cls = typing.get_type_hints(Settings)[section.name]
+        if cls is IngestSection:
+            cls = IngestSettings  # ingest declares the [ingest] keys
+        assert cls(**section_values(cls, section.name, raw[section.name], {})) == cls(), \
+            section.name
 
 
 def test_every_key_has_a_comment():
@@ -35,7 +57,7 @@ def test_environment_overrides_file():
     assert settings.database.url == "postgresql://u@h/db"
     assert not settings.embedded
     assert settings.service.port == 9000
-    assert settings.ingest.roots == (Path("/a"), Path("/b"))
+    assert settings.ingest.environ == {"LICK_ARCHIVE_INGEST_ROOTS": "/a,/b"}
 
 
 def test_bad_values_name_the_key(tmp_path):

@@ -20,7 +20,8 @@ from astropy.io import fits
 from ingest.batch import BatchIngester
 from ingest.config import IngestConfig, IngestError
 from ingest.disk import collect
-from ingest.loader import ingest_paths, recompute_access
+from ingest.loader import ingest_paths
+from ingest.recompute import recompute_access
 from ingest.report import ingest_report
 from ingest.schedule import load_schedule_json
 from tests.conftest import fetch
@@ -277,7 +278,8 @@ def test_rows_written_meanwhile_are_upserted_not_duplicated(dsn: str, archive: P
 
 
 def test_missing_schedule_is_a_clear_error(dsn: str, archive: Path) -> None:
-    config = IngestConfig(roots=(archive,), schedule_schema="no_such_schedule")
+    config = IngestConfig(roots=(archive,), schedule_schema="no_such_schedule",
+                          authority="test.lick", base_url="http://archive.test")
     with pytest.raises(IngestError, match="scheduling database has no observers/runs"):
         ingest_paths(config, dsn, [archive], show_progress=False)
     assert fetch(dsn, "SELECT count(*) FROM ingest.rejected_files") == [(0,)]
@@ -295,7 +297,8 @@ def test_errors_in_pool_workers_reach_the_caller(dsn: str, tmp_path: Path, setti
     root = tmp_path / "many"
     for i in range(12):
         make_fits(root / f"2012-01/18/shane/b{2000 + i}.fits", FILES[0][0])
-    config = IngestConfig(roots=(root,), workers=2, batch_size=3, **setting)
+    config = IngestConfig(roots=(root,), workers=2, batch_size=3, authority="test.lick",
+                          base_url="http://archive.test", **setting)
     with pytest.raises(error):
         ingest_paths(config, dsn, [root], show_progress=False)
     assert fetch(dsn, "SELECT count(*) FROM lick.files") == [(0,)]

@@ -112,7 +112,8 @@ def test_rules_over_the_database_schedule(schedule_dsn: str) -> None:
     source = PostgresSchedule(schedule_dsn, schema="sched_test")
     night = date(2019, 5, 3)
     common: dict[str, Any] = {"night": night, "instrument_dir": "shane", "telescope": "Shane",
-              "runs": source.runs_on(night), "observers": source.observers()}
+              "runs": source.runs_on(night), "observers": source.observers(),
+              "release_period": "2 years"}
     arc = decide_access(filename="r650.fits", frame_type="arc", **common)
     assert arc.owner_ids == (11, 12, 13)
     assert arc.release_date == date(2020, 1, 31)  # earliest of 2020-01-31 and 2021-05-03

@@ -92,11 +92,11 @@ def prepare(dsn: str, tmp: Path) -> None:
 
 def watcher_config(root: Path, **kw: Any) -> IngestConfig:
     settings: dict[str, Any] = {
-        "roots": (root,), "schedule_schema": "sched", "stable_delay": 1.0,
-        "poll_interval": 0.1, "retry_max_delay": 0.5, "workers": 1, "batch_size": 3,
+        "roots": (root,), "schedule_schema": "sched", "stable_seconds": 1.0,
+        "poll_seconds": 0.1, "retry_max_seconds": 0.5, "workers": 1, "batch_size": 3,
         # The test nights are in 2012: scan everything on every poll, as a full scan
         # does (test_polls_between_full_scans covers the recent-months-only polls).
-        "rescan_interval": 0.0,
+        "rescan_seconds": 0.0, "authority": "test.lick", "base_url": "http://archive.test",
     }
     settings.update(kw)
     return IngestConfig(**settings)
@@ -189,7 +189,7 @@ def test_database_outage_while_files_grow(own_cluster: tuple[Any, str], tmp_path
 
         wait_for(lambda: fetch(dsn, "SELECT count(*) FROM lick.files")[0][0] == len(expected),
                  90, "every file after the restart")
-        time.sleep(config.stable_delay * 3)  # let any late duplicate write show itself
+        time.sleep(config.stable_seconds * 3)  # let any late duplicate write show itself
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -217,7 +217,7 @@ def test_catch_up_compares_names_sizes_and_mtimes(database: Any, tmp_path: Path)
         path = root / f"2012-01/20/shane/r{i:04d}.fits"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(fits_bytes(0, obj=f"first {i}"))
-    config = watcher_config(root, stable_delay=0.0)
+    config = watcher_config(root, stable_seconds=0.0)
     first = Watcher(config, dsn)
     try:
         result = first.poll_once()
@@ -256,7 +256,7 @@ def test_override_change_reapplies_access(database: Any, tmp_path: Path) -> None
     night = root / "2012-01/18/shane"
     night.mkdir(parents=True)
     (night / "r3001.fits").write_bytes(fits_bytes(0))
-    watcher = Watcher(watcher_config(root, stable_delay=0.0), dsn)
+    watcher = Watcher(watcher_config(root, stable_seconds=0.0), dsn)
     try:
         watcher.poll_once()
         assert fetch(dsn, "SELECT owner_ids FROM lick.files") == [([7],)]
@@ -287,7 +287,8 @@ def test_sigterm_stops_the_daemon_cleanly(database: Any, tmp_path: Path) -> None
         "from ingest.watcher import watch\n"
         "logging.basicConfig(level=logging.INFO, stream=sys.stderr)\n"
         f"watch(IngestConfig(roots=(Path({str(root)!r}),), schedule_schema='sched',"
-        f" stable_delay=0.0, poll_interval=0.2), {dsn!r})\n"
+        f" stable_seconds=0.0, poll_seconds=0.2, authority='test.lick',"
+        f" base_url='http://archive.test'), {dsn!r})\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT,
                             stderr=subprocess.PIPE, text=True)
@@ -314,7 +315,7 @@ def test_polls_between_full_scans_walk_recent_months_only(database: Any,
         (root / rel).mkdir(parents=True)
     # 2012-01-01 22:00 PST: the observing night of 2012-01-01
     wall = datetime(2012, 1, 2, 6, 0, tzinfo=UTC).timestamp()
-    config = watcher_config(root, rescan_interval=3600.0, stable_delay=0.0, active_nights=2)
+    config = watcher_config(root, rescan_seconds=3600.0, stable_seconds=0.0, active_nights=2)
     watcher = Watcher(config, dsn, wall_clock=lambda: wall)
     try:
         assert watcher.poll_once().directories_scanned == 3  # the first poll is full

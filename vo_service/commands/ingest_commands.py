@@ -3,30 +3,37 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ingest.config import IngestConfig
+from ingest.config import IngestConfig, IngestSettings
 from vo_service.database import setup
-from vo_service.settings import Settings
+from vo_service.settings import Settings, SettingsError, section_values
 
 
-def ingest_config(settings: Settings, extra_roots: tuple[Path, ...] = ()) -> IngestConfig:
-    s = settings.ingest
+def ingest_config(settings: Settings, extra_roots: Sequence[Path] = (), *,
+                  default_roots: Sequence[Path] = ()) -> IngestConfig:
+    """Ingest's configuration: ``[ingest]`` typed and defaulted by ingest's own
+    declaration, and the service's identity and scheduling database added.
+
+    The archive roots are those configured (else ``default_roots``), then
+    ``extra_roots``, each once.
+    """
+    section = settings.ingest
+    values = section_values(IngestSettings, "ingest", section.table, section.environ)
+    roots = (*(values.pop("roots", ()) or default_roots), *extra_roots)
     target = setup.database_target(settings)
-    roots = tuple(dict.fromkeys(p.resolve() for p in (*s.roots, *extra_roots)))
-    return IngestConfig(
-        roots=roots,
-        authority=settings.service.authority,
-        base_url=settings.service.base_url.rstrip("/"),
-        release_period=s.release_period,
-        instrument_dirs=s.instrument_dirs,
-        always_public={"*": tuple(f"*{suffix}" for suffix in s.always_public_suffixes)},
-        workers=s.workers,
-        stable_delay=s.stable_seconds,
-        poll_interval=s.poll_seconds,
-        schedule_dsn=target.schedule_dsn,
-    )
+    try:
+        return IngestConfig(
+            **values,
+            roots=tuple(dict.fromkeys(p.resolve() for p in roots)),
+            authority=settings.service.authority,
+            base_url=settings.service.base_url.rstrip("/"),
+            schedule_dsn=target.schedule_dsn,
+        )
+    except ValueError as exc:  # a value of the right type that ingest refuses
+        raise SettingsError(f"configuration section [ingest]: {exc}") from exc
 
 
 def _demo_data(settings: Settings, args: argparse.Namespace) -> int:
@@ -52,20 +59,22 @@ def _demo_data(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _roots_for(settings: Settings, paths: list[Path]) -> tuple[Path, ...]:
-    """Paths given on the command line that are archive roots themselves."""
-    return tuple(p for p in paths if p.is_dir() and not settings.ingest.roots)
-
-
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from ingest.loader import ingest_paths
+    from ingest.report import print_summary
 
     paths: list[Path] = args.paths
     if [str(p) for p in paths] == ["report"]:
         return _report(settings, args)
     target = setup.database_target(settings)
-    config = ingest_config(settings, _roots_for(settings, paths))
-    ingest_paths(config, target.owner_dsn, paths, dry_run=args.dry_run)
+    # With no roots configured, the directories named are archive roots themselves.
+    config = ingest_config(settings, default_roots=[p for p in paths if p.is_dir()])
+    console = Console(stderr=True)
+    summary = ingest_paths(config, target.owner_dsn, paths, dry_run=args.dry_run,
+                           console=console)
+    print_summary(summary, console)
     return 0
 
 
@@ -93,7 +102,7 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _recompute(settings: Settings, args: argparse.Namespace) -> int:
-    from ingest.loader import recompute_access
+    from ingest.recompute import recompute_access
 
     target = setup.database_target(settings)
     summary = recompute_access(ingest_config(settings), target.owner_dsn, args.target)
