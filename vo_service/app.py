@@ -65,16 +65,19 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
         "internal error; it has been logged. Please report the time and the request."))
 
 
-def routes(settings: Settings) -> list[BaseRoute]:
+def routes(settings: Settings, instrument_dirs: tuple[str, ...]) -> list[BaseRoute]:
     return [
         *vosi.routes(),
         *tap.routes(),
         *uws_routes(path="/tap/async", max_upload_bytes=settings.tap.upload_limit_bytes),
-        *web_routes(settings.ingest.instrument_dirs),
+        *web_routes(instrument_dirs),
     ]
 
 
-def create_app(settings: Settings, factory: Factory | None = None) -> Starlette:
+def create_app(settings: Settings, *, instrument_dirs: tuple[str, ...] = (),
+               factory: Factory | None = None) -> Starlette:
+    """The app; ``instrument_dirs`` (from ingest's configuration, which the composition
+    root reads) are offered by the staff grant form."""
     built = factory or Factory(settings)
 
     @asynccontextmanager
@@ -86,7 +89,7 @@ def create_app(settings: Settings, factory: Factory | None = None) -> Starlette:
             built.close()
 
     app = Starlette(
-        routes=routes(settings),
+        routes=routes(settings, instrument_dirs),
         lifespan=lifespan,
         exception_handlers={
             ServiceError: _service_error,

@@ -78,12 +78,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from vo_service.app import create_app
+    from vo_service.commands.ingest_commands import ingest_config
 
     setup.initialize(settings)
+    instrument_dirs = tuple(ingest_config(settings).instrument_dirs)
     service = settings.service
     trusted = ",".join(service.trusted_proxies)
-    uvicorn.run(create_app(settings), host=args.host or service.host,
-                port=args.port or service.port, log_level="info",
+    app = create_app(settings, instrument_dirs=instrument_dirs)
+    uvicorn.run(app, host=args.host or service.host, port=args.port or service.port,
+                log_level="info",
                 # X-Forwarded-For/-Proto only from the configured proxies (none by default)
                 proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
                 timeout_keep_alive=int(service.keepalive_timeout_s),

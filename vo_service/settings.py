@@ -109,18 +109,6 @@ class IngestSection:
     table: Mapping[str, Any] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict)
 
-    @property
-    def instrument_dirs(self) -> tuple[str, ...]:
-        """The configured instrument directories, for the staff grant form.
-
-        Empty when the configuration does not name them (ingest's default is not
-        known here).
-        """
-        key = "instrument_dirs"
-        value = self.environ.get(env_name("ingest", key), self.table.get(key, ()))
-        coerced: tuple[str, ...] = _coerce(value, tuple[str, ...], f"ingest.{key}")
-        return coerced
-
 
 @dataclass(frozen=True)
 class ScheduleSettings:

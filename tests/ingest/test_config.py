@@ -60,10 +60,10 @@ def test_environment_overrides_are_typed_by_ingest_s_fields() -> None:
 
 
 def test_the_staff_form_sees_the_configured_instrument_dirs() -> None:
-    settings = load_settings(CONF, environ={"LICK_ARCHIVE_INGEST_INSTRUMENT_DIRS": "shane,AO"})
-    assert settings.ingest.instrument_dirs == ("shane", "AO")
-    assert load_settings(CONF, environ={}).ingest.instrument_dirs == \
-        IngestSettings().instrument_dirs
+    """The CLI hands ingest's instrument directories to the pages (serve)."""
+    assert _config({"LICK_ARCHIVE_INGEST_INSTRUMENT_DIRS": "shane,AO"}).instrument_dirs == \
+        ("shane", "AO")
+    assert _config({}).instrument_dirs == IngestSettings().instrument_dirs
 
 
 def test_errors_name_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

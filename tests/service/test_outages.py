@@ -23,9 +23,11 @@ from vo_service.settings import load_settings
 
 LOGIN, PASSWORD = "outage@lick.example", "a-long-password"
 TOP = {"LANG": "ADQL", "QUERY": "SELECT TOP 1 obs_id FROM ivoa.obscore"}
-SLOW = ("SELECT COUNT(*) AS n FROM ivoa.obscore AS a, ivoa.obscore AS b, ivoa.obscore AS c, "
-        "ivoa.obscore AS d WHERE a.s_ra + b.s_ra + c.s_ra + d.s_ra > -1")
-BIG = ("SELECT a.*, b.obs_id AS other FROM ivoa.obscore AS a, ivoa.obscore AS b")
+# TAP_SCHEMA holds a few hundred rows in any database: joins of it are slow or big
+SLOW = ("SELECT COUNT(*) AS n FROM TAP_SCHEMA.columns AS a, TAP_SCHEMA.columns AS b, "
+        "TAP_SCHEMA.columns AS c, TAP_SCHEMA.columns AS d")
+BIG = ("SELECT a.*, b.column_name AS b, c.column_name AS c FROM TAP_SCHEMA.columns AS a, "
+       "TAP_SCHEMA.columns AS b, TAP_SCHEMA.columns AS c")
 VOT = "{http://www.ivoa.net/xml/VOTable/v1.3}"
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 
@@ -106,8 +108,9 @@ def test_database_restart_costs_clean_503s(own_cluster: TestDatabase) -> None:
 
 def _job_backends(database: TestDatabase) -> int:
     admin = database.target.admin_dsn or database.owner_dsn
-    rows = fetch(admin, "SELECT count(*) FROM pg_stat_activity "
-                        "WHERE application_name = 'lick-archive jobs' AND state = 'active'")
+    rows = fetch(admin, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                        "current_database() AND application_name = 'lick-archive jobs' "
+                        "AND state = 'active'")
     return int(rows[0][0])
 
 
@@ -132,10 +135,21 @@ def _wait_phase(job_url: str, phases: set[str], timeout: float = 60) -> tuple[st
     return phase, message
 
 
-def test_killed_server_leaves_no_query_running(database: TestDatabase, archive) -> None:
+@pytest.fixture(scope="module")
+def isolated(database: TestDatabase) -> tuple[TestDatabase, dict[str, str]]:
+    """A database of its own in the suite's cluster, and the environment that points a
+    server at it: its job queue is not shared with the suite's other servers (whose
+    runners would otherwise claim these jobs and write them elsewhere)."""
+    own = database.new_database("outage")
+    url = own.settings.database.url or _embedded_url(database, own.target.dbname)
+    return own, {"LICK_ARCHIVE_DATABASE_URL": url}
+
+
+def test_killed_server_leaves_no_query_running(isolated) -> None:
     """SIGKILL the server while a job's query runs: its backend ends within 10 s (the
     query role checks its client), and the restarted server marks the job ERROR."""
-    with running_server(database) as server:
+    database, env = isolated
+    with running_server(database, env) as server:
         job_url = _submit(server, SLOW)
         deadline = time.monotonic() + 20
         while _job_backends(database) == 0 and time.monotonic() < deadline:
@@ -147,7 +161,7 @@ def test_killed_server_leaves_no_query_running(database: TestDatabase, archive) 
         while _job_backends(database) and time.monotonic() - killed < 10:
             time.sleep(0.2)
         assert _job_backends(database) == 0, "the dead server's query still runs"
-    with running_server(database) as again:
+    with running_server(database, env) as again:
         phase, message = _wait_phase(job_url.replace(server.base_url, again.base_url),
                                      {"ERROR", "COMPLETED"})
         assert phase == "ERROR" and "restarted" in message
@@ -177,12 +191,10 @@ def small_jobs_dir(database: TestDatabase) -> Iterator[Path]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def test_full_or_read_only_results_directory(database: TestDatabase, archive,
-                                             small_jobs_dir: Path) -> None:
-    # the job directory moves; the embedded database stays where the suite runs it
-    env = {"LICK_ARCHIVE_SERVICE_DATA_DIR": str(small_jobs_dir.parent),
-           "LICK_ARCHIVE_DATABASE_URL": database.settings.database.url
-           or _embedded_url(database)}
+def test_full_or_read_only_results_directory(isolated, small_jobs_dir: Path) -> None:
+    database, env = isolated
+    # the job directory moves; the database stays where the suite runs it
+    env = {**env, "LICK_ARCHIVE_SERVICE_DATA_DIR": str(small_jobs_dir.parent)}
     with running_server(database, env) as server:
         # a result larger than the disk: a clean error, no server path, nothing left
         phase, message = _wait_phase(_submit(server, BIG, RESPONSEFORMAT="csv",
@@ -212,11 +224,11 @@ def test_full_or_read_only_results_directory(database: TestDatabase, archive,
         assert "Traceback" not in server.log()
 
 
-def _embedded_url(database: TestDatabase) -> str:
-    """An owner URL for the suite's embedded cluster, usable from another data dir."""
+def _embedded_url(database: TestDatabase, dbname: str) -> str:
+    """An owner URL of a database of the suite's embedded cluster (from any data dir)."""
     socket_dir = Path(database.settings.service.data_dir) / "postgres" / "socket"
     role = database.settings.database.owner_role
-    return f"postgresql://{role}@/{database.target.dbname}?host={socket_dir}"
+    return f"postgresql://{role}@/{dbname}?host={socket_dir}"
 
 
 def _used(directory: Path) -> int:
