@@ -9,6 +9,7 @@ that only this transaction sees.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -24,7 +25,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from auth.identity import begin_query_transaction
 from auth.principals import Principal
-from vo_service.adql import AdqlError, Metadata, UploadTable, translate
+from vo_service.adql import AdqlError, Metadata, Translation, UploadTable, translate
 from vo_service.database.errors import database_fault
 from vo_service.database.pool import Pool, release
 from vo_service.errors import UsageFault
@@ -353,9 +354,12 @@ class TapService:
         if request.needs_fetch:
             raise RuntimeError("fetch_uploads() must run before start()")
         parsed = _parse_upload_tables(request, self.tap)
-        metadata = Metadata.from_declaration(_upload_tables(parsed))
         try:
-            translation = translate(request.query, metadata, limit=request.maxrec + 1)
+            if parsed:
+                metadata = Metadata.from_declaration(_upload_tables(parsed))
+                translation = translate(request.query, metadata, limit=request.maxrec + 1)
+            else:
+                translation = _translate_published(request.query, request.maxrec + 1)
         except AdqlError as exc:
             raise UsageFault(str(exc)) from exc
         secret = self.secret.get()
@@ -412,6 +416,19 @@ class TapService:
         first = cursor.fetchmany(self.tap.fetch_batch_rows)
         return QueryExecution(translation.columns, first, cursor, lease, handle,
                               self.tap.fetch_batch_rows)
+
+
+@functools.lru_cache(maxsize=1024)
+def _translate_published(query: str, limit: int) -> Translation:
+    """Translations over the published tables only, remembered: clients repeat queries
+    (monitors, scripts in loops), and parsing costs more than running a small one.
+    The declaration does not change while the service runs; errors are not cached."""
+    return translate(query, _published_metadata(), limit=limit)
+
+
+@functools.cache
+def _published_metadata() -> Metadata:
+    return Metadata.from_declaration()
 
 
 def _parse_upload_tables(request: TapRequest, tap: TapSettings
