@@ -48,6 +48,8 @@ log = logging.getLogger("lick_archive.uws")
 #: UWS control parameters: they set job properties and are not stored as job parameters.
 CONTROL_PARAMETERS = frozenset({"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCTION", "ACTION"})
 _UPLOAD_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+#: What :func:`new_job_id` makes (URL-safe base64); anything else names no job.
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -332,6 +334,8 @@ class UwsService:
         return self.jobs_dir / job_id
 
     def _owned(self, owner_id: str | None, job_id: str) -> Job:
+        if not _JOB_ID.match(job_id):
+            raise JobNotFound(f"no job {job_id[:64]!r}: job ids are letters, digits, - and _")
         job = self.store.get(job_id)
         if job.owner_id is not None and job.owner_id != owner_id:
             raise JobNotFound(f"no job {job_id!r}: it never existed, was deleted or expired")
