@@ -2,10 +2,10 @@
 
 Nothing connects or reads configuration at import; the lifespan opens the
 :class:`~vo_service.factory.Factory` (pools, background threads) and puts its
-:class:`~vo_service.factory.Services` on ``app.state``.  Every error leaves through
-one handler that renders a DALI document, so a client never sees a stack trace or an
-HTML error page; database errors that reach it are mapped by SQLSTATE (503 with
-Retry-After while the database is away).
+:class:`~vo_service.factory.Services` on ``app.state``.  Every error leaves as a DALI
+document, so a client never sees a stack trace or an HTML error page: service errors
+through one handler, database errors mapped by SQLSTATE (503 with Retry-After while
+the database is away), anything else by the request log (``routes/observe.py``).
 """
 
 from __future__ import annotations
@@ -59,12 +59,6 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     return await _service_error(request, mapped)
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s", request.url.path)
-    return error_response(FatalFault(
-        "internal error; it has been logged. Please report the time and the request."))
-
-
 def routes(settings: Settings, instrument_dirs: tuple[str, ...]) -> list[BaseRoute]:
     return [
         *vosi.routes(),
@@ -95,7 +89,6 @@ def create_app(settings: Settings, *, instrument_dirs: tuple[str, ...] = (),
             ServiceError: _service_error,
             HTTPException: _http_error,
             psycopg2.Error: _database_error,
-            Exception: _unexpected_error,
         },
     )
     app.add_middleware(AuthenticationMiddleware)

@@ -1,8 +1,11 @@
-"""ASGI middleware giving each request an id and one log line.
+"""ASGI middleware giving each request an id and one log line, and catching the rest.
 
 The id is random (16 hex digits), set in :data:`vo_service.logs.REQUEST_ID` for the
 request's whole life and returned in ``X-Request-ID``; the line says method, path,
-status, duration in milliseconds and who asked (never credentials).
+status, duration in milliseconds and who asked (never credentials).  An exception no
+handler turned into an error document is our bug: it is logged here, once, with its
+traceback and the request id, and the client gets a FatalFault document naming the
+id (or, if the response had begun, a broken-off response).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import time
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vo_service.errors import FatalFault
 from vo_service.logs import REQUEST_ID
 from vo_service.routes.common import PRINCIPAL_KEY
+from vo_service.routes.responses import error_response
 
 log = logging.getLogger("lick_archive.access")
 
@@ -42,6 +47,12 @@ class RequestLog:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if not status:
+                await error_response(FatalFault(
+                    f"internal error (request {request_id}); it has been logged. Please "
+                    "report the request id."))(scope, receive, send_with_id)
         finally:
             principal = scope.get(PRINCIPAL_KEY)
             who = getattr(principal, "login", "") or "anonymous"
