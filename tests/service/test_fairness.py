@@ -175,3 +175,16 @@ def test_more_clients_than_slots_all_get_answers(small_server: RunningServer) ->
     assert errors == []
     assert done > 64 * 5, f"only {done} answers in 20 s"
     assert 500 not in statuses
+
+
+def test_an_idle_server_opens_no_connections(small_server: RunningServer) -> None:
+    """Pools keep their connections: an idle server (runner polling, listener, sweeper)
+    starts no new PostgreSQL backend in five seconds."""
+    from tests.conftest import fetch
+
+    admin = small_server.database.target.admin_dsn or small_server.database.owner_dsn
+    query = ("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE "
+             "'lick%%' AND backend_start > now() - interval '5 s'")
+    httpx.get(f"{small_server.tap_url}/availability")
+    time.sleep(5.5)
+    assert fetch(admin, query)[0][0] == 0
