@@ -141,6 +141,9 @@ def running_server(database: TestDatabase, extra_env: dict[str, str] | None = No
         "LICK_ARCHIVE_DATABASE_URL": database.settings.database.url,
         # The test server fetches http UPLOADs from itself, on loopback.
         "LICK_ARCHIVE_TAP_UPLOAD_FETCH_PRIVATE": "true",
+        # the files of the demo archive (the ``archive`` fixture) are served from here
+        "LICK_ARCHIVE_INGEST_ROOTS": str(Path(database.settings.service.data_dir)
+                                         / "demo-archive"),
     })
     env.update(extra_env or {})
     log_path = Path(database.settings.service.data_dir) / f"server-{port}.log"

@@ -11,8 +11,9 @@ the database is away), anything else by the request log (``routes/observe.py``).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import psycopg2
 from starlette.applications import Starlette
@@ -69,10 +70,12 @@ def routes(settings: Settings, instrument_dirs: tuple[str, ...]) -> list[BaseRou
 
 
 def create_app(settings: Settings, *, instrument_dirs: tuple[str, ...] = (),
-               factory: Factory | None = None) -> Starlette:
-    """The app; ``instrument_dirs`` (from ingest's configuration, which the composition
-    root reads) are offered by the staff grant form."""
-    built = factory or Factory(settings)
+               archive_roots: Sequence[Path] = (), factory: Factory | None = None
+               ) -> Starlette:
+    """The app.  From ingest's configuration, which the composition root reads: the
+    ``instrument_dirs`` the staff grant form offers, the ``archive_roots`` the files
+    are served from."""
+    built = factory or Factory(settings, archive_roots=archive_roots)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -81,10 +81,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from vo_service.commands.ingest_commands import ingest_config
 
     setup.initialize(settings)
-    instrument_dirs = tuple(ingest_config(settings).instrument_dirs)
+    archive = ingest_config(settings)
     service = settings.service
     trusted = ",".join(service.trusted_proxies)
-    app = create_app(settings, instrument_dirs=instrument_dirs)
+    app = create_app(settings, instrument_dirs=tuple(archive.instrument_dirs),
+                     archive_roots=archive.roots)
     uvicorn.run(app, host=args.host or service.host, port=args.port or service.port,
                 log_level="info",
                 # X-Forwarded-For/-Proto only from the configured proxies (none by default)

@@ -11,14 +11,17 @@ described in docs/architecture.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import anyio
 
 from vo_service.database.pool import Pool
 from vo_service.database.setup import DatabaseTarget, database_target
 from vo_service.services.capabilities import tap_capabilities
+from vo_service.services.datasets import DatasetLookup
 from vo_service.services.health import Health
 from vo_service.services.housekeeping import Housekeeping
 from vo_service.services.identity import IdentityService
@@ -45,12 +48,13 @@ class Pools:
     identity: Pool    # credentials and sessions, owner role
     uws: Pool         # UWS requests, owner role
     pages: Pool       # the web pages, owner role
+    datasets: Pool    # datasets by identifier (DataLink, downloads, cutouts), query role
     jobs: Pool        # async job queries (runner threads), query role
     background: Pool  # runner bookkeeping and housekeeping, owner role
 
     def all(self) -> tuple[Pool, ...]:
-        return (self.query, self.probe, self.identity, self.uws, self.pages, self.jobs,
-                self.background)
+        return (self.query, self.probe, self.identity, self.uws, self.pages, self.datasets,
+                self.jobs, self.background)
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,14 @@ class Services:
     health: Health
     uws: UwsService
     events: PhaseEvents
+    datasets: DatasetLookup
     capabilities: bytes
     fetch_limiter: anyio.CapacityLimiter
     cancel_limiter: anyio.CapacityLimiter
+    #: threads streaming files and tarballs (no connection held)
+    file_limiter: anyio.CapacityLimiter
+    #: threads for CPU work on data: previews, cutouts
+    compute_limiter: anyio.CapacityLimiter
 
     @property
     def base_url(self) -> str:
@@ -86,6 +95,8 @@ def build_pools(settings: Settings, target: DatabaseTarget) -> Pools:
         identity=Pool("identity", owner, db.identity_pool_size, admission_wait_s=wait),
         uws=Pool("uws", owner, db.uws_pool_size, admission_wait_s=wait),
         pages=Pool("pages", owner, db.pages_pool_size, admission_wait_s=wait),
+        datasets=Pool("datasets", query, db.datasets_pool_size, admission_wait_s=wait,
+                      options=check),
         jobs=Pool("jobs", query, runner_threads, admission_wait_s=wait, options=check),
         # runner threads, its monitor and sweeper, housekeeping and the secret
         background=Pool("background", owner, runner_threads + 3, admission_wait_s=wait),
@@ -95,8 +106,10 @@ def build_pools(settings: Settings, target: DatabaseTarget) -> Pools:
 class Factory:
     """Builds everything closed; :meth:`open` starts it, :meth:`close` stops it."""
 
-    def __init__(self, settings: Settings, target: DatabaseTarget | None = None) -> None:
+    def __init__(self, settings: Settings, target: DatabaseTarget | None = None, *,
+                 archive_roots: Sequence[Path] = ()) -> None:
         self.settings = settings
+        self.archive_roots = tuple(archive_roots)
         self.target = target or database_target(settings)
         self.pools = build_pools(settings, self.target)
         self.events = PhaseEvents(self.target.owner_dsn)
@@ -140,9 +153,12 @@ class Factory:
             health=Health(self.pools.probe, datetime.now(UTC)),
             uws=UwsService(JobStore(self.pools.uws), settings.uws, jobs_dir),
             events=self.events,
+            datasets=DatasetLookup(self.pools.datasets, secret, self.archive_roots),
             capabilities=tap_capabilities(settings),
             fetch_limiter=anyio.CapacityLimiter(FETCH_THREADS),
             cancel_limiter=anyio.CapacityLimiter(CANCEL_THREADS),
+            file_limiter=anyio.CapacityLimiter(settings.downloads.threads),
+            compute_limiter=anyio.CapacityLimiter(settings.downloads.compute_threads),
         )
 
     def close(self) -> None:

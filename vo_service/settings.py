@@ -57,6 +57,7 @@ class DatabaseSettings:
     identity_pool_size: int = 4
     uws_pool_size: int = 4
     pages_pool_size: int = 4
+    datasets_pool_size: int = 4
     admission_wait_s: float = 30.0
     client_check_interval_ms: int = 2_000
     sync_statement_timeout_ms: int = 60_000
@@ -111,6 +112,12 @@ class IngestSection:
 
 
 @dataclass(frozen=True)
+class DownloadSettings:
+    threads: int = 8
+    compute_threads: int = 2
+
+
+@dataclass(frozen=True)
 class ScheduleSettings:
     dsn: str = ""
     user_sync_query: str = (
@@ -134,6 +141,7 @@ class Settings:
     tap: TapSettings = field(default_factory=TapSettings)
     uws: UwsSettings = field(default_factory=UwsSettings)
     ingest: IngestSection = field(default_factory=IngestSection)
+    downloads: DownloadSettings = field(default_factory=DownloadSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
 
