@@ -10,12 +10,15 @@ position; the ADQL names travel in :class:`~vo_service.result.ResultColumn`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from vo_service.adql import nodes as n
 from vo_service.adql.errors import AdqlError
-from vo_service.adql.expressions import ExpressionCompiler, Typed
+from vo_service.adql.expressions import ExpressionCompiler
 from vo_service.adql.metadata import Metadata
+from vo_service.adql.scope import Col, OutCol, Rel, Scope, dotted
+from vo_service.adql.state import State
+from vo_service.adql.typed import Typed
 from vo_service.result import ResultColumn
 
 _PG_RESERVED_TEXT = """
@@ -39,47 +42,6 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _matches(ident: n.Ident, name: str, case_insensitive: bool) -> bool:
-    if case_insensitive and not ident.delimited:
-        return ident.name.lower() == name.lower()
-    return ident.key == name
-
-
-@dataclass(slots=True)
-class Col:
-    """A column visible in a FROM clause: its ADQL name and SQL reference."""
-
-    name: str
-    key: str  # the exact name a delimited identifier must spell
-    meta: bool  # metadata columns match regular identifiers case-insensitively
-    typed: Typed
-
-    def matches(self, ident: n.Ident) -> bool:
-        if ident.delimited:
-            return ident.name == self.key
-        return ident.name.lower() == self.name.lower() if self.meta else \
-            ident.name.lower() == self.key
-
-
-@dataclass(slots=True)
-class Rel:
-    """One table, CTE or derived table in a FROM clause."""
-
-    names: tuple[str, ...]  # lower-case (schema, table) or the alias/CTE key
-    alias: n.Ident | None
-    columns: list[Col]
-    pos: n.Pos
-
-    def matches(self, qualifier: tuple[n.Ident, ...]) -> bool:
-        if self.alias is not None:
-            return len(qualifier) == 1 and qualifier[0].key == self.alias.key
-        wanted = qualifier[-2:] if len(qualifier) == 3 else qualifier  # catalog ignored
-        if len(wanted) > len(self.names):
-            return False
-        return all(_matches(q, name, True) for q, name in zip(
-            wanted, self.names[-len(wanted):], strict=True))
-
-
 @dataclass(slots=True)
 class FromResult:
     sql: str
@@ -89,39 +51,29 @@ class FromResult:
 
 
 @dataclass(slots=True)
-class Scope:
-    parent: Scope | None
-    rels: list[Rel] = field(default_factory=list)
-    merged: list[Col] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class OutCol:
-    name: str
-    delimited: bool
-    typed: Typed
-
-
-@dataclass(slots=True)
 class _Cte:
     ident: n.Ident
     sql_name: str
     columns: list[OutCol]
 
 
-def _out_key(o: OutCol) -> str:
-    return o.name if o.delimited else o.name.lower()
-
-
-class Compiler(ExpressionCompiler):
+class Compiler:
     """One translation: parameters, generated names and CTEs live here."""
 
     def __init__(self, metadata: Metadata, limit: int | None):
         self.metadata = metadata
         self.limit = limit
-        self.params: dict[str, object] = {}
+        self.state = State()
+        self.bind = self.state.bind
+        self._expressions = ExpressionCompiler(self.state, self.subquery)
+        self.expr = self._expressions.expr
+        self.condition = self._expressions.condition
         self._tables = 0
         self._ctes: list[_Cte] = []
+
+    @property
+    def params(self) -> dict[str, object]:
+        return self.state.params
 
     # --- entry ----------------------------------------------------------------
 
@@ -141,52 +93,13 @@ class Compiler(ExpressionCompiler):
             sql = "WITH " + ", ".join(parts) + " " + sql
         return sql, cols
 
-    # --- hooks for the expression compiler -----------------------------------
+    # --- the expression compiler's callback -------------------------------------
 
     def subquery(self, query: n.SelectExpression, scope: Scope) -> tuple[str, list[Typed]]:
         sql, cols = self.select_expression(query, scope, False)
         # Outside its query a literal is a typed column (a bare NULL becomes text).
         return f"({sql})", [replace(c.typed, literal=None, datatype=(
             "char" if c.typed.datatype == "null" else c.typed.datatype)) for c in cols]
-
-    def resolve_column(self, ref: n.ColumnRef, scope: Scope) -> Typed:
-        *qualifier, ident = ref.parts
-        s: Scope | None = scope
-        while s is not None:
-            if qualifier:
-                rels = [r for r in s.rels if r.matches(tuple(qualifier))]
-                if len(rels) > 1:
-                    raise AdqlError(f"{self._dotted(qualifier)} is ambiguous; use an alias",
-                                    ref.pos.line, ref.pos.column)
-                if rels:
-                    cols = [c for c in rels[0].columns if c.matches(ident)]
-                    if not cols:
-                        raise AdqlError(f"{self._dotted(qualifier)} has no column "
-                                        f"{ident.name}", ident.pos.line, ident.pos.column)
-                    if len(cols) > 1:
-                        raise AdqlError(f"column {ident.name} is ambiguous", ident.pos.line,
-                                        ident.pos.column)
-                    return cols[0].typed
-            else:
-                for col in s.merged:
-                    if col.matches(ident):
-                        return col.typed
-                found = [c for r in s.rels for c in r.columns if c.matches(ident)]
-                if len(found) > 1:
-                    raise AdqlError(f"column {ident.name} is ambiguous; qualify it with a "
-                                    "table name or alias", ident.pos.line, ident.pos.column)
-                if found:
-                    return found[0].typed
-            s = s.parent
-        if qualifier:
-            first = qualifier[0].pos
-            raise AdqlError(f"unknown table or alias {self._dotted(qualifier)}", first.line,
-                            first.column)
-        raise AdqlError(f"unknown column {ident.name}", ident.pos.line, ident.pos.column)
-
-    @staticmethod
-    def _dotted(parts: list[n.Ident] | tuple[n.Ident, ...]) -> str:
-        return ".".join(f'"{p.name}"' if p.delimited else p.name for p in parts)
 
     # --- queries ---------------------------------------------------------------
 
@@ -228,7 +141,7 @@ class Compiler(ExpressionCompiler):
             ident = e.parts[0]
             hits = [i for i, o in enumerate(cols) if (
                 o.name.lower() == ident.name.lower() if not ident.delimited and not o.delimited
-                else _out_key(o) == ident.key)]
+                else o.key == ident.key)]
             if len(hits) == 1 or (hits and scope is None):
                 return f"c{hits[0] + 1}{direction}"
         if scope is None:
@@ -306,7 +219,7 @@ class Compiler(ExpressionCompiler):
                     rels = [r for r in scope.rels if r.matches(item.qualifier)]
                     if len(rels) != 1:
                         what = "ambiguous" if rels else "not in the FROM clause"
-                        raise AdqlError(f"{self._dotted(item.qualifier)}.* : the table is {what}",
+                        raise AdqlError(f"{dotted(item.qualifier)}.* : the table is {what}",
                                         item.pos.line, item.pos.column)
                     for col in rels[0].columns:
                         cols.append(OutCol(col.name, not col.meta and col.key != col.name.lower(),
@@ -350,7 +263,7 @@ class Compiler(ExpressionCompiler):
             if isinstance(e, n.ColumnRef) and len(e.parts) == 1:
                 ident = e.parts[0]
                 for col in cols:
-                    if _out_key(col) == ident.key:
+                    if col.key == ident.key:
                         return col.typed.sql
             raise
         if typed.geometry:
@@ -378,7 +291,7 @@ class Compiler(ExpressionCompiler):
                             predicate=None, distance=None, vertices=None, lonlat=None,
                             aggregate=False, datatype=(
                                 "char" if o.typed.datatype == "null" else o.typed.datatype))
-            columns.append(Col(o.name, _out_key(o), False, typed))
+            columns.append(Col(o.name, o.key, False, typed))
         return Rel(names, alias_ident, columns, pos)
 
     def _table(self, item: n.TableName) -> FromResult:
@@ -395,7 +308,7 @@ class Compiler(ExpressionCompiler):
                     return FromResult(f"{cte.sql_name} AS {alias}", [rel], [],
                                       list(rel.columns))
         if len(parts) > 3:
-            raise AdqlError(f"{self._dotted(parts)} is not a table name", first.line,
+            raise AdqlError(f"{dotted(parts)} is not a table name", first.line,
                             first.column)
         name = parts[-1].key if parts[-1].delimited else parts[-1].name.lower()
         schema = None
@@ -403,10 +316,10 @@ class Compiler(ExpressionCompiler):
             schema = parts[-2].key if parts[-2].delimited else parts[-2].name.lower()
         found = self.metadata.lookup(schema, name)
         if not found:
-            raise AdqlError(f"unknown table {self._dotted(parts)}; the published tables are "
+            raise AdqlError(f"unknown table {dotted(parts)}; the published tables are "
                             "listed in TAP_SCHEMA.tables", first.line, first.column)
         if len(found) > 1:
-            raise AdqlError(f"table name {self._dotted(parts)} is ambiguous; qualify it with "
+            raise AdqlError(f"table name {dotted(parts)} is ambiguous; qualify it with "
                             "its schema", first.line, first.column)
         info = found[0]
         alias = f"t{self._next_table()}"

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
-from vo_service.adql.expressions import Typed
+from vo_service.adql import nodes as n
+from vo_service.adql.errors import AdqlError
+from vo_service.adql.typed import Typed, need_number, need_string, typed_null
 
 
 @dataclass(frozen=True)
@@ -127,3 +130,45 @@ _UDFS = (
 )
 
 REGISTRY: dict[str, Udf] = {udf.name: udf for udf in _UDFS}
+
+# How a bare NULL argument is typed, per argument kind.
+_NULL_TYPES = {"number": ("double precision", "double"), "timestamp": ("timestamp", "char")}
+
+
+def lookup(e: n.UdfCall) -> Udf:
+    """The UDF a call names; checked before its arguments, so that an unknown function
+    (``pg_sleep``, ``set_config``…) is what the message is about."""
+    udf = REGISTRY.get(e.name)
+    if udf is None:
+        raise AdqlError(
+            f"unknown function {e.name}: ADQL functions and the user-defined functions "
+            "listed in the service capabilities are available", e.pos.line, e.pos.column)
+    return udf
+
+
+def call(udf: Udf, e: n.UdfCall, args: list[Typed]) -> Typed:
+    """``udf`` of compiled arguments, after checking their number and kinds."""
+    if len(args) != len(udf.arguments):
+        raise AdqlError(f"{e.name} takes {len(udf.arguments)} arguments, not {len(args)}",
+                        e.pos.line, e.pos.column)
+    for arg, kind in zip(args, udf.arguments, strict=True):
+        if kind == "number":
+            need_number(arg, e.name, e.pos)
+        elif kind == "string":
+            need_string(arg, e.name, e.pos)
+        elif kind == "timestamp" and not (arg.xtype == "timestamp" or arg.is_string
+                                          or arg.datatype == "null"):
+            raise AdqlError(f"{e.name} needs a timestamp", e.pos.line, e.pos.column)
+    if udf.literal_range is not None:
+        index, low, high = udf.literal_range
+        value = args[index].literal
+        if isinstance(value, int | float | Decimal) and not low <= value <= high:
+            raise AdqlError(f"argument {index + 1} of {e.name} must lie between {low} and "
+                            f"{high}", e.pos.line, e.pos.column)
+    args = [typed_null(a, *_NULL_TYPES.get(kind, ("text", "char")))
+            for a, kind in zip(args, udf.arguments, strict=True)]
+    result = udf.compile([a.sql for a in args])
+    result.const = all(a.const for a in args) and not udf.aggregate
+    result.aggregate = udf.aggregate or any(a.aggregate for a in args)
+    result.name = e.name
+    return result
