@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from vo_service.adql import nodes as n
 from vo_service.adql.errors import AdqlError
-from vo_service.adql.expressions import ExpressionCompiler
+from vo_service.adql.expressions import ExpressionCompiler, query_pos
 from vo_service.adql.metadata import Metadata
 from vo_service.adql.scope import Col, OutCol, Rel, Scope, dotted
 from vo_service.adql.state import State
@@ -106,6 +106,17 @@ class Compiler:
     def select_expression(self, node: n.SelectExpression, parent: Scope | None,
                           top_level: bool, geometry_as_text: bool = False
                           ) -> tuple[str, list[OutCol]]:
+        """A query with its ORDER BY, OFFSET and row limit (counted against the nesting
+        limit: subqueries, derived tables and parenthesized queries recurse here)."""
+        self.state.enter(query_pos(node))
+        try:
+            return self._select_expression(node, parent, top_level, geometry_as_text)
+        finally:
+            self.state.leave()
+
+    def _select_expression(self, node: n.SelectExpression, parent: Scope | None,
+                           top_level: bool, geometry_as_text: bool
+                           ) -> tuple[str, list[OutCol]]:
         body = node.body
         scope: Scope | None = None
         top: int | None = None
@@ -146,16 +157,12 @@ class Compiler:
                 return f"c{hits[0] + 1}{direction}"
         if scope is None:
             raise AdqlError("ORDER BY of a set operation must name an output column or give "
-                            "its position", *self._pos_of(e))
+                            "its position", e.pos.line, e.pos.column)
         typed = self.expr(e, scope)
         if typed.geometry:
-            raise AdqlError(f"cannot ORDER BY {typed.geometry} values", *self._pos_of(e))
+            raise AdqlError(f"cannot ORDER BY {typed.geometry} values", e.pos.line,
+                            e.pos.column)
         return typed.sql + direction
-
-    @staticmethod
-    def _pos_of(e: n.Expr) -> tuple[int | None, int | None]:
-        pos = getattr(e, "pos", None)
-        return (pos.line, pos.column) if isinstance(pos, n.Pos) else (None, None)
 
     def _next_table(self) -> int:
         self._tables += 1
@@ -163,6 +170,15 @@ class Compiler:
 
     def set_operation(self, node: n.SetOperation, parent: Scope | None,
                       geometry_as_text: bool = False) -> tuple[str, list[OutCol]]:
+        """UNION, EXCEPT or INTERSECT; a chain of them nests (counted as levels)."""
+        self.state.enter(node.pos)
+        try:
+            return self._set_operation(node, parent, geometry_as_text)
+        finally:
+            self.state.leave()
+
+    def _set_operation(self, node: n.SetOperation, parent: Scope | None,
+                       geometry_as_text: bool) -> tuple[str, list[OutCol]]:
         # Without ALL the database compares rows, and pgSphere types have no equality
         # operator class: geometry columns of the operands travel as their text.
         as_text = geometry_as_text or not node.all
@@ -267,14 +283,23 @@ class Compiler:
                         return col.typed.sql
             raise
         if typed.geometry:
-            raise AdqlError(f"cannot GROUP BY {typed.geometry} values", *self._pos_of(e))
+            raise AdqlError(f"cannot GROUP BY {typed.geometry} values", e.pos.line,
+                            e.pos.column)
         return typed.sql
 
     # --- FROM ------------------------------------------------------------------
 
     def from_item(self, item: n.FromItem, parent: Scope | None) -> FromResult:
+        """One FROM entry; joins nest (counted as levels)."""
         if isinstance(item, n.TableName):
             return self._table(item)
+        self.state.enter(item.pos if isinstance(item, n.Join) else item.alias.pos)
+        try:
+            return self._from_item(item, parent)
+        finally:
+            self.state.leave()
+
+    def _from_item(self, item: n.DerivedTable | n.Join, parent: Scope | None) -> FromResult:
         if isinstance(item, n.DerivedTable):
             sql, cols = self.select_expression(item.query, parent, False)
             alias = f"t{self._next_table()}"

@@ -10,6 +10,7 @@ need the query compiler, which sits above this layer: it hands itself in as the
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -34,20 +35,43 @@ from vo_service.adql.typed import (
 SubqueryCompiler = Callable[[n.SelectExpression, Scope], tuple[str, list[Typed]]]
 
 
-def _pos(e: n.Expr) -> n.Pos:
-    return e.pos
+_BIGINT = 2**63
+# The digits ROUND and TRUNCATE may keep: a double has none beyond 10^±330, and
+# PostgreSQL would build numerics of that many digits for every row.
+_MAX_DIGITS = 400
+# PostgreSQL's own limit for CHAR(n) and VARCHAR(n).
+_MAX_CHARS = 10_485_760
 
 
-def _line_column(e: n.Expr) -> tuple[int | None, int | None]:
-    return e.pos.line, e.pos.column
+def condition_pos(c: n.Condition) -> n.Pos:
+    """Where a condition starts: conditions without a keyword of their own start with
+    their first operand."""
+    while True:
+        if isinstance(c, n.Comparison):
+            return c.pos
+        if isinstance(c, n.Not | n.BoolOp):
+            c = c.operand if isinstance(c, n.Not) else c.left
+        elif isinstance(c, n.Exists):
+            return query_pos(c.query)
+        else:
+            return c.operand.pos
 
 
-@functools.cache
+def query_pos(q: n.SelectExpression) -> n.Pos:
+    """Where a query (or the first SELECT of a set operation) starts."""
+    body: n.QueryBody = q
+    while isinstance(body, n.SelectExpression):
+        body = body.body
+    return body.pos
+
+
+@functools.lru_cache(maxsize=256)
 def unit_factor(source: str, target: str) -> float:
-    """Multiplicative factor between two VOUnits.
+    """Multiplicative factor between two VOUnits; ValueError says what is wrong.
 
     astropy is imported here, on first use, because importing it costs about a
     second and most processes (the CLI, ingest workers) never convert a unit.
+    The cache is bounded: the target is the user's text.
     """
     from astropy import units as u
 
@@ -55,8 +79,18 @@ def unit_factor(source: str, target: str) -> float:
         src = u.Unit(source, format="vounit")
     except ValueError:
         src = u.Unit(source)
-    dst = u.Unit(target, format="vounit")
-    return float(src.to(dst))
+    try:
+        dst = u.Unit(target, format="vounit")
+    except (ValueError, TypeError, ArithmeticError, RecursionError):
+        raise ValueError("the target is not a VOUnit unit string (such as 'arcsec', 'mas', "
+                         "'rad', 'h', 'nm')") from None
+    try:
+        factor = float(src.to(dst))
+    except (ValueError, TypeError, ArithmeticError):
+        raise ValueError("the units measure different quantities") from None
+    if not math.isfinite(factor) or factor == 0:
+        raise ValueError("the conversion factor is out of range")
+    return factor
 
 
 _MATH_1 = {  # ADQL name -> PostgreSQL function on double precision
@@ -79,14 +113,18 @@ class ExpressionCompiler:
     # --- values ----------------------------------------------------------------
 
     def expr(self, e: n.Expr, scope: Scope) -> Typed:
+        """The typed SQL of a value expression (counted against the nesting limit)."""
+        self.state.enter(e.pos)
+        try:
+            return self._expr(e, scope)
+        finally:
+            self.state.leave()
+
+    def _expr(self, e: n.Expr, scope: Scope) -> Typed:
         if isinstance(e, n.ColumnRef):
             return resolve_column(e, scope)
         if isinstance(e, n.Number):
-            if isinstance(e.value, int):
-                return Typed(self.bind(e.value), number_type(e.value), literal=e.value)
-            # Decimal literals are doubles in ADQL, not PostgreSQL numerics.
-            return Typed(f"CAST({self.bind(e.value)} AS double precision)", "double",
-                         literal=e.value)
+            return self._number(e)
         if isinstance(e, n.String):
             return Typed(self.bind(e.value), "char", "*", literal=e.value)
         if isinstance(e, n.Null):
@@ -110,39 +148,71 @@ class ExpressionCompiler:
             return self._coalesce(e, scope)
         return self._in_unit(e, scope)
 
+    def _number(self, e: n.Number) -> Typed:
+        """A numeric literal, refused where PostgreSQL's bigint or double cannot hold it."""
+        if isinstance(e.value, int):
+            if not -_BIGINT <= e.value < _BIGINT:
+                raise AdqlError(f"the integer {e.text} is out of range (at most {_BIGINT - 1} "
+                                "in magnitude); write it with a decimal point or an exponent "
+                                "to make it a floating-point number", e.pos.line, e.pos.column)
+            return Typed(self.bind(e.value), number_type(e.value), literal=e.value)
+        value = float(e.value)
+        if not math.isfinite(value):
+            raise AdqlError(f"the number {e.text} is out of range for a double (at most about "
+                            "1.8e308 in magnitude)", e.pos.line, e.pos.column)
+        # Decimal literals are doubles in ADQL, not PostgreSQL numerics; bound as the
+        # double itself, a literal too small for a double is 0 whichever way it is written.
+        return Typed(f"CAST({self.bind(value)} AS double precision)", "double", literal=e.value)
+
     def _binary(self, e: n.Binary, scope: Scope) -> Typed:
-        # Long chains (a + b + c …) are left-deep: walk the spine with a loop, not
-        # recursion, so that only real nesting counts against the depth limit.
+        """Long chains (a + b + c …) are left-deep: the spine is walked with a loop, so
+        that only real nesting counts against the depth limit, and the SQL is joined
+        from its pieces once (rebuilding the growing left operand at every step would
+        take time quadratic in the chain's length)."""
         spine: list[n.Binary] = [e]
         while isinstance(spine[-1].left, n.Binary):
             spine.append(spine[-1].left)
-        acc = self.expr(spine[-1].left, scope)
+        first = acc = self.expr(spine[-1].left, scope)
+        opens: list[str] = []
+        closes: list[str] = []
         for node in reversed(spine):
-            acc = self._binary_step(node, acc, self.expr(node.right, scope))
+            acc, before, after = self._binary_step(node, acc, self.expr(node.right, scope))
+            opens.append(before)
+            closes.append(after)
+        opens.reverse()
+        acc.sql = "".join(opens) + first.sql + "".join(closes)
         return acc
 
-    def _binary_step(self, e: n.Binary, left: Typed, right: Typed) -> Typed:
-        if e.op == "||":
-            left, right = typed_null(left, "text", "char"), typed_null(right, "text", "char")
-        elif left.datatype == "null" or right.datatype == "null":
-            left = typed_null(left, "double precision", "double")
-            right = typed_null(right, "double precision", "double")
+    @staticmethod
+    def _binary_step(e: n.Binary, left: Typed, right: Typed) -> tuple[Typed, str, str]:
+        """The type of ``left op right`` and the SQL around ``left.sql`` that makes it
+        (the returned Typed has no SQL yet; `_binary` joins the pieces)."""
         const = left.const and right.const
         agg = left.aggregate or right.aggregate
         if e.op == "||":
             for t in (left, right):
                 if t.geometry:
-                    raise AdqlError("|| needs strings", e.pos.line, e.pos.column)
-            parts = [t.sql if t.is_string else f"CAST({t.sql} AS text)" for t in (left, right)]
-            return Typed(f"({parts[0]} || {parts[1]})", "char", "*", const=const,
-                         aggregate=agg)
+                    raise AdqlError("|| needs strings, not geometries", e.pos.line,
+                                    e.pos.column)
+            right = typed_null(right, "text", "char")
+            right_sql = right.sql if right.is_string else f"CAST({right.sql} AS text)"
+            if left.is_string:
+                return Typed("", "char", "*", const=const, aggregate=agg), "(", \
+                    f" || {right_sql})"
+            return Typed("", "char", "*", const=const, aggregate=agg), "(CAST(", \
+                f" AS text) || {right_sql})"
         need_number(left, f"operator {e.op}", e.pos)
         need_number(right, f"operator {e.op}", e.pos)
+        before, cast_left = "(", ""
+        if left.datatype == "null" or right.datatype == "null":
+            right = typed_null(right, "double precision", "double")
+            if left.datatype == "null":
+                left = typed_null(left, "double precision", "double")
+                before, cast_left = "(CAST(", " AS double precision)"
         unit = left.unit if e.op in "+-" and left.unit == right.unit else None
-        datatype = wider(left.datatype if left.datatype != "null" else "int",
-                          right.datatype if right.datatype != "null" else "int")
-        return Typed(f"({left.sql} {e.op} {right.sql})", datatype, unit=unit, const=const,
-                     aggregate=agg)
+        datatype = wider(left.datatype, right.datatype)
+        return Typed("", datatype, unit=unit, const=const, aggregate=agg), before, \
+            f"{cast_left} {e.op} {right.sql})"
 
     def _args(self, e: n.Call | n.UdfCall, scope: Scope) -> list[Typed]:
         return [self.expr(a, scope) for a in e.args]
@@ -203,9 +273,11 @@ class ExpressionCompiler:
             if len(args) == 1:  # numeric rounding: halves go away from zero
                 sql = f"CAST({fn}(CAST({args[0].sql} AS numeric)) AS double precision)"
             else:
-                if not isinstance(args[1].literal, int):
-                    raise AdqlError(f"the second argument of {name} must be an integer literal",
-                                    e.pos.line, e.pos.column)
+                digits = args[1].literal
+                if not isinstance(digits, int) or not -_MAX_DIGITS <= digits <= _MAX_DIGITS:
+                    raise AdqlError(f"the second argument of {name} must be an integer literal "
+                                    f"between {-_MAX_DIGITS} and {_MAX_DIGITS}", e.pos.line,
+                                    e.pos.column)
                 sql = (f"CAST({fn}(CAST({args[0].sql} AS numeric), {args[1].sql}) "
                        "AS double precision)")
             unit = args[0].unit
@@ -251,6 +323,9 @@ class ExpressionCompiler:
             raise AdqlError(f"a {t.geometry} cannot be cast to {target}", e.pos.line,
                             e.pos.column)
         if target in ("CHAR", "VARCHAR"):
+            if e.length is not None and not 1 <= e.length <= _MAX_CHARS:
+                raise AdqlError(f"the length of {target}(n) must lie between 1 and "
+                                f"{_MAX_CHARS}", e.pos.line, e.pos.column)
             if e.length is None:
                 return Typed(f"CAST({t.sql} AS text)", "char", "*", const=t.const)
             fn = "rpad" if target == "CHAR" else "left"
@@ -306,7 +381,7 @@ class ExpressionCompiler:
         try:
             factor = unit_factor(t.unit, e.unit)
         except ValueError as exc:
-            raise AdqlError(f"cannot convert {t.unit!r} to {e.unit!r}: {exc}",
+            raise AdqlError(f"IN_UNIT cannot convert {t.unit!r} to {e.unit!r}: {exc}",
                             e.pos.line, e.pos.column) from None
         return Typed(f"({as_double(t)} * {self.bind(factor)})", "double", unit=e.unit, ucd=t.ucd,
                      const=t.const, name=t.name, aggregate=t.aggregate)
@@ -314,6 +389,14 @@ class ExpressionCompiler:
     # --- conditions --------------------------------------------------------
 
     def condition(self, c: n.Condition, scope: Scope) -> str:
+        """The SQL of a search condition (counted against the nesting limit)."""
+        self.state.enter(condition_pos(c))
+        try:
+            return self._condition(c, scope)
+        finally:
+            self.state.leave()
+
+    def _condition(self, c: n.Condition, scope: Scope) -> str:
         if isinstance(c, n.BoolOp):  # a left-deep chain, walked with a loop
             operands: list[n.Condition] = [c.right]
             left: n.Condition = c.left
@@ -330,16 +413,17 @@ class ExpressionCompiler:
         if isinstance(c, n.Between):
             v, lo, hi = (self.expr(x, scope) for x in (c.operand, c.low, c.high))
             if v.geometry or lo.geometry or hi.geometry:
-                raise AdqlError("BETWEEN cannot compare geometries", *_line_column(c.operand))
-            self._comparable(v, lo, _pos(c.operand))
-            self._comparable(v, hi, _pos(c.operand))
+                raise AdqlError("BETWEEN cannot compare geometries", c.operand.pos.line,
+                                c.operand.pos.column)
+            self._comparable(v, lo, c.operand.pos)
+            self._comparable(v, hi, c.operand.pos)
             neg = "NOT " if c.negated else ""
             return f"({v.sql} {neg}BETWEEN {lo.sql} AND {hi.sql})"
         if isinstance(c, n.InList):
             v = self.expr(c.operand, scope)
             items = [self.expr(x, scope) for x in c.items]
             for item in items:
-                self._comparable(v, item, _pos(c.operand))
+                self._comparable(v, item, c.operand.pos)
             neg = "NOT " if c.negated else ""
             return f"({v.sql} {neg}IN ({', '.join(i.sql for i in items)}))"
         if isinstance(c, n.InQuery):
@@ -347,15 +431,16 @@ class ExpressionCompiler:
             sql, cols = self.subquery(c.query, scope)
             if len(cols) != 1:
                 raise AdqlError("the subquery of IN must select exactly one column",
-                                *_line_column(c.operand))
-            self._comparable(v, cols[0], _pos(c.operand))
+                                c.operand.pos.line, c.operand.pos.column)
+            self._comparable(v, cols[0], c.operand.pos)
             neg = "NOT " if c.negated else ""
             return f"({v.sql} {neg}IN {sql})"
         if isinstance(c, n.Like):
             v, p = self.expr(c.operand, scope), self.expr(c.pattern, scope)
             for t in (v, p):
                 if not (t.is_string or t.datatype == "null"):
-                    raise AdqlError("LIKE and ILIKE compare strings", *_line_column(c.operand))
+                    raise AdqlError("LIKE and ILIKE compare strings", c.operand.pos.line,
+                                    c.operand.pos.column)
             op = ("NOT " if c.negated else "") + ("ILIKE" if c.case_insensitive else "LIKE")
             return f"({v.sql} {op} {p.sql})"
         if isinstance(c, n.IsNull):
@@ -365,10 +450,10 @@ class ExpressionCompiler:
         return f"(EXISTS {sql})"
 
     @staticmethod
-    def _comparable(a: Typed, b: Typed, pos: n.Pos | None) -> None:
+    def _comparable(a: Typed, b: Typed, pos: n.Pos) -> None:
         if a.datatype == "null" or b.datatype == "null":
             return
-        line, column = (pos.line, pos.column) if pos else (None, None)
+        line, column = pos.line, pos.column
         if a.geometry or b.geometry:
             if a.geometry != b.geometry:
                 raise AdqlError("geometries can only be compared with geometries of the "

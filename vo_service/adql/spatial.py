@@ -61,8 +61,23 @@ def coordsys_stripped(e: n.Call) -> list[n.Expr]:
     return args
 
 
-def point(lon: Typed, lat: Typed) -> Typed:
-    """POINT from two numbers in degrees."""
+def _literal(t: Typed) -> float | None:
+    """The value of a numeric literal argument, else None."""
+    value = t.literal
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _refuse(problem: str | None, pos: n.Pos) -> None:
+    if problem is not None:
+        raise AdqlError(problem, pos.line, pos.column)
+
+
+def point(lon: Typed, lat: Typed, pos: n.Pos) -> Typed:
+    """POINT from two numbers in degrees; a literal latitude must lie in [-90, 90]."""
+    if (value := _literal(lat)) is not None:
+        _refuse(geo.check_latitude(value), pos)
     lon_sql, lat_sql = f"radians({lon.sql})", f"radians({lat.sql})"
     return Typed(f"spoint({lon_sql}, {lat_sql})", "double", "*", "point", name="point",
                  const=lon.const and lat.const, lonlat=(lon_sql, lat_sql),
@@ -71,12 +86,6 @@ def point(lon: Typed, lat: Typed) -> Typed:
 
 def _lonlat(p: Typed) -> tuple[str, str]:
     return p.lonlat or (f"long({p.sql})", f"lat({p.sql})")
-
-
-def _check_polygon(vertices: list[tuple[float, float]], pos: n.Pos) -> None:
-    problem = geo.check_polygon(vertices)
-    if problem:
-        raise AdqlError(problem, pos.line, pos.column)
 
 
 def null_geometry(name: str) -> Typed:
@@ -106,7 +115,7 @@ def call(e: n.Call, args: list[Typed], state: State) -> Typed:
         check_arity(name, e.pos, args, 2)
         for a in args:
             need_number(a, name, e.pos)
-        return point(args[0], args[1])
+        return point(args[0], args[1], e.pos)
     if name == "CIRCLE":
         return _circle(e, args, const, agg)
     if name == "BOX":
@@ -134,7 +143,7 @@ def call(e: n.Call, args: list[Typed], state: State) -> Typed:
         if len(args) == 4:
             for a in args:
                 need_number(a, name, e.pos)
-            p1, p2 = point(args[0], args[1]), point(args[2], args[3])
+            p1, p2 = point(args[0], args[1], e.pos), point(args[2], args[3], e.pos)
         else:
             for a in args:
                 need_geometry(a, name, e.pos, "point")
@@ -173,15 +182,14 @@ def _circle(e: n.Call, args: list[Typed], const: bool, agg: bool) -> Typed:
     if len(args) == 3:
         for a in args:
             need_number(a, e.name, e.pos)
-        center = point(args[0], args[1])
+        center = point(args[0], args[1], e.pos)
     else:
         need_geometry(args[0], e.name, e.pos, "point")
         need_number(args[1], e.name, e.pos)
         center = args[0]
     radius = args[-1]
-    if isinstance(radius.literal, int | float | Decimal) and not 0 <= radius.literal <= 90:
-        raise AdqlError("a CIRCLE radius must lie between 0 and 90 degrees", e.pos.line,
-                        e.pos.column)
+    if (value := _literal(radius)) is not None:
+        _refuse(geo.check_radius(value), e.pos)
     return Typed(f"scircle({center.sql}, radians({radius.sql}))", "double", "*", "circle",
                  name="circle", const=const, aggregate=agg)
 
@@ -194,6 +202,7 @@ def region(e: n.Call, state: State) -> Typed:
         shape, v = geo.parse_stcs(e.args[0].value)
     except ValueError as exc:
         raise AdqlError(str(exc), e.pos.line, e.pos.column) from None
+    _refuse(geo.check_shape("POINT" if shape == "POSITION" else shape, v), e.pos)
     if shape == "POSITION":
         return Typed(f"CAST({state.bind(geo.spoint_text(*v))} AS spoint)", "double", "*",
                      "point", name="region")
@@ -202,7 +211,6 @@ def region(e: n.Call, state: State) -> Typed:
                      "circle", name="region")
     vertices = geo.box_vertices(*v) if shape == "BOX" else list(
         zip(v[::2], v[1::2], strict=True))
-    _check_polygon(vertices, e.pos)
     return Typed(f"CAST({state.bind(geo.spoly_text(vertices))} AS spoly)", "double", "*",
                  "polygon", name="region", vertices=vertices)
 
@@ -216,14 +224,11 @@ def _box(e: n.Call, args: list[Typed], state: State) -> Typed:
     if len(args) == 4:
         for a in args[:2]:
             need_number(a, "BOX", e.pos)
-        literals = [a.literal for a in args]
-        if all(isinstance(v, int | float | Decimal) for v in literals):
-            lon, lat, w, h = (float(v) for v in literals)  # type: ignore[arg-type]
-            if not (0 < w < 180 and 0 < h < 180):
-                raise AdqlError("BOX width and height must lie between 0 and 180 degrees",
-                                e.pos.line, e.pos.column)
+        literals = [_literal(a) for a in args]
+        if all(v is not None for v in literals):
+            lon, lat, w, h = (v for v in literals if v is not None)
+            _refuse(geo.check_shape("BOX", [lon, lat, w, h]), e.pos)
             vertices = geo.box_vertices(lon, lat, w, h)
-            _check_polygon(vertices, e.pos)
             return Typed(f"CAST({state.bind(geo.spoly_text(vertices))} AS spoly)", "double",
                          "*", "polygon", name="box", const=True, vertices=vertices)
         lon_sql, lat_sql = f"radians({args[0].sql})", f"radians({args[1].sql})"
@@ -248,14 +253,14 @@ def _polygon(e: n.Call, args: list[Typed], state: State) -> Typed:
                         "coordinates or three or more points", e.pos.line, e.pos.column)
     for a in args:
         need_number(a, "POLYGON", e.pos)
-    literals = [a.literal for a in args]
-    if all(isinstance(v, int | float | Decimal) for v in literals):
-        values = [float(v) for v in literals]  # type: ignore[arg-type]
+    literals = [_literal(a) for a in args]
+    if all(v is not None for v in literals):
+        values = [v for v in literals if v is not None]
+        _refuse(geo.check_shape("POLYGON", values), e.pos)
         vertices = list(zip(values[::2], values[1::2], strict=True))
-        _check_polygon(vertices, e.pos)
         return Typed(f"CAST({state.bind(geo.spoly_text(vertices))} AS spoly)", "double",
                      "*", "polygon", name="polygon", const=True, vertices=vertices)
-    points = [point(args[i], args[i + 1]).sql for i in range(0, len(args), 2)]
+    points = [point(args[i], args[i + 1], e.pos).sql for i in range(0, len(args), 2)]
     return Typed(geo.polygon_sql(points), "double", "*", "polygon", name="polygon",
                  const=const)
 
@@ -272,6 +277,9 @@ def cast(e: n.Cast, t: Typed, state: State) -> Typed:
         values = [float(v) for v in t.literal.split()]
     except ValueError:
         values = []
+    wanted = {"POINT": 2, "CIRCLE": 3}.get(e.target)
+    if len(values) == wanted or (wanted is None and len(values) >= 6 and len(values) % 2 == 0):
+        _refuse(geo.check_shape(e.target, values), e.pos)
     if e.target == "POINT" and len(values) == 2:
         return Typed(f"CAST({state.bind(geo.spoint_text(*values))} AS spoint)", "double",
                      "*", "point")
@@ -280,7 +288,6 @@ def cast(e: n.Cast, t: Typed, state: State) -> Typed:
                      "*", "circle")
     if e.target == "POLYGON" and len(values) >= 6 and len(values) % 2 == 0:
         vertices = list(zip(values[::2], values[1::2], strict=True))
-        _check_polygon(vertices, e.pos)
         return Typed(f"CAST({state.bind(geo.spoly_text(vertices))} AS spoly)", "double",
                      "*", "polygon", vertices=vertices)
     raise AdqlError(f"{t.literal!r} is not a DALI {e.target.lower()}", e.pos.line,
