@@ -15,10 +15,11 @@ from dataclasses import dataclass, replace
 from vo_service.adql import nodes as n
 from vo_service.adql.errors import AdqlError
 from vo_service.adql.expressions import ExpressionCompiler, query_pos
+from vo_service.adql.grouping import canonical, check_grouped, refuse_aggregates
 from vo_service.adql.metadata import Metadata
 from vo_service.adql.scope import Col, OutCol, Rel, Scope, dotted
 from vo_service.adql.state import State
-from vo_service.adql.typed import Typed
+from vo_service.adql.typed import Typed, type_family
 from vo_service.result import ResultColumn
 
 _PG_RESERVED_TEXT = """
@@ -129,7 +130,8 @@ class Compiler:
             inner, cols = self.select_expression(body, parent, False, geometry_as_text)
             sql = f"SELECT * FROM ({inner}) AS t{self._next_table()}"
         if node.order_by:
-            sql += " ORDER BY " + ", ".join(self._order_term(t, cols, scope)
+            distinct = isinstance(body, n.SelectQuery) and body.distinct
+            sql += " ORDER BY " + ", ".join(self._order_term(t, cols, scope, distinct)
                                             for t in node.order_by)
         if node.offset:
             sql += f" OFFSET {self.bind(node.offset)}"
@@ -140,28 +142,49 @@ class Compiler:
             sql += f" LIMIT {self.bind(limit)}"
         return sql, cols
 
-    def _order_term(self, term: n.OrderTerm, cols: list[OutCol], scope: Scope | None) -> str:
+    def _order_term(self, term: n.OrderTerm, cols: list[OutCol], scope: Scope | None,
+                    distinct: bool) -> str:
+        """An ORDER BY term: an output column (by position, name or the same
+        expression) or, unless the SELECT is DISTINCT, another expression."""
         direction = " DESC" if term.descending else ""
         e = term.expr
+        index: int | None = None
         if isinstance(e, n.Number) and isinstance(e.value, int):
             if not 1 <= e.value <= len(cols):
                 raise AdqlError(f"ORDER BY {e.value}: there are {len(cols)} output columns",
                                 e.pos.line, e.pos.column)
-            return f"c{e.value}{direction}"
-        if isinstance(e, n.ColumnRef) and len(e.parts) == 1:
+            index = e.value - 1
+        elif isinstance(e, n.ColumnRef) and len(e.parts) == 1:
             ident = e.parts[0]
             hits = [i for i, o in enumerate(cols) if (
                 o.name.lower() == ident.name.lower() if not ident.delimited and not o.delimited
                 else o.key == ident.key)]
             if len(hits) == 1 or (hits and scope is None):
-                return f"c{hits[0] + 1}{direction}"
-        if scope is None:
+                index = hits[0]
+        if index is None and scope is None:
             raise AdqlError("ORDER BY of a set operation must name an output column or give "
                             "its position", e.pos.line, e.pos.column)
-        typed = self.expr(e, scope)
+        if index is not None:
+            typed = cols[index].typed
+        else:
+            assert scope is not None
+            typed = self.expr(e, scope)
         if typed.geometry:
             raise AdqlError(f"cannot ORDER BY {typed.geometry} values", e.pos.line,
                             e.pos.column)
+        if index is not None:
+            return f"c{index + 1}{direction}"
+        assert scope is not None  # set operations returned above
+        text = canonical(typed.sql, self.params)
+        for i, col in enumerate(cols):
+            if canonical(col.typed.sql, self.params) == text:
+                return f"c{i + 1}{direction}"
+        if distinct:
+            raise AdqlError("with SELECT DISTINCT, ORDER BY can only use the selected values: "
+                            "add this one to the select list, or order by an output column",
+                            e.pos.line, e.pos.column)
+        if scope.group_sql is not None and text not in scope.group_sql:
+            check_grouped(e, scope, scope.group_columns, "ORDER BY")
         return typed.sql + direction
 
     def _next_table(self) -> int:
@@ -192,7 +215,7 @@ class Compiler:
             ta, tb = a.typed, b.typed
             if "null" in (ta.datatype, tb.datatype):
                 continue
-            if ta.is_numeric != tb.is_numeric or ta.geometry != tb.geometry:
+            if type_family(ta) != type_family(tb):
                 raise AdqlError(f"column {a.name} of {node.op} has different types in its "
                                 "operands", node.pos.line, node.pos.column)
         op = node.op + (" ALL" if node.all else "")
@@ -255,13 +278,36 @@ class Compiler:
         sql = "SELECT " + ("DISTINCT " if q.distinct else "") + ", ".join(select_sql)
         sql += " FROM " + ", ".join(from_sql)
         if q.where is not None:
+            refuse_aggregates(q.where, "WHERE")
             sql += " WHERE " + self.condition(q.where, scope)
         if q.group_by:
             sql += " GROUP BY " + ", ".join(self._group_term(e, scope, cols)
                                             for e in q.group_by)
+        if q.group_by or q.having is not None or any(c.typed.aggregate for c in cols):
+            self._check_grouping(q, scope, cols)
         if q.having is not None:
             sql += " HAVING " + self.condition(q.having, scope)
         return sql, cols, scope
+
+    def _check_grouping(self, q: n.SelectQuery, scope: Scope, cols: list[OutCol]) -> None:
+        """A grouped SELECT uses only grouped values outside aggregates (grouping.py)."""
+        if scope.group_sql is None:
+            scope.group_sql = set()
+        items = q.items if q.items is not None else ()
+        for item in items:
+            if isinstance(item, n.QualifiedStar):
+                raise AdqlError(f"{dotted(item.qualifier)}.* cannot be selected in a grouped "
+                                "query; name the grouped columns", item.pos.line,
+                                item.pos.column)
+        if q.items is None:
+            raise AdqlError("SELECT * cannot be used in a grouped query; name the grouped "
+                            "columns", q.pos.line, q.pos.column)
+        for item, col in zip(items, cols, strict=True):
+            assert isinstance(item, n.DerivedColumn)
+            if canonical(col.typed.sql, self.params) not in scope.group_sql:
+                check_grouped(item.expr, scope, scope.group_columns, "the select list")
+        if q.having is not None:
+            check_grouped(q.having, scope, scope.group_columns, "HAVING")
 
     def _check_duplicate_names(self, scope: Scope) -> None:
         seen: set[tuple[str, ...]] = set()
@@ -273,18 +319,26 @@ class Compiler:
             seen.add(key)
 
     def _group_term(self, e: n.Expr, scope: Scope, cols: list[OutCol]) -> str:
+        """A GROUP BY term (a column, an expression, or an output column's name),
+        remembered in ``scope`` for the grouping checks."""
+        refuse_aggregates(e, "GROUP BY")
         try:
             typed = self.expr(e, scope)
         except AdqlError:
-            if isinstance(e, n.ColumnRef) and len(e.parts) == 1:
-                ident = e.parts[0]
-                for col in cols:
-                    if col.key == ident.key:
-                        return col.typed.sql
-            raise
+            if not (isinstance(e, n.ColumnRef) and len(e.parts) == 1):
+                raise
+            ident = e.parts[0]
+            hits = [col.typed for col in cols if col.key == ident.key]
+            if not hits:
+                raise
+            typed = hits[0]
         if typed.geometry:
             raise AdqlError(f"cannot GROUP BY {typed.geometry} values", e.pos.line,
                             e.pos.column)
+        if scope.group_sql is None:
+            scope.group_sql = set()
+        scope.group_sql.add(canonical(typed.sql, self.params))
+        scope.group_columns.add(typed.sql)
         return typed.sql
 
     # --- FROM ------------------------------------------------------------------
@@ -402,6 +456,7 @@ class Compiler:
                 sql = (rc if item.kind == "RIGHT" else lc).typed.sql
             merged.append(Col(lc.name, lc.key, lc.meta, replace(lc.typed, sql=sql)))
         if item.on is not None:
+            refuse_aggregates(item.on, "ON")
             scope = Scope(parent, rels, merged_before)
             on_sql = self.condition(item.on, scope)
         elif names or item.natural:

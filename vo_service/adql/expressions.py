@@ -289,6 +289,9 @@ class ExpressionCompiler:
         if e.arg is None:
             return Typed("count(*)", "long", name="count", const=False, aggregate=True)
         arg = typed_null(self.expr(e.arg, scope), "double precision", "double")
+        if arg.aggregate:
+            raise AdqlError(f"aggregate functions cannot be nested: {e.name} of an aggregate",
+                            e.pos.line, e.pos.column)
         distinct = "DISTINCT " if e.distinct else ""
         inner = f"{distinct}{arg.sql}"
         name = e.name.lower()

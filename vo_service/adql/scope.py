@@ -66,6 +66,10 @@ class Scope:
     parent: Scope | None
     rels: list[Rel] = field(default_factory=list)
     merged: list[Col] = field(default_factory=list)
+    # Set when the SELECT is grouped: the canonical SQL of its GROUP BY expressions
+    # and the SQL of those that are plain columns (see :mod:`grouping`).
+    group_sql: set[str] | None = None
+    group_columns: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)

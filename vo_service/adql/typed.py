@@ -72,6 +72,16 @@ class Typed:
         return self.xtype or self.datatype
 
 
+def type_family(t: Typed) -> str:
+    """The values PostgreSQL can mix in one column (UNION) or compare: numbers, strings,
+    timestamps, or one kind of geometry."""
+    if t.is_numeric:
+        return "number"
+    if t.is_string:
+        return "string"
+    return t.geometry or t.kind
+
+
 def typed_null(t: Typed, pg: str, datatype: str) -> Typed:
     """A bare NULL argument typed for the function (PostgreSQL cannot pick an overload
     for ``unknown``)."""

@@ -161,6 +161,9 @@ def lookup(e: n.UdfCall) -> Udf:
 
 def call(udf: Udf, e: n.UdfCall, args: list[Typed]) -> Typed:
     """``udf`` of compiled arguments, after checking their number and kinds."""
+    if udf.aggregate and any(a.aggregate for a in args):
+        raise AdqlError(f"aggregate functions cannot be nested: {e.name} of an aggregate",
+                        e.pos.line, e.pos.column)
     if len(args) != len(udf.arguments):
         raise AdqlError(f"{e.name} takes {len(udf.arguments)} arguments, not {len(args)}",
                         e.pos.line, e.pos.column)

@@ -1,0 +1,95 @@
+"""Grouped queries and aggregates: where aggregates may stand and what a grouped
+SELECT may use outside them.
+
+PostgreSQL refuses (SQLSTATE 42803) a column that is neither grouped nor inside an
+aggregate, aggregates inside aggregates, and aggregates in WHERE, ON or GROUP BY;
+its messages name the generated aliases (``t1.s_dec``) and point into the SQL.  The
+translator refuses them first, at the place in the ADQL text, with the user's names.
+
+The rule is PostgreSQL's, slightly stricter: a select item, HAVING condition or
+ORDER BY expression of a grouped SELECT is grouped when it is written as one of the
+GROUP BY expressions, or when every column it uses outside aggregates is itself a
+GROUP BY term.  (PostgreSQL also accepts a larger expression around a grouped
+expression, ``(s_ra + 1) * 2`` under ``GROUP BY s_ra + 1``, and columns of a table
+whose primary key is grouped.)  Columns of an enclosing query are constants here.
+
+The walks use an explicit stack: left-deep chains (``a + b + c …``) are as deep as
+they are long.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import fields, is_dataclass
+
+from vo_service.adql import nodes as n
+from vo_service.adql.errors import AdqlError
+from vo_service.adql.scope import Scope, dotted, resolve_column
+from vo_service.adql.udfs import REGISTRY
+
+_PARAM = re.compile(r"%\((p\d+)\)s")
+Node = n.Expr | n.Condition
+
+
+def canonical(sql: str, params: dict[str, object]) -> str:
+    """SQL with the bound values written in: the same ADQL expression compiled twice
+    binds its literals twice, under different parameter names."""
+    return _PARAM.sub(lambda m: repr(params[m[1]]), sql)
+
+
+def is_aggregate_call(node: object) -> bool:
+    return isinstance(node, n.Aggregate) or (
+        isinstance(node, n.UdfCall) and node.name in REGISTRY
+        and REGISTRY[node.name].aggregate)
+
+
+def _children(node: object) -> Iterator[object]:
+    if isinstance(node, tuple):
+        yield from node
+    elif is_dataclass(node) and not isinstance(node, n.Pos | n.Ident):
+        for f in fields(node):
+            value = getattr(node, f.name)
+            if is_dataclass(value) or isinstance(value, tuple):
+                yield value
+
+
+def _walk(root: Node, stop: Callable[[object], bool]) -> Iterator[object]:
+    """The nodes of ``root`` in pre-order, not below subqueries nor below nodes for
+    which ``stop`` is true (those are yielded, their insides are not)."""
+    stack: list[object] = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, n.SelectExpression) or stop(node):
+            continue
+        children = list(_children(node))
+        children.reverse()
+        stack.extend(children)
+
+
+def refuse_aggregates(root: Node, clause: str) -> None:
+    """Aggregates cannot stand in ``clause`` (WHERE, ON, GROUP BY)."""
+    for node in _walk(root, is_aggregate_call):
+        if is_aggregate_call(node):
+            assert isinstance(node, n.Aggregate | n.UdfCall)
+            raise AdqlError(f"an aggregate function ({node.name.upper()}) cannot stand in "
+                            f"{clause}; use HAVING for conditions on aggregates",
+                            node.pos.line, node.pos.column)
+
+
+def check_grouped(root: Node, scope: Scope, columns: set[str], clause: str) -> None:
+    """Every column of this SELECT that ``root`` uses outside aggregates is in
+    ``columns`` (the SQL of the GROUP BY terms that are plain columns)."""
+    local = Scope(None, scope.rels, scope.merged)
+    for node in _walk(root, is_aggregate_call):
+        if not isinstance(node, n.ColumnRef):
+            continue
+        try:
+            sql = resolve_column(node, local).sql
+        except AdqlError:
+            continue  # a column of an enclosing query: a constant here
+        if sql not in columns:
+            raise AdqlError(f"{dotted(node.parts)} in {clause} must be a GROUP BY term or "
+                            "stand inside an aggregate function (COUNT, MIN, MAX, SUM, AVG)",
+                            node.pos.line, node.pos.column)
