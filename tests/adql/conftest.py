@@ -133,5 +133,14 @@ def query_conn(adql_db) -> Iterator[psycopg2.extensions.connection]:
 
 
 @pytest.fixture(scope="session")
+def readonly_conn(adql_db) -> Iterator[psycopg2.extensions.connection]:
+    """The query role in read-only transactions (tests roll back after each statement)."""
+    conn = psycopg2.connect(adql_db.query_dsn)
+    conn.set_session(readonly=True)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="session")
 def metadata() -> Metadata:
     return Metadata.from_declaration()

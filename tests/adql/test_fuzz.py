@@ -16,19 +16,15 @@ or wrote SQL that fails (XX000: pgSphere's internal errors), and fails the test.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import psycopg2
-import psycopg2.extensions
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vo_service.adql import AdqlError, Metadata, Translation, translate
+from tests.adql.checks import check_error, run_checked, translate_checked
+from vo_service.adql import AdqlError, translate
 from vo_service.adql.parser import keywords
-
-_POSITION = re.compile(r" \(line (\d+), column (\d+)\)\Z")
 
 # --- the values of the two tables, by type; "f." only when lick.files is joined --------
 
@@ -248,7 +244,8 @@ class Grammar:
 FROMS = {
     ("o",): ["ivoa.obscore AS o", "(SELECT * FROM ivoa.obscore WHERE s_dec > 0) AS o",
              "cte AS o"],
-    ("o", "f"): ["ivoa.obscore AS o JOIN lick.files AS f "
+    ("o", "f"): ["ivoa.obscore AS o, lick.files AS f",
+                 "ivoa.obscore AS o JOIN lick.files AS f "
                  "ON o.obs_publisher_did = f.obs_publisher_did",
                  "ivoa.obscore AS o LEFT OUTER JOIN lick.files AS f USING (obs_publisher_did)",
                  "ivoa.obscore AS o NATURAL JOIN lick.files AS f"],
@@ -307,58 +304,13 @@ TOKENS = [*sorted(keywords()), "(", ")", ",", ".", "*", "+", "-", "/", "||", "="
           "ivo_hasword", "NaN", *HOSTILE]
 
 
-def check_error(text: str, exc: AdqlError) -> None:
-    """An AdqlError says where and is fit for an XML document and a person."""
-    match = _POSITION.search(str(exc))
-    assert match, f"no position in {str(exc)!r} for {text!r}"
-    line, column = int(match[1]), int(match[2])
-    assert 1 <= line <= text.count("\n") + 1 and column >= 1, (str(exc), text)
-    assert (line, column) == (exc.line, exc.column)
-    assert exc.message and exc.message.isprintable(), repr(exc.message)
-    assert len(exc.message) <= 700
-
-
-def translate_checked(text: str, metadata: Metadata) -> Translation | None:
-    try:
-        return translate(text, metadata, limit=101)
-    except AdqlError as exc:
-        check_error(text, exc)
-        return None
-
-
-@pytest.fixture(scope="module")
-def fuzz_conn(adql_db) -> Iterator[psycopg2.extensions.connection]:
-    """The query role in read-only transactions, rolled back after each statement."""
-    conn = psycopg2.connect(adql_db.query_dsn)
-    conn.set_session(readonly=True)
-    yield conn
-    conn.close()
-
-
-def run_checked(conn: psycopg2.extensions.connection, text: str, t: Translation) -> None:
-    """Run a translation: only data exceptions (class 22) and cancellation may fail it."""
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SET LOCAL statement_timeout = '1s'")
-            cur.execute(t.sql, t.params)
-            rows = cur.fetchall()
-        assert len(rows) <= 101
-        assert all(len(row) == len(t.columns) for row in rows)
-    except psycopg2.Error as exc:
-        code = exc.pgcode or ""
-        assert code.startswith("22") or code == "57014", (
-            f"{code} {exc.pgerror}\nADQL: {text}\nSQL: {t.sql}\nparams: {t.params}")
-    finally:
-        conn.rollback()
-
-
-@settings(max_examples=300, deadline=None,
+@settings(max_examples=800, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(queries())
-def test_grammar_queries_translate_cleanly_and_run(fuzz_conn, metadata, text: str) -> None:
+def test_grammar_queries_translate_cleanly_and_run(readonly_conn, metadata, text: str) -> None:
     t = translate_checked(text, metadata)
     if t is not None:
-        run_checked(fuzz_conn, text, t)
+        run_checked(readonly_conn, text, t)
 
 
 @settings(max_examples=400, deadline=None)
@@ -386,7 +338,7 @@ def test_mangled_queries_fail_cleanly(metadata, text: str, at: int, junk: str) -
     "{unions}",
     "SELECT {minus}s_ra FROM ivoa.obscore",
 ])
-def test_deep_nesting_is_refused_where_it_happens(metadata, fuzz_conn, form: str,
+def test_deep_nesting_is_refused_where_it_happens(metadata, readonly_conn, form: str,
                                                   depth: int) -> None:
     """Nesting beyond the limit is an AdqlError at the level that is too deep (never
     a RecursionError); what is accepted runs (PostgreSQL has a stack limit too)."""
@@ -405,4 +357,4 @@ def test_deep_nesting_is_refused_where_it_happens(metadata, fuzz_conn, form: str
         assert "nests more than 100 levels" in exc.message or "longer than" in exc.message
         return
     assert depth <= 101 or "{open}" in form
-    run_checked(fuzz_conn, text, t)
+    run_checked(readonly_conn, text, t)

@@ -15,11 +15,16 @@ from dataclasses import dataclass, replace
 from vo_service.adql import nodes as n
 from vo_service.adql.errors import AdqlError
 from vo_service.adql.expressions import ExpressionCompiler, query_pos
-from vo_service.adql.grouping import canonical, check_grouped, refuse_aggregates
+from vo_service.adql.grouping import (
+    canonical,
+    check_correlated,
+    check_grouped,
+    refuse_aggregates,
+)
 from vo_service.adql.metadata import Metadata
 from vo_service.adql.scope import Col, OutCol, Rel, Scope, dotted
 from vo_service.adql.state import State
-from vo_service.adql.typed import Typed, type_family
+from vo_service.adql.typed import Typed, pg_type, type_family
 from vo_service.result import ResultColumn
 
 _PG_RESERVED_TEXT = """
@@ -202,24 +207,43 @@ class Compiler:
 
     def _set_operation(self, node: n.SetOperation, parent: Scope | None,
                        geometry_as_text: bool) -> tuple[str, list[OutCol]]:
-        # Without ALL the database compares rows, and pgSphere types have no equality
-        # operator class: geometry columns of the operands travel as their text.
-        as_text = geometry_as_text or not node.all
+        # Except for UNION ALL the database compares rows, and pgSphere types have no
+        # equality operator class: geometry columns of the operands travel as their text.
+        as_text = geometry_as_text or not (node.all and node.op == "UNION")
         left_sql, left = self._operand(node.left, parent, as_text)
         right_sql, right = self._operand(node.right, parent, as_text)
         if len(left) != len(right):
             raise AdqlError(f"the operands of {node.op} select {len(left)} and {len(right)} "
                             "columns; they must select the same number", node.pos.line,
                             node.pos.column)
-        for a, b in zip(left, right, strict=True):
+        cols: list[OutCol] = []
+        left_nulls: dict[int, str] = {}
+        right_nulls: dict[int, str] = {}
+        for i, (a, b) in enumerate(zip(left, right, strict=True)):
             ta, tb = a.typed, b.typed
-            if "null" in (ta.datatype, tb.datatype):
-                continue
-            if type_family(ta) != type_family(tb):
+            cols.append(a if tb.datatype == "null" or ta.datatype != "null" else
+                        OutCol(a.name, a.delimited, tb))
+            if ta.datatype == "null" and tb.datatype != "null":
+                left_nulls[i] = pg_type(tb, as_text)
+            elif tb.datatype == "null" and ta.datatype != "null":
+                right_nulls[i] = pg_type(ta, as_text)
+            elif type_family(ta) != type_family(tb):
                 raise AdqlError(f"column {a.name} of {node.op} has different types in its "
                                 "operands", node.pos.line, node.pos.column)
         op = node.op + (" ALL" if node.all else "")
-        return f"{left_sql} {op} {right_sql}", left
+        return (f"{self._typed_nulls(left_sql, len(left), left_nulls)} {op} "
+                f"{self._typed_nulls(right_sql, len(right), right_nulls)}"), cols
+
+    def _typed_nulls(self, operand: str, width: int, casts: dict[int, str]) -> str:
+        """An operand whose bare-NULL columns get the other operand's type: PostgreSQL
+        makes an untyped NULL text when the operand is DISTINCT or nested, and then
+        cannot match it with a number."""
+        if not casts:
+            return operand
+        alias = f"t{self._next_table()}"
+        items = ", ".join(f"CAST({alias}.c{i + 1} AS {casts[i]}) AS c{i + 1}" if i in casts
+                          else f"{alias}.c{i + 1}" for i in range(width))
+        return f"(SELECT {items} FROM {operand} AS {alias})"
 
     def _operand(self, body: n.QueryBody, parent: Scope | None, geometry_as_text: bool
                  ) -> tuple[str, list[OutCol]]:
@@ -286,7 +310,9 @@ class Compiler:
         if q.group_by or q.having is not None or any(c.typed.aggregate for c in cols):
             self._check_grouping(q, scope, cols)
         if q.having is not None:
+            start = len(scope.outer_refs)
             sql += " HAVING " + self.condition(q.having, scope)
+            check_correlated(scope.outer_refs[start:], scope.group_columns, "HAVING")
         return sql, cols, scope
 
     def _check_grouping(self, q: n.SelectQuery, scope: Scope, cols: list[OutCol]) -> None:

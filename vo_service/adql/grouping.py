@@ -90,6 +90,19 @@ def check_grouped(root: Node, scope: Scope, columns: set[str], clause: str) -> N
         except AdqlError:
             continue  # a column of an enclosing query: a constant here
         if sql not in columns:
-            raise AdqlError(f"{dotted(node.parts)} in {clause} must be a GROUP BY term or "
-                            "stand inside an aggregate function (COUNT, MIN, MAX, SUM, AVG)",
-                            node.pos.line, node.pos.column)
+            raise _ungrouped(node, clause)
+
+
+def check_correlated(refs: list[tuple[n.ColumnRef, str]], columns: set[str],
+                     clause: str) -> None:
+    """The columns of a grouped SELECT that subqueries in ``clause`` use are grouped
+    (``refs``: the references and their SQL, from :attr:`Scope.outer_refs`)."""
+    for ref, sql in refs:
+        if sql not in columns:
+            raise _ungrouped(ref, f"a subquery in {clause}")
+
+
+def _ungrouped(ref: n.ColumnRef, clause: str) -> AdqlError:
+    return AdqlError(f"{dotted(ref.parts)} in {clause} must be a GROUP BY term or stand "
+                     "inside an aggregate function (COUNT, MIN, MAX, SUM, AVG)", ref.pos.line,
+                     ref.pos.column)

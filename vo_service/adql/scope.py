@@ -70,6 +70,9 @@ class Scope:
     # and the SQL of those that are plain columns (see :mod:`grouping`).
     group_sql: set[str] | None = None
     group_columns: set[str] = field(default_factory=set)
+    # Columns of this scope named inside subqueries (correlated references), in order:
+    # a grouped query must group those its HAVING subqueries use.
+    outer_refs: list[tuple[n.ColumnRef, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -90,33 +93,42 @@ def resolve_column(ref: n.ColumnRef, scope: Scope) -> Typed:
     *qualifier, ident = ref.parts
     s: Scope | None = scope
     while s is not None:
-        if qualifier:
-            rels = [r for r in s.rels if r.matches(tuple(qualifier))]
-            if len(rels) > 1:
-                raise AdqlError(f"{dotted(qualifier)} is ambiguous; use an alias",
-                                ref.pos.line, ref.pos.column)
-            if rels:
-                cols = [c for c in rels[0].columns if c.matches(ident)]
-                if not cols:
-                    raise AdqlError(f"{dotted(qualifier)} has no column {ident.name}",
-                                    ident.pos.line, ident.pos.column)
-                if len(cols) > 1:
-                    raise AdqlError(f"column {ident.name} is ambiguous", ident.pos.line,
-                                    ident.pos.column)
-                return cols[0].typed
-        else:
-            for col in s.merged:
-                if col.matches(ident):
-                    return col.typed
-            found = [c for r in s.rels for c in r.columns if c.matches(ident)]
-            if len(found) > 1:
-                raise AdqlError(f"column {ident.name} is ambiguous; qualify it with a "
-                                "table name or alias", ident.pos.line, ident.pos.column)
-            if found:
-                return found[0].typed
+        found = _lookup(ref, qualifier, ident, s)
+        if found is not None:
+            if s is not scope:
+                s.outer_refs.append((ref, found.sql))
+            return found
         s = s.parent
     if qualifier:
         first = qualifier[0].pos
         raise AdqlError(f"unknown table or alias {dotted(qualifier)}", first.line,
                         first.column)
     raise AdqlError(f"unknown column {ident.name}", ident.pos.line, ident.pos.column)
+
+
+def _lookup(ref: n.ColumnRef, qualifier: list[n.Ident], ident: n.Ident, s: Scope
+            ) -> Typed | None:
+    """The column in scope ``s`` alone, None when it is not there."""
+    if qualifier:
+        rels = [r for r in s.rels if r.matches(tuple(qualifier))]
+        if len(rels) > 1:
+            raise AdqlError(f"{dotted(qualifier)} is ambiguous; use an alias",
+                            ref.pos.line, ref.pos.column)
+        if not rels:
+            return None
+        cols = [c for c in rels[0].columns if c.matches(ident)]
+        if not cols:
+            raise AdqlError(f"{dotted(qualifier)} has no column {ident.name}",
+                            ident.pos.line, ident.pos.column)
+        if len(cols) > 1:
+            raise AdqlError(f"column {ident.name} is ambiguous", ident.pos.line,
+                            ident.pos.column)
+        return cols[0].typed
+    for col in s.merged:
+        if col.matches(ident):
+            return col.typed
+    found = [c for r in s.rels for c in r.columns if c.matches(ident)]
+    if len(found) > 1:
+        raise AdqlError(f"column {ident.name} is ambiguous; qualify it with a "
+                        "table name or alias", ident.pos.line, ident.pos.column)
+    return found[0].typed if found else None

@@ -15,11 +15,17 @@ from vo_service.adql import geometry as geo
 from vo_service.adql import nodes as n
 from vo_service.adql.errors import AdqlError
 from vo_service.adql.state import State
-from vo_service.adql.typed import Typed, check_arity, need_geometry, need_number
+from vo_service.adql.typed import (
+    PG_SHAPES,
+    Typed,
+    check_arity,
+    need_geometry,
+    need_number,
+    refuse_aggregate_args,
+)
 
 FUNCTIONS = frozenset({"POINT", "CIRCLE", "BOX", "POLYGON", "AREA", "CENTROID", "CONTAINS",
                        "INTERSECTS", "COORD1", "COORD2", "COORDSYS", "DISTANCE", "REGION"})
-_PG_SHAPES = {"POINT": "spoint", "CIRCLE": "scircle", "POLYGON": "spoly"}
 
 
 def _within(a: Typed, b: Typed) -> str:
@@ -97,7 +103,7 @@ def null_geometry(name: str) -> Typed:
     shapes = {"POINT": "point", "CENTROID": "point", "CIRCLE": "circle", "BOX": "polygon",
               "POLYGON": "polygon"}
     if name in shapes:
-        pg = {"point": "spoint", "circle": "scircle", "polygon": "spoly"}[shapes[name]]
+        pg = PG_SHAPES[shapes[name]]
         return Typed(f"CAST(NULL AS {pg})", "double", "*", shapes[name], name=name.lower())
     if name == "COORDSYS":
         return Typed("CAST(NULL AS text)", "char", "*", name="coordsys")
@@ -173,6 +179,7 @@ def call(e: n.Call, args: list[Typed], state: State) -> Typed:
     elif g.vertices is not None:
         sql = f"CAST({state.bind(geo.spoint_text(*geo.vertex_centroid(g.vertices)))} AS spoint)"
     else:
+        refuse_aggregate_args(name, e.pos, args)
         sql = geo.polygon_centroid_sql(g.sql)
     return Typed(sql, "double", "*", "point", name="centroid", const=const, aggregate=agg)
 
@@ -240,6 +247,7 @@ def _box(e: n.Call, args: list[Typed], state: State) -> Typed:
     else:
         need_geometry(args[0], e.name, e.pos, "point")
         lon_sql, lat_sql = _lonlat(args[0])
+    refuse_aggregate_args(e.name, e.pos, args)
     return Typed(geo.box_sql(lon_sql, lat_sql, sizes[0].sql, sizes[1].sql), "double", "*",
                  "polygon", name="box", const=const)
 
@@ -251,6 +259,7 @@ def _polygon(e: n.Call, args: list[Typed], state: State) -> Typed:
             raise AdqlError("POLYGON needs at least three vertices", e.pos.line, e.pos.column)
         for a in args:
             need_geometry(a, e.name, e.pos, "point")
+        refuse_aggregate_args(e.name, e.pos, args)
         return Typed(geo.polygon_sql([a.sql for a in args]), "double", "*", "polygon",
                      name="polygon", const=const)
     if len(args) < 6 or len(args) % 2:
@@ -265,6 +274,7 @@ def _polygon(e: n.Call, args: list[Typed], state: State) -> Typed:
         vertices = list(zip(values[::2], values[1::2], strict=True))
         return Typed(f"CAST({state.bind(geo.spoly_text(vertices))} AS spoly)", "double",
                      "*", "polygon", name="polygon", const=True, vertices=vertices)
+    refuse_aggregate_args(e.name, e.pos, args)
     points = [point(args[i], args[i + 1], e.pos).sql for i in range(0, len(args), 2)]
     return Typed(geo.polygon_sql(points), "double", "*", "polygon", name="polygon",
                  const=const)
@@ -273,7 +283,7 @@ def _polygon(e: n.Call, args: list[Typed], state: State) -> Typed:
 def cast(e: n.Cast, t: Typed, state: State) -> Typed:
     """CAST of a DALI string literal (or NULL) to POINT, CIRCLE or POLYGON."""
     if t.datatype == "null":
-        pg = _PG_SHAPES[e.target]
+        pg = PG_SHAPES[e.target.lower()]
         return Typed(f"CAST(NULL AS {pg})", "double", "*", e.target.lower())
     if not isinstance(t.literal, str):
         raise AdqlError(f"CAST to {e.target} needs a string literal in DALI form",

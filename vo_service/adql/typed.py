@@ -82,6 +82,20 @@ def type_family(t: Typed) -> str:
     return t.geometry or t.kind
 
 
+_PG_TYPES = {"short": "smallint", "int": "integer", "long": "bigint", "float": "real",
+             "double": "double precision"}
+PG_SHAPES = {"point": "spoint", "circle": "scircle", "polygon": "spoly"}
+
+
+def pg_type(t: Typed, geometry_as_text: bool = False) -> str:
+    """The PostgreSQL type of a value, for a CAST that gives a NULL its type."""
+    if t.geometry:
+        return "text" if geometry_as_text else PG_SHAPES[t.geometry]
+    if t.xtype == "timestamp":
+        return "timestamp"
+    return _PG_TYPES.get(t.datatype, "text")
+
+
 def typed_null(t: Typed, pg: str, datatype: str) -> Typed:
     """A bare NULL argument typed for the function (PostgreSQL cannot pick an overload
     for ``unknown``)."""
@@ -131,6 +145,16 @@ def need_geometry(t: Typed, what: str, pos: n.Pos, *kinds: str) -> str:
         raise AdqlError(f"{what} needs {want} here, not a {t.kind} value", pos.line,
                         pos.column)
     return kind
+
+
+def refuse_aggregate_args(what: str, pos: n.Pos, args: list[Typed]) -> None:
+    """For functions written as a sub-SELECT (BOX and POLYGON over expressions, CENTROID
+    of such a polygon, ivo_healpix_index): an aggregate in there would belong to the
+    sub-SELECT (COUNT(*) over one row) or be refused by PostgreSQL."""
+    if any(a.aggregate for a in args):
+        raise AdqlError(f"{what} cannot take an aggregate (COUNT, AVG…) as an argument; "
+                        "compute it in a derived table first: FROM (SELECT AVG(…) AS a …) AS t",
+                        pos.line, pos.column)
 
 
 def check_arity(name: str, pos: n.Pos, args: list[Typed], *counts: int) -> None:

@@ -14,7 +14,13 @@ from decimal import Decimal
 
 from vo_service.adql import nodes as n
 from vo_service.adql.errors import AdqlError
-from vo_service.adql.typed import Typed, need_number, need_string, typed_null
+from vo_service.adql.typed import (
+    Typed,
+    need_number,
+    need_string,
+    refuse_aggregate_args,
+    typed_null,
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,8 @@ class Udf:
     arguments: tuple[str, ...]  # "number", "string", "timestamp" or "any" per argument
     compile: Callable[[Sequence[str]], Typed]
     aggregate: bool = False
+    # Written as a sub-SELECT over its arguments: they cannot be aggregates.
+    subquery: bool = False
     # A literal argument that must be an integer: (index, lowest, highest) allowed.
     literal_range: tuple[int, int, int] | None = None
 
@@ -139,7 +147,7 @@ _UDFS = (
         "The NESTED HEALPix index of the position (ra, dec) in degrees (ICRS) at the given "
         "order (0 to 29); NULL where there is none (order not an integer from 0 to 29, "
         "RA NaN or infinite, Dec NaN or outside [-90, 90]).", ("number", "number", "number"),
-        _healpix_index, literal_range=(0, 0, 29)),
+        _healpix_index, literal_range=(0, 0, 29), subquery=True),
 )
 
 REGISTRY: dict[str, Udf] = {udf.name: udf for udf in _UDFS}
@@ -164,6 +172,8 @@ def call(udf: Udf, e: n.UdfCall, args: list[Typed]) -> Typed:
     if udf.aggregate and any(a.aggregate for a in args):
         raise AdqlError(f"aggregate functions cannot be nested: {e.name} of an aggregate",
                         e.pos.line, e.pos.column)
+    if udf.subquery:
+        refuse_aggregate_args(e.name, e.pos, args)
     if len(args) != len(udf.arguments):
         raise AdqlError(f"{e.name} takes {len(udf.arguments)} arguments, not {len(args)}",
                         e.pos.line, e.pos.column)
