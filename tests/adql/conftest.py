@@ -51,6 +51,8 @@ def _rows() -> list[dict[str, object]]:
         instrument, facility, product = INSTRUMENTS[i % 4]
         exptime = None if i % 11 == 0 else round(rng.uniform(1, 1200), 3)
         t_min = 58000 + i * 0.37
+        region: str | None
+        fov: float | None
         region, fov = _box(ra, dec, 0.05 + (i % 4) * 0.02)
         if i % 5 == 0:  # some rows without a region (NULL geometry in predicates)
             region, fov = None, None

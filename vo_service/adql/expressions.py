@@ -290,7 +290,8 @@ class ExpressionCompiler:
             return Typed("count(*)", "long", name="count", const=False, aggregate=True)
         arg = typed_null(self.expr(e.arg, scope), "double precision", "double")
         if arg.aggregate:
-            raise AdqlError(f"aggregate functions cannot be nested: {e.name} of an aggregate",
+            raise AdqlError(f"aggregate functions cannot be nested: {e.name} of an aggregate; "
+                            "compute the inner one in a derived table first",
                             e.pos.line, e.pos.column)
         distinct = "DISTINCT " if e.distinct else ""
         inner = f"{distinct}{arg.sql}"

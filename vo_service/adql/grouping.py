@@ -73,9 +73,9 @@ def refuse_aggregates(root: Node, clause: str) -> None:
     for node in _walk(root, is_aggregate_call):
         if is_aggregate_call(node):
             assert isinstance(node, n.Aggregate | n.UdfCall)
+            hint = "; use HAVING for conditions on aggregates" if clause != "GROUP BY" else ""
             raise AdqlError(f"an aggregate function ({node.name.upper()}) cannot stand in "
-                            f"{clause}; use HAVING for conditions on aggregates",
-                            node.pos.line, node.pos.column)
+                            f"{clause}{hint}", node.pos.line, node.pos.column)
 
 
 def check_grouped(root: Node, scope: Scope, columns: set[str], clause: str) -> None:

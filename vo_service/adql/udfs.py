@@ -170,7 +170,8 @@ def lookup(e: n.UdfCall) -> Udf:
 def call(udf: Udf, e: n.UdfCall, args: list[Typed]) -> Typed:
     """``udf`` of compiled arguments, after checking their number and kinds."""
     if udf.aggregate and any(a.aggregate for a in args):
-        raise AdqlError(f"aggregate functions cannot be nested: {e.name} of an aggregate",
+        raise AdqlError(f"aggregate functions cannot be nested: {e.name} of an aggregate; "
+                            "compute the inner one in a derived table first",
                         e.pos.line, e.pos.column)
     if udf.subquery:
         refuse_aggregate_args(e.name, e.pos, args)
