@@ -243,7 +243,7 @@ class Grammar:
 
 FROMS = {
     ("o",): ["ivoa.obscore AS o", "(SELECT * FROM ivoa.obscore WHERE s_dec > 0) AS o",
-             "cte AS o"],
+             "(SELECT DISTINCT * FROM ivoa.obscore) AS o", "cte AS o"],
     ("o", "f"): ["ivoa.obscore AS o, lick.files AS f",
                  "ivoa.obscore AS o JOIN lick.files AS f "
                  "ON o.obs_publisher_did = f.obs_publisher_did",

@@ -73,8 +73,14 @@ def test_strings_with_quotes_and_backslashes_round_trip(readonly_conn, metadata)
     "SELECT CIRCLE(1, 2, 3) FROM ivoa.obscore INTERSECT ALL SELECT CIRCLE(1, 2, 3) FROM "
     "ivoa.obscore",
     "SELECT POINT(s_ra, s_dec) FROM ivoa.obscore EXCEPT ALL SELECT NULL FROM ivoa.obscore",
+    "SELECT s_region FROM ivoa.obscore UNION ALL SELECT DISTINCT s_region FROM ivoa.obscore",
+    "SELECT DISTINCT NULL FROM ivoa.obscore UNION ALL SELECT s_region FROM ivoa.obscore",
+    "SELECT COUNT(*) FROM (SELECT DISTINCT POINT(s_ra, s_dec) AS p FROM ivoa.obscore) AS t "
+    "WHERE CONTAINS(t.p, CIRCLE(10, 20, 2)) = 1",
+    "WITH q AS (SELECT s_region FROM ivoa.obscore UNION SELECT s_region FROM ivoa.obscore) "
+    "SELECT COUNT(*) FROM q WHERE INTERSECTS(s_region, CIRCLE(10, 20, 2)) = 1",
 ])
-def test_set_operations_with_nulls_and_geometries_run(readonly_conn, metadata,
+def test_set_operations_and_distinct_with_nulls_and_geometries_run(readonly_conn, metadata,
                                                       adql: str) -> None:
     run_checked(readonly_conn, adql, translate(adql, metadata))
 

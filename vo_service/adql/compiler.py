@@ -217,27 +217,31 @@ class Compiler:
                             "columns; they must select the same number", node.pos.line,
                             node.pos.column)
         cols: list[OutCol] = []
-        left_nulls: dict[int, str] = {}
-        right_nulls: dict[int, str] = {}
+        left_casts: dict[int, str] = {}
+        right_casts: dict[int, str] = {}
         for i, (a, b) in enumerate(zip(left, right, strict=True)):
             ta, tb = a.typed, b.typed
-            cols.append(a if tb.datatype == "null" or ta.datatype != "null" else
-                        OutCol(a.name, a.delimited, tb))
+            text = a.as_text or b.as_text
+            cols.append(OutCol(a.name, a.delimited, ta if ta.datatype != "null" else tb, text))
             if ta.datatype == "null" and tb.datatype != "null":
-                left_nulls[i] = pg_type(tb, as_text)
+                left_casts[i] = pg_type(tb, text)
             elif tb.datatype == "null" and ta.datatype != "null":
-                right_nulls[i] = pg_type(ta, as_text)
+                right_casts[i] = pg_type(ta, text)
             elif type_family(ta) != type_family(tb):
                 raise AdqlError(f"column {a.name} of {node.op} has different types in its "
                                 "operands", node.pos.line, node.pos.column)
+            elif text and not a.as_text:  # a DISTINCT operand selects a geometry as text
+                left_casts[i] = "text"
+            elif text and not b.as_text:
+                right_casts[i] = "text"
         op = node.op + (" ALL" if node.all else "")
-        return (f"{self._typed_nulls(left_sql, len(left), left_nulls)} {op} "
-                f"{self._typed_nulls(right_sql, len(right), right_nulls)}"), cols
+        return (f"{self._cast_columns(left_sql, len(left), left_casts)} {op} "
+                f"{self._cast_columns(right_sql, len(right), right_casts)}"), cols
 
-    def _typed_nulls(self, operand: str, width: int, casts: dict[int, str]) -> str:
-        """An operand whose bare-NULL columns get the other operand's type: PostgreSQL
-        makes an untyped NULL text when the operand is DISTINCT or nested, and then
-        cannot match it with a number."""
+    def _cast_columns(self, operand: str, width: int, casts: dict[int, str]) -> str:
+        """An operand with some columns cast to the other operand's type: a bare NULL
+        (PostgreSQL makes it text when the operand is DISTINCT or nested, and then
+        cannot match it with a number), or a geometry the other side selects as text."""
         if not casts:
             return operand
         alias = f"t{self._next_table()}"
@@ -296,6 +300,7 @@ class Compiler:
         for i, out in enumerate(cols):
             if out.typed.geometry and (q.distinct or geometry_as_text):
                 # pgSphere types cannot be compared for DISTINCT; their text can.
+                out.as_text = True
                 select_sql.append(f"CAST({out.typed.sql} AS text) AS c{i + 1}")
             else:
                 select_sql.append(f"{out.typed.sql} AS c{i + 1}")
@@ -392,7 +397,10 @@ class Compiler:
                           alias: str, cols: list[OutCol], pos: n.Pos) -> Rel:
         columns = []
         for i, o in enumerate(cols):
-            typed = replace(o.typed, sql=f"{alias}.c{i + 1}", const=False, literal=None,
+            sql = f"{alias}.c{i + 1}"
+            if o.as_text and o.typed.geometry:  # back from its text to the geometry
+                sql = f"CAST({sql} AS {pg_type(o.typed)})"
+            typed = replace(o.typed, sql=sql, const=False, literal=None,
                             predicate=None, distance=None, vertices=None, lonlat=None,
                             aggregate=False, datatype=(
                                 "char" if o.typed.datatype == "null" else o.typed.datatype))

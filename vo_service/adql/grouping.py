@@ -44,14 +44,20 @@ def is_aggregate_call(node: object) -> bool:
         and REGISTRY[node.name].aggregate)
 
 
-def _children(node: object) -> Iterator[object]:
-    if isinstance(node, tuple):
-        yield from node
-    elif is_dataclass(node) and not isinstance(node, n.Pos | n.Ident):
-        for f in fields(node):
-            value = getattr(node, f.name)
-            if is_dataclass(value) or isinstance(value, tuple):
-                yield value
+_CHILD_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _child_fields(cls: type) -> tuple[str, ...] | None:
+    """The fields of a node class that may hold nodes (None: not a node), cached: the
+    walks run over every WHERE clause and must stay cheap."""
+    if cls not in _CHILD_FIELDS:
+        if not is_dataclass(cls):
+            _CHILD_FIELDS[cls] = None
+        elif cls in (n.Pos, n.Ident):
+            _CHILD_FIELDS[cls] = ()
+        else:
+            _CHILD_FIELDS[cls] = tuple(f.name for f in fields(cls) if f.name != "pos")
+    return _CHILD_FIELDS[cls]
 
 
 def _walk(root: Node, stop: Callable[[object], bool]) -> Iterator[object]:
@@ -60,12 +66,16 @@ def _walk(root: Node, stop: Callable[[object], bool]) -> Iterator[object]:
     stack: list[object] = [root]
     while stack:
         node = stack.pop()
+        if isinstance(node, tuple):
+            stack.extend(reversed(node))
+            continue
+        names = _child_fields(type(node))
+        if names is None:
+            continue  # a value: str, int, bool, None…
         yield node
         if isinstance(node, n.SelectExpression) or stop(node):
             continue
-        children = list(_children(node))
-        children.reverse()
-        stack.extend(children)
+        stack.extend(getattr(node, name) for name in reversed(names))
 
 
 def refuse_aggregates(root: Node, clause: str) -> None:

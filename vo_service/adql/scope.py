@@ -82,6 +82,9 @@ class OutCol:
     name: str
     delimited: bool
     typed: Typed
+    # A geometry the SQL selects as its text (pgSphere types cannot be compared for
+    # DISTINCT and set operations); read back as the geometry by an enclosing query.
+    as_text: bool = False
 
     @property
     def key(self) -> str:
