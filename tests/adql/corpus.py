@@ -622,6 +622,8 @@ INVALID: list[Invalid] = [
     Invalid("SELECT s_ra FROM ivoa.obscore -- \ufffe", 1, 34, "not a character"),
     Invalid("SELECT \u017f FROM ivoa.obscore", 1, 8, "double quotes"),
     Invalid("SELECT \u0663 FROM ivoa.obscore", 1, 8, "unexpected character"),
+    Invalid("SELECT 1 FROM " + ", ".join(f"lick.files AS f{i}" for i in range(101)), 1,
+            15 + 18 * 10 + 19 * 90, "more than 100 tables"),
     # --- numbers PostgreSQL's bigint and double cannot hold -----------------------------
     Invalid("SELECT 1e999 FROM ivoa.obscore", 1, 8, "out of range for a double"),
     Invalid("SELECT s_ra FROM ivoa.obscore WHERE s_ra < 9223372036854775808", 1, 44,

@@ -38,6 +38,10 @@ references returning right select session_user similar some symmetric table tabl
 to trailing true union unique user using variadic verbose when where window with
 """
 _PG_RESERVED = frozenset(_PG_RESERVED_TEXT.split())
+# Table references in one query (FROM entries, joins, subqueries and CTE uses alike).
+# PostgreSQL plans more than a dozen joined tables by a genetic search, and each one
+# costs the translator its columns; no real query names a hundred.
+MAX_TABLES = 100
 _SIMPLE = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
 
@@ -75,7 +79,8 @@ class Compiler:
         self.expr = self._expressions.expr
         self.condition = self._expressions.condition
         self._tables = 0
-        self._ctes: list[_Cte] = []
+        self._table_refs = 0
+        self._ctes: dict[str, _Cte] = {}  # by Ident.key
 
     @property
     def params(self) -> dict[str, object]:
@@ -86,13 +91,13 @@ class Compiler:
     def statement(self, stmt: n.Statement) -> tuple[str, list[OutCol]]:
         parts = []
         for with_query in stmt.ctes:
-            if any(c.ident.key == with_query.name.key for c in self._ctes):
+            if with_query.name.key in self._ctes:
                 pos = with_query.name.pos
                 raise AdqlError(f"the common table expression {with_query.name.name} is "
                                 "defined twice", pos.line, pos.column)
             sql, cols = self.select_expression(with_query.query, None, False)
             cte = _Cte(with_query.name, f"q{len(self._ctes)}", cols)
-            self._ctes.append(cte)
+            self._ctes[cte.ident.key] = cte
             parts.append(f"{cte.sql_name} AS ({sql})")
         sql, cols = self.select_expression(stmt.query, None, True)
         if parts:
@@ -410,16 +415,18 @@ class Compiler:
     def _table(self, item: n.TableName) -> FromResult:
         parts = item.parts
         first = parts[0].pos
+        self._table_refs += 1
+        if self._table_refs > MAX_TABLES:
+            raise AdqlError(f"the query names more than {MAX_TABLES} tables; join fewer, or "
+                            "upload a table (TAP UPLOAD) to match against", first.line,
+                            first.column)
         if len(parts) == 1:
-            for cte in self._ctes:
-                if cte.ident.key == parts[0].key or (
-                        not parts[0].delimited and not cte.ident.delimited
-                        and cte.ident.name.lower() == parts[0].name.lower()):
-                    alias = f"t{self._next_table()}"
-                    rel = self._rel_from_outcols((cte.ident.key,), item.alias, alias,
-                                                 cte.columns, (item.alias or parts[0]).pos)
-                    return FromResult(f"{cte.sql_name} AS {alias}", [rel], [],
-                                      list(rel.columns))
+            cte = self._ctes.get(parts[0].key)
+            if cte is not None:
+                alias = f"t{self._next_table()}"
+                rel = self._rel_from_outcols((cte.ident.key,), item.alias, alias,
+                                             cte.columns, (item.alias or parts[0]).pos)
+                return FromResult(f"{cte.sql_name} AS {alias}", [rel], [], list(rel.columns))
         if len(parts) > 3:
             raise AdqlError(f"{dotted(parts)} is not a table name", first.line,
                             first.column)
