@@ -30,9 +30,10 @@ from vo_service.adql.parser import keywords
 
 NUMBERS = {"o": ["o.s_ra", "o.s_dec", "o.t_exptime", "o.calib_level", "o.access_estsize",
                  "o.s_fov", "o.t_min", "o.em_min", "s_resolution"],
-           "f": ["f.exptime", "f.airmass", "f.ra", "f.file_size"]}
+           "f": ["f.exptime", "f.airmass", "f.ra", "f.file_size"],
+           "g": ["g.n", "g.a", "g.c"]}
 STRINGS = {"o": ["o.obs_id", "o.target_name", "o.instrument_name", "o.dataproduct_type"],
-           "f": ["f.object", "f.observer", "f.program"]}
+           "f": ["f.object", "f.observer", "f.program"], "g": ["g.m"]}
 TIMESTAMPS = {"o": ["o.obs_release_date"], "f": ["f.date_obs", "f.night"]}
 UNITS = ["'arcsec'", "'rad'", "'mas'", "'h'", "'kg'", "'nonsense'", "''", "'deg**2'",
          "'1e999deg'", "'(((('", "'10**400 deg'"]
@@ -249,6 +250,9 @@ FROMS = {
                  "ON o.obs_publisher_did = f.obs_publisher_did",
                  "ivoa.obscore AS o LEFT OUTER JOIN lick.files AS f USING (obs_publisher_did)",
                  "ivoa.obscore AS o NATURAL JOIN lick.files AS f"],
+    ("o", "g"): ["ivoa.obscore AS o JOIN (SELECT calib_level AS c, COUNT(*) AS n, AVG(s_ra) AS a, "
+                 "MIN(obs_id) AS m FROM ivoa.obscore GROUP BY calib_level) AS g "
+                 "ON o.calib_level = g.c"],
 }
 
 
@@ -285,7 +289,10 @@ def queries(draw) -> str:
     sql = draw(select(width=width))
     if draw(st.integers(0, 5)) == 0:
         op = draw(st.sampled_from(["UNION", "UNION ALL", "EXCEPT", "INTERSECT", "INTERSECT ALL"]))
-        sql += f" {op} " + draw(select(width=width))
+        right = draw(select(width=width))
+        if draw(st.booleans()):
+            sql, right = f"({sql})", f"({right} ORDER BY 1 OFFSET 1)"
+        sql += f" {op} {right}"
     if "cte AS o" in sql or draw(st.integers(0, 6)) == 0:
         sql = "WITH cte AS (SELECT * FROM ivoa.obscore WHERE s_ra < 180) " + sql
     if draw(st.booleans()):
