@@ -21,7 +21,7 @@ from lark.exceptions import UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from vo_service.adql import nodes as n
 from vo_service.adql.errors import AdqlError
-from vo_service.adql.lexer import AdqlLexer, screen
+from vo_service.adql.lexer import AdqlLexer, position, screen
 
 # Words that are not ADQL keywords in our grammar but that a user of another SQL
 # dialect may type; as regular identifiers they are refused with a hint.
@@ -407,11 +407,6 @@ def _offset_of(text: str, line: int, column: int) -> int:
     return sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
 
 
-def _end_of(text: str) -> tuple[int, int]:
-    """Line and column just after the last character (where the query ran out)."""
-    return text.count("\n") + 1, len(text) - text.rfind("\n")
-
-
 def _translate_error(text: str, exc: UnexpectedInput) -> AdqlError:
     """The AdqlError for a parse error, saying what to write instead where we can tell.
 
@@ -420,7 +415,7 @@ def _translate_error(text: str, exc: UnexpectedInput) -> AdqlError:
     if isinstance(exc, UnexpectedEOF) or (
             isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         expected: set[str] = set(getattr(exc, "expected", ()))
-        line, column = _end_of(text)
+        line, column = position(text, len(text))  # just after the last character
         if exc.line and exc.line > 0 and exc.column and exc.column > 0:
             line, column = exc.line, exc.column  # the last token, where lark has one
         return AdqlError("unexpected end of query" + _describe_expected(expected), line,
@@ -433,10 +428,8 @@ def _translate_error(text: str, exc: UnexpectedInput) -> AdqlError:
         return _error("only one statement is allowed; remove what follows ';'", token)
     word = _WORD_BEFORE.search(before)
     if word and word.group(1).upper() in _FOREIGN_WORDS:
-        start = word.start(1)
-        w_line = before.count("\n", 0, start) + 1
-        w_col = start - (before.rfind("\n", 0, start) + 1) + 1
-        return AdqlError(_FOREIGN_WORDS[word.group(1).upper()], w_line, w_col)
+        return AdqlError(_FOREIGN_WORDS[word.group(1).upper()],
+                         *position(before, word.start(1)))
     if "IDENTIFIER" in exc.expected and token.type != "IDENTIFIER" and str(
             token.value).replace("_", "").isalnum() and not str(token.value)[0].isdigit():
         return _error(f"{token.value} is a reserved word; write it in double quotes if it "
