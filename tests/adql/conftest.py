@@ -51,6 +51,8 @@ def _rows() -> list[dict[str, object]]:
         instrument, facility, product = INSTRUMENTS[i % 4]
         exptime = None if i % 11 == 0 else round(rng.uniform(1, 1200), 3)
         t_min = 58000 + i * 0.37
+        region: str | None
+        fov: float | None
         region, fov = _box(ra, dec, 0.05 + (i % 4) * 0.02)
         if i % 5 == 0:  # some rows without a region (NULL geometry in predicates)
             region, fov = None, None
@@ -128,6 +130,15 @@ def query_conn(adql_db) -> Iterator[psycopg2.extensions.connection]:
     with conn.cursor() as cur:
         cur.execute("SET statement_timeout = '20s'")
         cur.execute("SET default_transaction_read_only = on")
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def readonly_conn(adql_db) -> Iterator[psycopg2.extensions.connection]:
+    """The query role in read-only transactions (tests roll back after each statement)."""
+    conn = psycopg2.connect(adql_db.query_dsn)
+    conn.set_session(readonly=True)
     yield conn
     conn.close()
 

@@ -109,7 +109,7 @@ def test_cone_uses_the_spatial_index(adql_db, metadata) -> None:
     assert "obscore_s_point_idx" in _owner_plan(adql_db, t)
 
 
-def _owner_plan(adql_db, t) -> str:  # type: ignore[no-untyped-def]
+def _owner_plan(adql_db, t) -> str:
     """EXPLAIN of a translation as the table owner, sequential scans discouraged."""
     import psycopg2
 

@@ -114,7 +114,9 @@ def test_long_chains_and_deep_nesting(metadata) -> None:
     assert translate(f"SELECT obs_id FROM ivoa.obscore WHERE {ors}", metadata).sql.count(
         " OR ") == 1999
     assert translate("SELECT " + " + ".join(["s_ra"] * 2000) + " FROM ivoa.obscore", metadata)
-    with pytest.raises(AdqlError, match="nested too deeply"):
+    with pytest.raises(AdqlError, match="nests more than 100 levels") as info:
         translate("SELECT " + "ABS(" * 2000 + "1" + ")" * 2000 + " FROM ivoa.obscore", metadata)
+    # The query is the first level, so the 100th ABS( (column 8 + 4 * 99) is too deep.
+    assert (info.value.line, info.value.column) == (1, 8 + 4 * 99)
     t = translate("SELECT " + ", ".join(["s_ra"] * 500) + " FROM ivoa.obscore", metadata)
     assert len({c.name for c in t.columns}) == 500 and t.columns[-1].name == "s_ra_500"

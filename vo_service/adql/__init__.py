@@ -34,13 +34,17 @@ class Translation:
 def translate(text: str, metadata: Metadata, *, limit: int | None = None) -> Translation:
     """Translate one ADQL query; ``limit`` caps the rows (the service passes MAXREC+1).
 
-    Raises :class:`AdqlError` (with line and column where known) for anything that
-    is not a valid query over the tables in ``metadata``.
+    Raises :class:`AdqlError`, with line and column, for anything that is not a
+    valid query over the tables in ``metadata``.
     """
     statement = parse(text)
     compiler = Compiler(metadata, limit)
     try:
         sql, cols = compiler.statement(statement)
     except RecursionError:
-        raise AdqlError("the query is nested too deeply") from None
+        # The nesting limit (state.MAX_DEPTH) keeps the compilers within Python's
+        # recursion limit; this is the backstop for a caller already deep in its stack.
+        deepest = compiler.state.deepest
+        raise AdqlError("the query is nested too deeply here; simplify it", deepest.line,
+                        deepest.column) from None
     return Translation(sql, compiler.params, result_columns(cols))

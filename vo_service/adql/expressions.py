@@ -1,149 +1,96 @@
-"""Expressions and search conditions → typed PostgreSQL/pgSphere SQL fragments.
+"""Value expressions and search conditions → typed PostgreSQL SQL fragments.
 
-Every fragment carries the VOTable type and descriptive metadata of its value so
-that the select list yields the result FIELDs.  Literals are bound through
-:meth:`ExpressionCompiler.bind`; SQL text is made only of constants written here
-and of identifiers the caller resolved from the metadata.
+The arithmetic, string, aggregate, CAST and condition rules live here; geometry
+functions are delegated to :mod:`spatial`, user-defined functions to :mod:`udfs`,
+and column names to :mod:`scope`.  Subqueries (``IN (SELECT …)``, ``EXISTS``)
+need the query compiler, which sits above this layer: it hands itself in as the
+``subquery`` callback.  Literals are bound through the shared :class:`State`.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+import math
+from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-from vo_service.adql import geometry as geo
 from vo_service.adql import nodes as n
+from vo_service.adql import spatial, udfs
 from vo_service.adql.errors import AdqlError
+from vo_service.adql.scope import Scope, resolve_column
+from vo_service.adql.state import State
+from vo_service.adql.typed import (
+    INTEGRAL,
+    Typed,
+    as_double,
+    check_arity,
+    need_number,
+    need_string,
+    number_type,
+    typed_null,
+    wider,
+)
 
-if TYPE_CHECKING:
-    from vo_service.adql.compiler import Scope
-
-INTEGRAL = {"short": 1, "int": 2, "long": 3}
-NUMERIC = {"short", "int", "long", "float", "double"}
-GEOMETRY = {"point", "circle", "polygon"}
-REGION_XTYPE = "adql:REGION"
-
-
-@dataclass(slots=True)
-class Typed:
-    """A compiled value: SQL plus what the result FIELD needs to say about it."""
-
-    sql: str
-    datatype: str  # VOTable datatype, or "null" for a bare NULL
-    arraysize: str | None = None
-    xtype: str | None = None
-    unit: str | None = None
-    ucd: str | None = None
-    utype: str | None = None
-    description: str | None = None
-    name: str | None = None  # the natural output name (column or function name)
-    const: bool = True  # no column references inside
-    literal: object = None  # the Python value of a numeric/string literal
-    predicate: str | None = None  # boolean SQL for 0/1-valued functions (CONTAINS…)
-    distance: tuple[Typed, Typed] | None = None  # the points of a DISTANCE
-    vertices: list[tuple[float, float]] | None = None  # literal polygon vertices (deg)
-    lonlat: tuple[str, str] | None = None  # radian SQL of a POINT's coordinates
-    aggregate: bool = False
-    # (column SQL, SQL of its indexed bounding circle) for a geometry column declared
-    # with a bound (tap_schema.model.Column.bound); valid while ``sql`` is that column.
-    bound: tuple[str, str] | None = None
-
-    @property
-    def is_numeric(self) -> bool:
-        return self.datatype in NUMERIC and self.xtype is None
-
-    @property
-    def is_string(self) -> bool:
-        return self.datatype in ("char", "unicodeChar") and self.xtype is None
-
-    @property
-    def bounding_circle(self) -> str | None:
-        """SQL of an indexed circle holding this geometry (tap_schema.model.Column.bound)."""
-        if self.bound is not None and self.bound[0] == self.sql:
-            return self.bound[1]
-        return None
-
-    @property
-    def geometry(self) -> str | None:
-        # ObsCore's s_region is published as adql:REGION (STC-S text) but stored
-        # as a pgSphere spoly: in expressions it is a polygon.
-        if self.xtype == REGION_XTYPE:
-            return "polygon"
-        return self.xtype if self.xtype in GEOMETRY else None
+SubqueryCompiler = Callable[[n.SelectExpression, Scope], tuple[str, list[Typed]]]
 
 
-def _within(a: Typed, b: Typed) -> str:
-    """``a`` inside ``b``; through a bounding circle's index where one side has one.
-
-    a ⊂ b implies a ⊂ circle(b), and a ⊂ b ⊂ circle(a) implies circle(a) && b; both
-    tests are NULL exactly when the exact one is (Column.bound), so adding them never
-    changes a result.
-    """
-    exact = f"{a.sql} @ {b.sql}"
-    if (circle := b.bounding_circle) is not None:
-        return f"({a.sql} @ {circle} AND {exact})"
-    if (circle := a.bounding_circle) is not None:
-        return f"({circle} && {b.sql} AND {exact})"
-    return f"({exact})"
+_BIGINT = 2**63
+# The digits ROUND and TRUNCATE may keep: a double has none beyond 10^±330, and
+# PostgreSQL would build numerics of that many digits for every row.
+_MAX_DIGITS = 400
+# PostgreSQL's own limit for CHAR(n) and VARCHAR(n).
+_MAX_CHARS = 10_485_760
 
 
-def _overlap(a: Typed, b: Typed) -> str:
-    """``a`` and ``b`` overlap; through the bounding circles' index as in `_within`."""
-    exact = f"{a.sql} && {b.sql}"
-    circle_a, circle_b = a.bounding_circle, b.bounding_circle
-    if circle_a is None and circle_b is None:
-        return f"({exact})"
-    return f"({circle_a or a.sql} && {circle_b or b.sql} AND {exact})"
+def condition_pos(c: n.Condition) -> n.Pos:
+    """Where a condition starts: conditions without a keyword of their own start with
+    their first operand."""
+    while True:
+        if isinstance(c, n.Comparison):
+            return c.pos
+        if isinstance(c, n.Not | n.BoolOp):
+            c = c.operand if isinstance(c, n.Not) else c.left
+        elif isinstance(c, n.Exists):
+            return query_pos(c.query)
+        else:
+            return c.operand.pos
 
 
-def _pos(e: n.Expr) -> n.Pos:
-    return e.pos
+def query_pos(q: n.SelectExpression) -> n.Pos:
+    """Where a query (or the first SELECT of a set operation) starts."""
+    body: n.QueryBody = q
+    while isinstance(body, n.SelectExpression):
+        body = body.body
+    return body.pos
 
 
-def _line_column(e: n.Expr) -> tuple[int | None, int | None]:
-    return e.pos.line, e.pos.column
-
-
-def _typed_null(t: Typed, pg: str, datatype: str) -> Typed:
-    """A bare NULL argument typed for the function (PostgreSQL cannot pick an overload
-    for ``unknown``)."""
-    if t.datatype != "null":
-        return t
-    return Typed(f"CAST(NULL AS {pg})", datatype, "*" if datatype == "char" else None)
-
-
-def _number_type(value: object) -> str:
-    if isinstance(value, int):
-        return "int" if -(2**31) <= value < 2**31 else "long"
-    return "double"
-
-
-def _wider(a: str, b: str) -> str:
-    if a in INTEGRAL and b in INTEGRAL:
-        return a if INTEGRAL[a] >= INTEGRAL[b] else b
-    return "double"
-
-
-def _dbl(t: Typed) -> str:
-    """The SQL of a numeric value as double precision (numeric literals would stay numeric)."""
-    if t.datatype == "double":
-        return t.sql
-    return f"CAST({t.sql} AS double precision)"
-
-
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def unit_factor(source: str, target: str) -> float:
-    """Multiplicative factor between two VOUnits (astropy, imported only when needed)."""
+    """Multiplicative factor between two VOUnits; ValueError says what is wrong.
+
+    astropy is imported here, on first use, because importing it costs about a
+    second and most processes (the CLI, ingest workers) never convert a unit.
+    The cache is bounded: the target is the user's text.
+    """
     from astropy import units as u
 
     try:
         src = u.Unit(source, format="vounit")
     except ValueError:
         src = u.Unit(source)
-    dst = u.Unit(target, format="vounit")
-    return float(src.to(dst))
+    try:
+        dst = u.Unit(target, format="vounit")
+    except (ValueError, TypeError, ArithmeticError, RecursionError):
+        raise ValueError("the target is not a VOUnit unit string (such as 'arcsec', 'mas', "
+                         "'rad', 'h', 'nm')") from None
+    try:
+        factor = float(src.to(dst))
+    except (ValueError, TypeError, ArithmeticError):
+        raise ValueError("the units measure different quantities") from None
+    if not math.isfinite(factor) or factor == 0:
+        raise ValueError("the conversion factor is out of range")
+    return factor
 
 
 _MATH_1 = {  # ADQL name -> PostgreSQL function on double precision
@@ -156,33 +103,28 @@ _COMPARE_FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "=", "<>": "<>
 
 
 class ExpressionCompiler:
-    """Mixin of :class:`vo_service.adql.compiler.Compiler` for value expressions."""
+    """Compiles the values and conditions of one statement into ``state``."""
 
-    params: dict[str, object]
-
-    # Hooks the query compiler provides.
-    def resolve_column(self, ref: n.ColumnRef, scope: Scope) -> Typed:
-        raise NotImplementedError
-
-    def subquery(self, query: n.SelectExpression, scope: Scope) -> tuple[str, list[Typed]]:
-        raise NotImplementedError
-
-    def bind(self, value: object) -> str:
-        name = f"p{len(self.params)}"
-        self.params[name] = value
-        return f"%({name})s"
+    def __init__(self, state: State, subquery: SubqueryCompiler):
+        self.state = state
+        self.bind = state.bind
+        self.subquery = subquery
 
     # --- values ----------------------------------------------------------------
 
     def expr(self, e: n.Expr, scope: Scope) -> Typed:
+        """The typed SQL of a value expression (counted against the nesting limit)."""
+        self.state.enter(e.pos)
+        try:
+            return self._expr(e, scope)
+        finally:
+            self.state.leave()
+
+    def _expr(self, e: n.Expr, scope: Scope) -> Typed:
         if isinstance(e, n.ColumnRef):
-            return self.resolve_column(e, scope)
+            return resolve_column(e, scope)
         if isinstance(e, n.Number):
-            if isinstance(e.value, int):
-                return Typed(self.bind(e.value), _number_type(e.value), literal=e.value)
-            # Decimal literals are doubles in ADQL, not PostgreSQL numerics.
-            return Typed(f"CAST({self.bind(e.value)} AS double precision)", "double",
-                         literal=e.value)
+            return self._number(e)
         if isinstance(e, n.String):
             return Typed(self.bind(e.value), "char", "*", literal=e.value)
         if isinstance(e, n.Null):
@@ -190,8 +132,8 @@ class ExpressionCompiler:
         if isinstance(e, n.Binary):
             return self._binary(e, scope)
         if isinstance(e, n.Unary):
-            t = _typed_null(self.expr(e.operand, scope), "double precision", "double")
-            self._need_number(t, "unary minus", e.pos)
+            t = typed_null(self.expr(e.operand, scope), "double precision", "double")
+            need_number(t, "unary minus", e.pos)
             return replace(t, sql=f"(-{t.sql})", name=None, literal=None, predicate=None,
                            ucd=None)
         if isinstance(e, n.Call):
@@ -206,118 +148,136 @@ class ExpressionCompiler:
             return self._coalesce(e, scope)
         return self._in_unit(e, scope)
 
-    @staticmethod
-    def _need_number(t: Typed, what: str, pos: n.Pos) -> None:
-        if not (t.is_numeric or t.datatype == "null"):
-            raise AdqlError(f"{what} needs a number, not a {t.xtype or t.datatype} value",
-                            pos.line, pos.column)
-
-    @staticmethod
-    def _need_string(t: Typed, what: str, pos: n.Pos) -> None:
-        if not (t.is_string or t.datatype == "null"):
-            raise AdqlError(f"{what} needs a string, not a {t.xtype or t.datatype} value",
-                            pos.line, pos.column)
+    def _number(self, e: n.Number) -> Typed:
+        """A numeric literal, refused where PostgreSQL's bigint or double cannot hold it."""
+        if isinstance(e.value, int):
+            if not -_BIGINT <= e.value < _BIGINT:
+                raise AdqlError(f"the integer {e.text} is out of range (at most {_BIGINT - 1} "
+                                "in magnitude); write it with a decimal point or an exponent "
+                                "to make it a floating-point number", e.pos.line, e.pos.column)
+            return Typed(self.bind(e.value), number_type(e.value), literal=e.value)
+        value = float(e.value)
+        if not math.isfinite(value):
+            raise AdqlError(f"the number {e.text} is out of range for a double (at most about "
+                            "1.8e308 in magnitude)", e.pos.line, e.pos.column)
+        # Decimal literals are doubles in ADQL, not PostgreSQL numerics; bound as the
+        # double itself, a literal too small for a double is 0 whichever way it is written.
+        return Typed(f"CAST({self.bind(value)} AS double precision)", "double", literal=e.value)
 
     def _binary(self, e: n.Binary, scope: Scope) -> Typed:
-        # Long chains (a + b + c …) are left-deep: walk the spine with a loop, not
-        # recursion, so that only real nesting counts against the depth limit.
+        """Long chains (a + b + c …) are left-deep: the spine is walked with a loop, so
+        that only real nesting counts against the depth limit, and the SQL is joined
+        from its pieces once (rebuilding the growing left operand at every step would
+        take time quadratic in the chain's length)."""
         spine: list[n.Binary] = [e]
         while isinstance(spine[-1].left, n.Binary):
             spine.append(spine[-1].left)
-        acc = self.expr(spine[-1].left, scope)
+        first = acc = self.expr(spine[-1].left, scope)
+        opens: list[str] = []
+        closes: list[str] = []
         for node in reversed(spine):
-            acc = self._binary_step(node, acc, self.expr(node.right, scope))
+            acc, before, after = self._binary_step(node, acc, self.expr(node.right, scope))
+            opens.append(before)
+            closes.append(after)
+        opens.reverse()
+        acc.sql = "".join(opens) + first.sql + "".join(closes)
         return acc
 
-    def _binary_step(self, e: n.Binary, left: Typed, right: Typed) -> Typed:
-        if e.op == "||":
-            left, right = _typed_null(left, "text", "char"), _typed_null(right, "text", "char")
-        elif left.datatype == "null" or right.datatype == "null":
-            left = _typed_null(left, "double precision", "double")
-            right = _typed_null(right, "double precision", "double")
+    @staticmethod
+    def _binary_step(e: n.Binary, left: Typed, right: Typed) -> tuple[Typed, str, str]:
+        """The type of ``left op right`` and the SQL around ``left.sql`` that makes it
+        (the returned Typed has no SQL yet; `_binary` joins the pieces)."""
         const = left.const and right.const
         agg = left.aggregate or right.aggregate
         if e.op == "||":
             for t in (left, right):
                 if t.geometry:
-                    raise AdqlError("|| needs strings", e.pos.line, e.pos.column)
-            parts = [t.sql if t.is_string else f"CAST({t.sql} AS text)" for t in (left, right)]
-            return Typed(f"({parts[0]} || {parts[1]})", "char", "*", const=const,
-                         aggregate=agg)
-        self._need_number(left, f"operator {e.op}", e.pos)
-        self._need_number(right, f"operator {e.op}", e.pos)
+                    raise AdqlError("|| needs strings, not geometries", e.pos.line,
+                                    e.pos.column)
+            right = typed_null(right, "text", "char")
+            right_sql = right.sql if right.is_string else f"CAST({right.sql} AS text)"
+            if left.is_string:
+                return Typed("", "char", "*", const=const, aggregate=agg), "(", \
+                    f" || {right_sql})"
+            return Typed("", "char", "*", const=const, aggregate=agg), "(CAST(", \
+                f" AS text) || {right_sql})"
+        need_number(left, f"operator {e.op}", e.pos)
+        need_number(right, f"operator {e.op}", e.pos)
+        before, cast_left = "(", ""
+        if left.datatype == "null" or right.datatype == "null":
+            right = typed_null(right, "double precision", "double")
+            if left.datatype == "null":
+                left = typed_null(left, "double precision", "double")
+                before, cast_left = "(CAST(", " AS double precision)"
         unit = left.unit if e.op in "+-" and left.unit == right.unit else None
-        datatype = _wider(left.datatype if left.datatype != "null" else "int",
-                          right.datatype if right.datatype != "null" else "int")
-        return Typed(f"({left.sql} {e.op} {right.sql})", datatype, unit=unit, const=const,
-                     aggregate=agg)
+        datatype = wider(left.datatype, right.datatype)
+        return Typed("", datatype, unit=unit, const=const, aggregate=agg), before, \
+            f"{cast_left} {e.op} {right.sql})"
 
     def _args(self, e: n.Call | n.UdfCall, scope: Scope) -> list[Typed]:
         return [self.expr(a, scope) for a in e.args]
 
-    def _arity(self, e: n.Call, args: list[Typed], *counts: int) -> None:
-        if len(args) not in counts:
-            want = " or ".join(str(c) for c in counts)
-            raise AdqlError(f"{e.name} takes {want} argument{'s' if counts != (1,) else ''}, "
-                            f"not {len(args)}", e.pos.line, e.pos.column)
-
     def _call(self, e: n.Call, scope: Scope) -> Typed:
         name = e.name
-        if name in ("POINT", "CIRCLE", "BOX", "POLYGON", "AREA", "CENTROID", "CONTAINS",
-                    "INTERSECTS", "COORD1", "COORD2", "COORDSYS", "DISTANCE", "REGION"):
-            return self._geometry(e, scope)
+        if name == "REGION":
+            return spatial.region(e, self.state)
+        if name in spatial.FUNCTIONS:
+            args = [self.expr(a, scope) for a in spatial.coordsys_stripped(e)]
+            return spatial.call(e, args, self.state)
         args = self._args(e, scope)
         const = all(a.const for a in args)
         agg = any(a.aggregate for a in args)
         if name in ("LOWER", "UPPER"):
-            args = [_typed_null(a, "text", "char") for a in args]
-            self._arity(e, args, 1)
-            self._need_string(args[0], name, e.pos)
+            args = [typed_null(a, "text", "char") for a in args]
+            check_arity(name, e.pos, args, 1)
+            need_string(args[0], name, e.pos)
             return Typed(f"{name.lower()}({args[0].sql})", "char", "*", const=const,
                          name=name.lower(), aggregate=agg)
         for a in args:
-            self._need_number(a, name, e.pos)
-        args = [_typed_null(a, "double precision", "double") for a in args]
+            need_number(a, name, e.pos)
+        args = [typed_null(a, "double precision", "double") for a in args]
         sql: str
         datatype = "double"
         unit = None
         if name in _MATH_1:
-            self._arity(e, args, 1)
-            sql = f"{_MATH_1[name]}({_dbl(args[0])})"
+            check_arity(name, e.pos, args, 1)
+            sql = f"{_MATH_1[name]}({as_double(args[0])})"
         elif name == "ABS":
-            self._arity(e, args, 1)
+            check_arity(name, e.pos, args, 1)
             sql, datatype, unit = f"abs({args[0].sql})", args[0].datatype, args[0].unit
             if datatype == "null":
                 datatype = "double"
         elif name == "ATAN2":
-            self._arity(e, args, 2)
-            sql = f"atan2({_dbl(args[0])}, {_dbl(args[1])})"
+            check_arity(name, e.pos, args, 2)
+            sql = f"atan2({as_double(args[0])}, {as_double(args[1])})"
         elif name == "POWER":
-            self._arity(e, args, 2)
-            sql = f"power({_dbl(args[0])}, {_dbl(args[1])})"
+            check_arity(name, e.pos, args, 2)
+            sql = f"power({as_double(args[0])}, {as_double(args[1])})"
         elif name == "PI":
-            self._arity(e, args, 0)
+            check_arity(name, e.pos, args, 0)
             sql = "pi()"
         elif name == "RAND":
-            self._arity(e, args, 0, 1)
+            check_arity(name, e.pos, args, 0, 1)
             sql, const = "random()", False
         elif name == "MOD":
-            self._arity(e, args, 2)
+            check_arity(name, e.pos, args, 2)
             if all(a.datatype in INTEGRAL for a in args):
-                sql, datatype = f"mod({args[0].sql}, {args[1].sql})", _wider(
+                sql, datatype = f"mod({args[0].sql}, {args[1].sql})", wider(
                     args[0].datatype, args[1].datatype)
             else:
                 sql = (f"CAST(mod(CAST({args[0].sql} AS numeric), CAST({args[1].sql} AS "
                        "numeric)) AS double precision)")
         elif name in ("ROUND", "TRUNCATE"):
-            self._arity(e, args, 1, 2)
+            check_arity(name, e.pos, args, 1, 2)
             fn = "round" if name == "ROUND" else "trunc"
             if len(args) == 1:  # numeric rounding: halves go away from zero
                 sql = f"CAST({fn}(CAST({args[0].sql} AS numeric)) AS double precision)"
             else:
-                if not isinstance(args[1].literal, int):
-                    raise AdqlError(f"the second argument of {name} must be an integer literal",
-                                    e.pos.line, e.pos.column)
+                digits = args[1].literal
+                if not isinstance(digits, int) or not -_MAX_DIGITS <= digits <= _MAX_DIGITS:
+                    raise AdqlError(f"the second argument of {name} must be an integer literal "
+                                    f"between {-_MAX_DIGITS} and {_MAX_DIGITS}", e.pos.line,
+                                    e.pos.column)
                 sql = (f"CAST({fn}(CAST({args[0].sql} AS numeric), {args[1].sql}) "
                        "AS double precision)")
             unit = args[0].unit
@@ -328,7 +288,11 @@ class ExpressionCompiler:
     def _aggregate(self, e: n.Aggregate, scope: Scope) -> Typed:
         if e.arg is None:
             return Typed("count(*)", "long", name="count", const=False, aggregate=True)
-        arg = _typed_null(self.expr(e.arg, scope), "double precision", "double")
+        arg = typed_null(self.expr(e.arg, scope), "double precision", "double")
+        if arg.aggregate:
+            raise AdqlError(f"aggregate functions cannot be nested: {e.name} of an aggregate; "
+                            "compute the inner one in a derived table first",
+                            e.pos.line, e.pos.column)
         distinct = "DISTINCT " if e.distinct else ""
         inner = f"{distinct}{arg.sql}"
         name = e.name.lower()
@@ -340,7 +304,7 @@ class ExpressionCompiler:
         if e.name in ("MIN", "MAX"):
             return replace(arg, sql=f"{name}({inner})", name=name, const=False, literal=None,
                            predicate=None, aggregate=True)
-        self._need_number(arg, e.name, e.pos)
+        need_number(arg, e.name, e.pos)
         if e.name == "AVG":
             return Typed(f"CAST(avg({inner}) AS double precision)", "double", unit=arg.unit,
                          name=name, const=False, aggregate=True)
@@ -351,49 +315,21 @@ class ExpressionCompiler:
                      aggregate=True)
 
     def _udf(self, e: n.UdfCall, scope: Scope) -> Typed:
-        from vo_service.adql.udfs import REGISTRY
-
-        udf = REGISTRY.get(e.name)
-        if udf is None:
-            raise AdqlError(
-                f"unknown function {e.name}: ADQL functions and the user-defined functions "
-                "listed in the service capabilities are available", e.pos.line, e.pos.column)
-        args = self._args(e, scope)
-        if len(args) != len(udf.arguments):
-            raise AdqlError(f"{e.name} takes {len(udf.arguments)} arguments, not {len(args)}",
-                            e.pos.line, e.pos.column)
-        for arg, kind in zip(args, udf.arguments, strict=True):
-            if kind == "number":
-                self._need_number(arg, e.name, e.pos)
-            elif kind == "string":
-                self._need_string(arg, e.name, e.pos)
-            elif kind == "timestamp" and not (arg.xtype == "timestamp" or arg.is_string
-                                              or arg.datatype == "null"):
-                raise AdqlError(f"{e.name} needs a timestamp", e.pos.line, e.pos.column)
-        if udf.literal_range is not None:
-            index, low, high = udf.literal_range
-            value = args[index].literal
-            if isinstance(value, int | float | Decimal) and not low <= value <= high:
-                raise AdqlError(f"argument {index + 1} of {e.name} must lie between {low} and "
-                                f"{high}", e.pos.line, e.pos.column)
-        nulls = {"number": ("double precision", "double"), "timestamp": ("timestamp", "char")}
-        args = [_typed_null(a, *nulls.get(kind, ("text", "char")))
-                for a, kind in zip(args, udf.arguments, strict=True)]
-        result = udf.compile([a.sql for a in args])
-        result.const = all(a.const for a in args) and not udf.aggregate
-        result.aggregate = udf.aggregate or any(a.aggregate for a in args)
-        result.name = e.name
-        return result
+        udf = udfs.lookup(e)
+        return udfs.call(udf, e, self._args(e, scope))
 
     def _cast(self, e: n.Cast, scope: Scope) -> Typed:
         t = self.expr(e.operand, scope)
         target = e.target
         if target in ("POINT", "CIRCLE", "POLYGON"):
-            return self._cast_geometry(e, t)
+            return spatial.cast(e, t, self.state)
         if t.geometry:
             raise AdqlError(f"a {t.geometry} cannot be cast to {target}", e.pos.line,
                             e.pos.column)
         if target in ("CHAR", "VARCHAR"):
+            if e.length is not None and not 1 <= e.length <= _MAX_CHARS:
+                raise AdqlError(f"the length of {target}(n) must lie between 1 and "
+                                f"{_MAX_CHARS}", e.pos.line, e.pos.column)
             if e.length is None:
                 return Typed(f"CAST({t.sql} AS text)", "char", "*", const=t.const)
             fn = "rpad" if target == "CHAR" else "left"
@@ -416,31 +352,6 @@ class ExpressionCompiler:
         }[target]
         return Typed(f"CAST({t.sql} AS {pg})", datatype, unit=t.unit, const=t.const)
 
-    def _cast_geometry(self, e: n.Cast, t: Typed) -> Typed:
-        if t.datatype == "null":
-            pg = {"POINT": "spoint", "CIRCLE": "scircle", "POLYGON": "spoly"}[e.target]
-            return Typed(f"CAST(NULL AS {pg})", "double", "*", e.target.lower())
-        if not isinstance(t.literal, str):
-            raise AdqlError(f"CAST to {e.target} needs a string literal in DALI form",
-                            e.pos.line, e.pos.column)
-        try:
-            values = [float(v) for v in t.literal.split()]
-        except ValueError:
-            values = []
-        if e.target == "POINT" and len(values) == 2:
-            return Typed(f"CAST({self.bind(geo.spoint_text(*values))} AS spoint)", "double",
-                         "*", "point")
-        if e.target == "CIRCLE" and len(values) == 3:
-            return Typed(f"CAST({self.bind(geo.scircle_text(*values))} AS scircle)", "double",
-                         "*", "circle")
-        if e.target == "POLYGON" and len(values) >= 6 and len(values) % 2 == 0:
-            vertices = list(zip(values[::2], values[1::2], strict=True))
-            self._check_polygon(vertices, e.pos)
-            return Typed(f"CAST({self.bind(geo.spoly_text(vertices))} AS spoly)", "double",
-                         "*", "polygon", vertices=vertices)
-        raise AdqlError(f"{t.literal!r} is not a DALI {e.target.lower()}", e.pos.line,
-                        e.pos.column)
-
     def _coalesce(self, e: n.Coalesce, scope: Scope) -> Typed:
         args = [self.expr(a, scope) for a in e.args]
         typed = [a for a in args if a.datatype != "null"]
@@ -454,7 +365,7 @@ class ExpressionCompiler:
         datatype = first.datatype
         for a in typed[1:]:
             if a.is_numeric:
-                datatype = _wider(datatype, a.datatype)
+                datatype = wider(datatype, a.datatype)
         if datatype == "null":
             datatype = "char"
         return Typed(f"COALESCE({', '.join(a.sql for a in args)})", datatype, first.arraysize,
@@ -464,7 +375,7 @@ class ExpressionCompiler:
 
     def _in_unit(self, e: n.InUnit, scope: Scope) -> Typed:
         t = self.expr(e.operand, scope)
-        self._need_number(t, "IN_UNIT", e.pos)
+        need_number(t, "IN_UNIT", e.pos)
         if not t.unit:
             raise AdqlError("IN_UNIT needs a value with a known unit (a column with a unit)",
                             e.pos.line, e.pos.column)
@@ -474,232 +385,22 @@ class ExpressionCompiler:
         try:
             factor = unit_factor(t.unit, e.unit)
         except ValueError as exc:
-            raise AdqlError(f"cannot convert {t.unit!r} to {e.unit!r}: {exc}",
+            raise AdqlError(f"IN_UNIT cannot convert {t.unit!r} to {e.unit!r}: {exc}",
                             e.pos.line, e.pos.column) from None
-        return Typed(f"({_dbl(t)} * {self.bind(factor)})", "double", unit=e.unit, ucd=t.ucd,
+        return Typed(f"({as_double(t)} * {self.bind(factor)})", "double", unit=e.unit, ucd=t.ucd,
                      const=t.const, name=t.name, aggregate=t.aggregate)
-
-    # --- geometry ----------------------------------------------------------
-
-    def _geo_args(self, e: n.Call, scope: Scope) -> list[Typed]:
-        args = list(e.args)
-        if e.name in ("POINT", "CIRCLE", "BOX", "POLYGON") and args and isinstance(
-                args[0], n.String | n.Null):
-            minimum = {"POINT": 3, "CIRCLE": 3, "BOX": 4, "POLYGON": 4}[e.name]
-            if len(args) >= minimum:
-                first = args.pop(0)
-                problem = geo.check_coordsys(first.value if isinstance(first, n.String)
-                                             else None)
-                if problem:
-                    raise AdqlError(problem, first.pos.line, first.pos.column)
-        return [self.expr(a, scope) for a in args]
-
-    def _need_geometry(self, t: Typed, e: n.Call, *kinds: str) -> str:
-        kind = t.geometry
-        if t.datatype == "null":
-            return kinds[0] if kinds else "point"
-        if kind is None or (kinds and kind not in kinds):
-            want = " or ".join(k.upper() for k in kinds) if kinds else "a geometry"
-            raise AdqlError(f"{e.name} needs {want} here, not a {t.xtype or t.datatype} value",
-                            e.pos.line, e.pos.column)
-        return kind
-
-    def _point(self, lon: Typed, lat: Typed) -> Typed:
-        lon_sql, lat_sql = f"radians({lon.sql})", f"radians({lat.sql})"
-        return Typed(f"spoint({lon_sql}, {lat_sql})", "double", "*", "point", name="point",
-                     const=lon.const and lat.const, lonlat=(lon_sql, lat_sql),
-                     aggregate=lon.aggregate or lat.aggregate)
-
-    @staticmethod
-    def _lonlat(p: Typed) -> tuple[str, str]:
-        return p.lonlat or (f"long({p.sql})", f"lat({p.sql})")
-
-    def _geometry(self, e: n.Call, scope: Scope) -> Typed:
-        name = e.name
-        if name == "REGION":
-            return self._region(e)
-        args = self._geo_args(e, scope)
-        const = all(a.const for a in args)
-        agg = any(a.aggregate for a in args)
-        if any(a.datatype == "null" for a in args):
-            return self._null_geometry(name)
-        if name == "POINT":
-            self._arity(e, args, 2)
-            for a in args:
-                self._need_number(a, name, e.pos)
-            return self._point(args[0], args[1])
-        if name == "CIRCLE":
-            self._arity(e, args, 2, 3)
-            if len(args) == 3:
-                for a in args:
-                    self._need_number(a, name, e.pos)
-                center = self._point(args[0], args[1])
-            else:
-                self._need_geometry(args[0], e, "point")
-                self._need_number(args[1], name, e.pos)
-                center = args[0]
-            radius = args[-1]
-            if isinstance(radius.literal, int | float | Decimal) and not (
-                    0 <= radius.literal <= 90):
-                raise AdqlError("a CIRCLE radius must lie between 0 and 90 degrees",
-                                e.pos.line, e.pos.column)
-            return Typed(f"scircle({center.sql}, radians({radius.sql}))", "double", "*",
-                         "circle", name="circle", const=const, aggregate=agg)
-        if name == "BOX":
-            return self._box(e, args)
-        if name == "POLYGON":
-            return self._polygon(e, args)
-        if name in ("CONTAINS", "INTERSECTS"):
-            self._arity(e, args, 2)
-            a, b = args
-            ka, kb = self._need_geometry(a, e), self._need_geometry(b, e)
-            if name == "INTERSECTS" and kb == "point" and ka != "point":
-                a, b, ka, kb = b, a, kb, ka
-            if ka == "point" and kb == "point":
-                pred = f"({a.sql} = {b.sql})"
-            elif kb == "point":  # a circle or polygon never lies within a point
-                pred = f"(CASE WHEN {a.sql} IS NULL OR {b.sql} IS NULL THEN NULL ELSE false END)"
-            elif name == "CONTAINS" or ka == "point":
-                pred = _within(a, b)
-            else:
-                pred = _overlap(a, b)
-            return Typed(f"CAST({pred} AS integer)", "int", name=name.lower(), const=const,
-                         predicate=pred, aggregate=agg)
-        if name == "DISTANCE":
-            self._arity(e, args, 2, 4)
-            if len(args) == 4:
-                for a in args:
-                    self._need_number(a, name, e.pos)
-                p1, p2 = self._point(args[0], args[1]), self._point(args[2], args[3])
-            else:
-                for a in args:
-                    self._need_geometry(a, e, "point")
-                p1, p2 = args
-            return Typed(f"degrees({p1.sql} <-> {p2.sql})", "double", unit="deg",
-                         name="distance", const=const, distance=(p1, p2), aggregate=agg)
-        self._arity(e, args, 1)
-        g = args[0]
-        if name in ("COORD1", "COORD2"):
-            self._need_geometry(g, e, "point")
-            fn = "long" if name == "COORD1" else "lat"
-            return Typed(f"degrees({fn}({g.sql}))", "double", unit="deg", name=name.lower(),
-                         const=const, aggregate=agg)
-        kind = self._need_geometry(g, e)
-        if name == "COORDSYS":
-            return Typed(f"CAST({self.bind('ICRS')} AS text)", "char", "*", name="coordsys",
-                         const=True)
-        if name == "AREA":
-            sql = "CAST(0 AS double precision)" if kind == "point" else \
-                f"degrees(degrees(area({g.sql})))"
-            return Typed(sql, "double", unit="deg**2", name="area", const=const, aggregate=agg)
-        # CENTROID
-        if kind == "point":
-            return replace(g, name="centroid")
-        if kind == "circle":
-            sql = f"center({g.sql})"
-        elif g.vertices is not None:
-            sql = f"CAST({self.bind(geo.spoint_text(*geo.vertex_centroid(g.vertices)))} " \
-                "AS spoint)"
-        else:
-            sql = geo.polygon_centroid_sql(g.sql)
-        return Typed(sql, "double", "*", "point", name="centroid", const=const, aggregate=agg)
-
-    @staticmethod
-    def _check_polygon(vertices: list[tuple[float, float]], pos: n.Pos) -> None:
-        problem = geo.check_polygon(vertices)
-        if problem:
-            raise AdqlError(problem, pos.line, pos.column)
-
-    @staticmethod
-    def _null_geometry(name: str) -> Typed:
-        """A geometry function of a NULL argument is NULL of the function's type
-        (a bare NULL would make pgSphere's overloaded operators ambiguous)."""
-        if name in ("CONTAINS", "INTERSECTS"):
-            return Typed("CAST(NULL AS integer)", "int", name=name.lower(),
-                         predicate="CAST(NULL AS boolean)")
-        shapes = {"POINT": "point", "CENTROID": "point", "CIRCLE": "circle", "BOX": "polygon",
-                  "POLYGON": "polygon"}
-        if name in shapes:
-            pg = {"point": "spoint", "circle": "scircle", "polygon": "spoly"}[shapes[name]]
-            return Typed(f"CAST(NULL AS {pg})", "double", "*", shapes[name], name=name.lower())
-        if name == "COORDSYS":
-            return Typed("CAST(NULL AS text)", "char", "*", name="coordsys")
-        return Typed("CAST(NULL AS double precision)", "double", name=name.lower())
-
-    def _region(self, e: n.Call) -> Typed:
-        if len(e.args) != 1 or not isinstance(e.args[0], n.String):
-            raise AdqlError("REGION takes one string literal (STC-S)", e.pos.line, e.pos.column)
-        try:
-            shape, v = geo.parse_stcs(e.args[0].value)
-        except ValueError as exc:
-            raise AdqlError(str(exc), e.pos.line, e.pos.column) from None
-        if shape == "POSITION":
-            return Typed(f"CAST({self.bind(geo.spoint_text(*v))} AS spoint)", "double", "*",
-                         "point", name="region")
-        if shape == "CIRCLE":
-            return Typed(f"CAST({self.bind(geo.scircle_text(*v))} AS scircle)", "double", "*",
-                         "circle", name="region")
-        vertices = geo.box_vertices(*v) if shape == "BOX" else list(
-            zip(v[::2], v[1::2], strict=True))
-        self._check_polygon(vertices, e.pos)
-        return Typed(f"CAST({self.bind(geo.spoly_text(vertices))} AS spoly)", "double", "*",
-                     "polygon", name="region", vertices=vertices)
-
-    def _box(self, e: n.Call, args: list[Typed]) -> Typed:
-        self._arity(e, args, 3, 4)
-        const = all(a.const for a in args)
-        sizes = args[-2:]
-        for a in sizes:
-            self._need_number(a, "BOX", e.pos)
-        if len(args) == 4:
-            for a in args[:2]:
-                self._need_number(a, "BOX", e.pos)
-            literals = [a.literal for a in args]
-            if all(isinstance(v, int | float | Decimal) for v in literals):
-                lon, lat, w, h = (float(v) for v in literals)  # type: ignore[arg-type]
-                if not (0 < w < 180 and 0 < h < 180):
-                    raise AdqlError("BOX width and height must lie between 0 and 180 degrees",
-                                    e.pos.line, e.pos.column)
-                vertices = geo.box_vertices(lon, lat, w, h)
-                self._check_polygon(vertices, e.pos)
-                return Typed(f"CAST({self.bind(geo.spoly_text(vertices))} AS spoly)", "double",
-                             "*", "polygon", name=e.name.lower(), const=True, vertices=vertices)
-            lon_sql, lat_sql = f"radians({args[0].sql})", f"radians({args[1].sql})"
-        else:
-            self._need_geometry(args[0], e, "point")
-            lon_sql, lat_sql = self._lonlat(args[0])
-        return Typed(geo.box_sql(lon_sql, lat_sql, sizes[0].sql, sizes[1].sql), "double", "*",
-                     "polygon", name="box", const=const)
-
-    def _polygon(self, e: n.Call, args: list[Typed]) -> Typed:
-        const = all(a.const for a in args)
-        if args and args[0].geometry == "point":
-            if len(args) < 3:
-                raise AdqlError("POLYGON needs at least three vertices", e.pos.line,
-                                e.pos.column)
-            for a in args:
-                self._need_geometry(a, e, "point")
-            return Typed(geo.polygon_sql([a.sql for a in args]), "double", "*", "polygon",
-                         name="polygon", const=const)
-        if len(args) < 6 or len(args) % 2:
-            raise AdqlError("POLYGON needs at least three vertices: an even number (≥ 6) of "
-                            "coordinates or three or more points", e.pos.line, e.pos.column)
-        for a in args:
-            self._need_number(a, "POLYGON", e.pos)
-        literals = [a.literal for a in args]
-        if all(isinstance(v, int | float | Decimal) for v in literals):
-            values = [float(v) for v in literals]  # type: ignore[arg-type]
-            vertices = list(zip(values[::2], values[1::2], strict=True))
-            self._check_polygon(vertices, e.pos)
-            return Typed(f"CAST({self.bind(geo.spoly_text(vertices))} AS spoly)", "double",
-                         "*", "polygon", name=e.name.lower(), const=True, vertices=vertices)
-        points = [self._point(args[i], args[i + 1]).sql for i in range(0, len(args), 2)]
-        return Typed(geo.polygon_sql(points), "double", "*", "polygon", name="polygon",
-                     const=const)
 
     # --- conditions --------------------------------------------------------
 
     def condition(self, c: n.Condition, scope: Scope) -> str:
+        """The SQL of a search condition (counted against the nesting limit)."""
+        self.state.enter(condition_pos(c))
+        try:
+            return self._condition(c, scope)
+        finally:
+            self.state.leave()
+
+    def _condition(self, c: n.Condition, scope: Scope) -> str:
         if isinstance(c, n.BoolOp):  # a left-deep chain, walked with a loop
             operands: list[n.Condition] = [c.right]
             left: n.Condition = c.left
@@ -716,16 +417,17 @@ class ExpressionCompiler:
         if isinstance(c, n.Between):
             v, lo, hi = (self.expr(x, scope) for x in (c.operand, c.low, c.high))
             if v.geometry or lo.geometry or hi.geometry:
-                raise AdqlError("BETWEEN cannot compare geometries", *_line_column(c.operand))
-            self._comparable(v, lo, _pos(c.operand))
-            self._comparable(v, hi, _pos(c.operand))
+                raise AdqlError("BETWEEN cannot compare geometries", c.operand.pos.line,
+                                c.operand.pos.column)
+            self._comparable(v, lo, c.operand.pos)
+            self._comparable(v, hi, c.operand.pos)
             neg = "NOT " if c.negated else ""
             return f"({v.sql} {neg}BETWEEN {lo.sql} AND {hi.sql})"
         if isinstance(c, n.InList):
             v = self.expr(c.operand, scope)
             items = [self.expr(x, scope) for x in c.items]
             for item in items:
-                self._comparable(v, item, _pos(c.operand))
+                self._comparable(v, item, c.operand.pos)
             neg = "NOT " if c.negated else ""
             return f"({v.sql} {neg}IN ({', '.join(i.sql for i in items)}))"
         if isinstance(c, n.InQuery):
@@ -733,15 +435,16 @@ class ExpressionCompiler:
             sql, cols = self.subquery(c.query, scope)
             if len(cols) != 1:
                 raise AdqlError("the subquery of IN must select exactly one column",
-                                *_line_column(c.operand))
-            self._comparable(v, cols[0], _pos(c.operand))
+                                c.operand.pos.line, c.operand.pos.column)
+            self._comparable(v, cols[0], c.operand.pos)
             neg = "NOT " if c.negated else ""
             return f"({v.sql} {neg}IN {sql})"
         if isinstance(c, n.Like):
             v, p = self.expr(c.operand, scope), self.expr(c.pattern, scope)
             for t in (v, p):
                 if not (t.is_string or t.datatype == "null"):
-                    raise AdqlError("LIKE and ILIKE compare strings", *_line_column(c.operand))
+                    raise AdqlError("LIKE and ILIKE compare strings", c.operand.pos.line,
+                                    c.operand.pos.column)
             op = ("NOT " if c.negated else "") + ("ILIKE" if c.case_insensitive else "LIKE")
             return f"({v.sql} {op} {p.sql})"
         if isinstance(c, n.IsNull):
@@ -751,10 +454,10 @@ class ExpressionCompiler:
         return f"(EXISTS {sql})"
 
     @staticmethod
-    def _comparable(a: Typed, b: Typed, pos: n.Pos | None) -> None:
+    def _comparable(a: Typed, b: Typed, pos: n.Pos) -> None:
         if a.datatype == "null" or b.datatype == "null":
             return
-        line, column = (pos.line, pos.column) if pos else (None, None)
+        line, column = pos.line, pos.column
         if a.geometry or b.geometry:
             if a.geometry != b.geometry:
                 raise AdqlError("geometries can only be compared with geometries of the "

@@ -107,8 +107,53 @@ def polygon_centroid_sql(poly: str) -> str:
     )
 
 
+def check_latitude(lat: float) -> str | None:
+    """None for a latitude pgSphere takes as it is (it folds others over the pole)."""
+    if -90 <= lat <= 90:
+        return None
+    return f"a latitude must lie between -90 and 90 degrees, not {lat:g}"
+
+
+def check_radius(radius: float) -> str | None:
+    """None for a circle radius pgSphere accepts (it fails on others, as an internal error)."""
+    if 0 <= radius <= 90:
+        return None
+    return f"a circle radius must lie between 0 and 90 degrees, not {radius:g}"
+
+
+def check_box_size(width: float, height: float) -> str | None:
+    if 0 < width < 180 and 0 < height < 180:
+        return None
+    return "BOX width and height must lie between 0 and 180 degrees (exclusive)"
+
+
+def check_shape(shape: str, values: Sequence[float]) -> str | None:
+    """None when pgSphere can take this literal shape, else why not.
+
+    ``shape`` is POINT (lon, lat), CIRCLE (lon, lat, radius), BOX (lon, lat, width,
+    height) or POLYGON (lon, lat pairs), all in degrees, with the right number of
+    values.  Numbers read from text (STC-S, DALI) may be NaN or infinite, which
+    pgSphere's input functions reject as internal errors.
+    """
+    if not all(math.isfinite(v) for v in values):
+        return "coordinates and sizes must be finite numbers, not NaN or infinite"
+    if shape == "POLYGON":
+        return check_polygon(list(zip(values[::2], values[1::2], strict=True)))
+    problem = check_latitude(values[1])
+    if problem is not None or shape == "POINT":
+        return problem
+    if shape == "CIRCLE":
+        return check_radius(values[2])
+    problem = check_box_size(values[2], values[3])
+    if problem is not None:
+        return problem
+    return check_polygon(box_vertices(*values))
+
+
 def check_polygon(vertices: Sequence[tuple[float, float]]) -> str | None:
     """None when pgSphere can make a polygon of these literal vertices, else why not."""
+    if not all(math.isfinite(a) and math.isfinite(b) for a, b in vertices):
+        return "coordinates must be finite numbers, not NaN or infinite"
     distinct = {(round(a % 360.0, 7), round(b, 7)) for a, b in vertices}
     if len(distinct) < 3:
         return "a polygon needs at least three distinct vertices"

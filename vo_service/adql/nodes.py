@@ -13,8 +13,10 @@ from decimal import Decimal
 
 @dataclass(slots=True)
 class Pos:
-    line: int | None
-    column: int | None
+    """Where a node starts in the query text (1-based), for error messages."""
+
+    line: int
+    column: int
 
 
 @dataclass(slots=True)

@@ -17,11 +17,11 @@ from importlib import resources
 from typing import Any
 
 from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from vo_service.adql import nodes as n
 from vo_service.adql.errors import AdqlError
-from vo_service.adql.lexer import AdqlLexer
+from vo_service.adql.lexer import AdqlLexer, position, screen
 
 # Words that are not ADQL keywords in our grammar but that a user of another SQL
 # dialect may type; as regular identifiers they are refused with a hint.
@@ -33,16 +33,21 @@ _FOREIGN_WORDS = {
 
 
 def _pos(token: Token) -> n.Pos:
-    return n.Pos(token.line, token.column)
+    # AdqlLexer gives every token its line and column; lark's types allow None.
+    return n.Pos(token.line or 1, token.column or 1)
+
+
+def _error(message: str, token: Token) -> AdqlError:
+    pos = _pos(token)
+    return AdqlError(message, pos.line, pos.column)
 
 
 def _int_token(token: Token, what: str) -> int:
     if not token.value.isdigit():
-        raise AdqlError(f"{what} needs an unsigned integer, not {token.value}",
-                        token.line, token.column)
+        raise _error(f"{what} needs an unsigned integer, not {token.value}", token)
     value = int(token.value)
     if value >= 2**63:
-        raise AdqlError(f"{what} {token.value} is too large", token.line, token.column)
+        raise _error(f"{what} {token.value} is too large: at most {2**63 - 1}", token)
     return value
 
 
@@ -63,11 +68,11 @@ class _TreeBuilder(Transformer[Token, n.Statement]):
             return n.Ident(token.value[1:-1].replace('""', '"'), True, _pos(token))
         upper = token.value.upper()
         if upper in self._keywords:
-            raise AdqlError(
+            raise _error(
                 f"{token.value} is a reserved word; write it in double quotes if it is a name",
-                token.line, token.column)
+                token)
         if upper in _FOREIGN_WORDS:
-            raise AdqlError(_FOREIGN_WORDS[upper], token.line, token.column)
+            raise _error(_FOREIGN_WORDS[upper], token)
         return n.Ident(token.value, False, _pos(token))
 
     def dotted(self, c: list[Any]) -> tuple[n.Ident, ...]:
@@ -174,7 +179,8 @@ class _TreeBuilder(Transformer[Token, n.Statement]):
         left = c[0]
         natural = False
         kind = "INNER"
-        join_pos = n.Pos(None, None)
+        # The grammar gives every joined_table its JOIN keyword.
+        join_pos = next(_pos(t) for t in c if isinstance(t, Token) and t.type == "JOIN")
         on = None
         using = None
         right = None
@@ -182,8 +188,6 @@ class _TreeBuilder(Transformer[Token, n.Statement]):
             if isinstance(item, Token):
                 if item.type == "NATURAL":
                     natural = True
-                elif item.type == "JOIN":
-                    join_pos = _pos(item)
             elif isinstance(item, str):
                 kind = item
             elif isinstance(item, tuple) and item and item[0] in ("on", "using"):
@@ -313,8 +317,7 @@ class _TreeBuilder(Transformer[Token, n.Statement]):
 
     def count_star(self, c: list[Token]) -> n.Aggregate:
         if c[0].type != "COUNT":
-            raise AdqlError(f"{c[0].value}(*) is not ADQL; only COUNT(*) is", c[0].line,
-                            c[0].column)
+            raise _error(f"{c[0].value}(*) is not ADQL; only COUNT(*) is", c[0])
         return n.Aggregate("COUNT", None, False, _pos(c[0]))
 
     def set_function(self, c: list[Any]) -> n.Aggregate:
@@ -405,62 +408,51 @@ def _offset_of(text: str, line: int, column: int) -> int:
 
 
 def _translate_error(text: str, exc: UnexpectedInput) -> AdqlError:
-    line, column = exc.line, exc.column
-    if isinstance(exc, UnexpectedCharacters):
-        offset = exc.pos_in_stream or 0
-        char = text[offset]
-        if text.startswith("::", offset) or (char == ":" and text[offset - 1:offset] == ":"):
-            return AdqlError("'::' casts are not ADQL; use CAST(value AS type)", line, column)
-        if char == "$":
-            return AdqlError("'$' (dollar quoting or parameters) is not ADQL", line, column)
-        if char == ";":
-            return AdqlError("only one statement is allowed", line, column)
-        if char == "'":
-            return AdqlError("unterminated string literal", line, column)
-        if char == '"':
-            return AdqlError("unterminated or empty delimited identifier", line, column)
-        return AdqlError(f"unexpected character {char!r}", line, column)
+    """The AdqlError for a parse error, saying what to write instead where we can tell.
+
+    Characters the lexer cannot read never get here: AdqlLexer raises for them.
+    """
     if isinstance(exc, UnexpectedEOF) or (
             isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         expected: set[str] = set(getattr(exc, "expected", ()))
-        return AdqlError("unexpected end of query" + _describe_expected(set(expected)),
-                         line if line and line > 0 else None,
-                         column if column and column > 0 else None)
-    assert isinstance(exc, UnexpectedToken)
+        line, column = position(text, len(text))  # just after the last character
+        if exc.line and exc.line > 0 and exc.column and exc.column > 0:
+            line, column = exc.line, exc.column  # the last token, where lark has one
+        return AdqlError("unexpected end of query" + _describe_expected(expected), line,
+                         column)
+    if not isinstance(exc, UnexpectedToken):  # pragma: no cover - lark's other errors
+        return AdqlError("the query cannot be parsed", exc.line or 1, exc.column or 1)
     token = exc.token
     before = text[: _offset_of(text, token.line or 1, token.column or 1)]
     if before.rstrip().endswith(";"):
-        return AdqlError("only one statement is allowed; remove what follows ';'",
-                         token.line, token.column)
+        return _error("only one statement is allowed; remove what follows ';'", token)
     word = _WORD_BEFORE.search(before)
     if word and word.group(1).upper() in _FOREIGN_WORDS:
-        start = word.start(1)
-        w_line = before.count("\n", 0, start) + 1
-        w_col = start - (before.rfind("\n", 0, start) + 1) + 1
-        return AdqlError(_FOREIGN_WORDS[word.group(1).upper()], w_line, w_col)
+        return AdqlError(_FOREIGN_WORDS[word.group(1).upper()],
+                         *position(before, word.start(1)))
     if "IDENTIFIER" in exc.expected and token.type != "IDENTIFIER" and str(
             token.value).replace("_", "").isalnum() and not str(token.value)[0].isdigit():
-        return AdqlError(f"{token.value} is a reserved word; write it in double quotes if it "
-                         "is a name", token.line, token.column)
+        return _error(f"{token.value} is a reserved word; write it in double quotes if it "
+                      "is a name", token)
     if str(token.value).upper() in _FOREIGN_WORDS:
-        return AdqlError(_FOREIGN_WORDS[str(token.value).upper()], token.line, token.column)
+        return _error(_FOREIGN_WORDS[str(token.value).upper()], token)
     if token.type == "_SEMICOLON":
-        return AdqlError("only one statement is allowed", token.line, token.column)
-    return AdqlError(f"unexpected {token.value!r}" + _describe_expected(set(exc.expected)),
-                     token.line, token.column)
+        return _error("only one statement is allowed", token)
+    return _error(f"unexpected {token.value!r}" + _describe_expected(set(exc.expected)), token)
 
 
 def parse(text: str) -> n.Statement:
-    """Parse one ADQL query; raises :class:`AdqlError` for anything else."""
-    if "\x00" in text:
-        raise AdqlError("the query contains a NUL character")
+    """Parse one ADQL query; raises :class:`AdqlError` for anything else.
+
+    The text is screened first (:func:`lexer.screen`): characters PostgreSQL or an
+    XML error document cannot carry are refused before anything else looks at them.
+    """
+    screen(text)
     try:
         tree = _parser().parse(text)
     except AdqlError:
         raise
     except UnexpectedInput as exc:
         raise _translate_error(text, exc) from None
-    except RecursionError:
-        raise AdqlError("the query is nested too deeply") from None
     assert isinstance(tree, n.Statement)
     return tree

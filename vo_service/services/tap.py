@@ -358,8 +358,11 @@ class TapService:
             if parsed:
                 metadata = Metadata.from_declaration(_upload_tables(parsed))
                 translation = translate(request.query, metadata, limit=request.maxrec + 1)
-            else:
+            elif len(request.query) <= CACHED_QUERY_CHARS:
                 translation = _translate_published(request.query, request.maxrec + 1)
+            else:
+                translation = translate(request.query, _published_metadata(),
+                                        limit=request.maxrec + 1)
         except AdqlError as exc:
             raise UsageFault(str(exc)) from exc
         secret = self.secret.get()
@@ -416,6 +419,11 @@ class TapService:
         first = cursor.fetchmany(self.tap.fetch_batch_rows)
         return QueryExecution(translation.columns, first, cursor, lease, handle,
                               self.tap.fetch_batch_rows)
+
+
+#: Queries up to this long have their translations remembered (1024 of them: a few MB
+#: at most; a long query's translation can be megabytes and is not kept).
+CACHED_QUERY_CHARS = 4000
 
 
 @functools.lru_cache(maxsize=1024)
