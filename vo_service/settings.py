@@ -77,7 +77,6 @@ class TapSettings:
     upload_fetch_timeout_s: float = 30.0
     upload_fetch_private: bool = False
     fetch_batch_rows: int = 5_000
-    max_query_bytes: int = 1_000_000
 
 
 @dataclass(frozen=True)

@@ -83,10 +83,7 @@ def parse_tap_request(params: Params, tap: TapSettings) -> TapRequest:
     if lang.upper() not in _LANGS:
         raise UsageFault(f"LANG={lang[:40]} is not supported; this service speaks ADQL "
                          "(ADQL-2.0, ADQL-2.1)")
-    query = params.require("QUERY")
-    if len(query.encode("utf-8", "surrogatepass")) > tap.max_query_bytes:
-        raise UsageFault(f"the query is longer than {tap.max_query_bytes} bytes; shorten it "
-                         "(large lists of values belong in an UPLOAD table)")
+    query = params.require("QUERY")  # its length is bounded by the translator
     maxrec = params.get_int("MAXREC")
     if maxrec is None:
         maxrec = tap.default_maxrec
