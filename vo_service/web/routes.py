@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 from auth.principals import ANONYMOUS, Principal
 from auth.sessions import COOKIE_NAME, Session, csrf_matches
 from vo_service.database.pool import Pool
+from vo_service.errors import ServiceError
 from vo_service.factory import Services
 from vo_service.routes.common import (
     PRINCIPAL_KEY,
@@ -197,6 +198,19 @@ class WebPages:
         if staff and not principal.sees_everything:
             raise _Refusal(self._forbidden(request))
         return _Post(principal, session, form)
+
+    def html_errors(self, handler: Handler) -> Handler:
+        """Service errors (the database away, limits) as an HTML page for browsers."""
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ServiceError as exc:
+                heading = ("The archive is busy or restarting" if exc.status >= 500
+                           else "Request not accepted")
+                return self._error(request, exc.status, heading, exc.message,
+                                   retry_after=exc.retry_after, back_path="/",
+                                   back_label="Back to the archive")
+        return wrapped
 
     def _forbidden(self, request: Request) -> Response:
         return self._error(request, 403, "Staff only",
@@ -411,17 +425,21 @@ def _status(exc: Exception) -> int:
 def web_routes(instrument_dirs: tuple[str, ...]) -> list[BaseRoute]:
     """The identity pages; mount them next to the VO endpoints in ``create_app``."""
     pages = WebPages(environment(), stylesheet(), instrument_dirs)
+
+    def page(path: str, handler: Handler, methods: list[str]) -> Route:
+        return Route(path, pages.html_errors(handler), methods=methods)
+
     return [
-        Route("/", pages.home, methods=["GET"]),
-        Route("/login", pages.login, methods=["GET", "POST"]),
-        Route("/logout", pages.logout, methods=["POST"]),
-        Route("/account", pages.account, methods=["GET"]),
-        Route("/account/tokens", pages.create_token, methods=["POST"]),
-        Route("/account/tokens/revoke", pages.revoke_token, methods=["POST"]),
-        Route("/admin", pages.admin, methods=["GET"]),
-        Route("/admin/users", pages.add_user, methods=["POST"]),
-        Route("/admin/users/active", pages.set_active, methods=["POST"]),
-        Route("/admin/grants", pages.create_grant, methods=["POST"]),
-        Route("/admin/grants/revoke", pages.revoke_grant, methods=["POST"]),
+        page("/", pages.home, ["GET"]),
+        page("/login", pages.login, ["GET", "POST"]),
+        page("/logout", pages.logout, ["POST"]),
+        page("/account", pages.account, ["GET"]),
+        page("/account/tokens", pages.create_token, ["POST"]),
+        page("/account/tokens/revoke", pages.revoke_token, ["POST"]),
+        page("/admin", pages.admin, ["GET"]),
+        page("/admin/users", pages.add_user, ["POST"]),
+        page("/admin/users/active", pages.set_active, ["POST"]),
+        page("/admin/grants", pages.create_grant, ["POST"]),
+        page("/admin/grants/revoke", pages.revoke_grant, ["POST"]),
         Route("/web/style.css", pages.style, methods=["GET"]),
     ]
