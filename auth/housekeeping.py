@@ -76,11 +76,29 @@ def purge(
         raise ValueError("audit_older_than must be positive, or None to keep every event")
     if batch_rows < 1:
         raise ValueError("batch_rows must be positive")
-    sessions = _delete_in_batches(connect, _SESSIONS, None, batch_rows)
-    attempts = _delete_in_batches(connect, _ATTEMPTS, attempts_older_than, batch_rows)
-    events = (0 if audit_older_than is None
-              else _delete_in_batches(connect, _AUDIT, audit_older_than, batch_rows))
-    return PurgeCounts(sessions, attempts, events)
+    return PurgeCounts(
+        sessions=purge_sessions(connect, batch_rows=batch_rows),
+        login_attempts=purge_attempts(connect, attempts_older_than, batch_rows=batch_rows),
+        audit_events=(0 if audit_older_than is None
+                      else purge_audit(connect, audit_older_than, batch_rows=batch_rows)),
+    )
+
+
+def purge_sessions(connect: db.ConnectionSource, *, batch_rows: int = BATCH_ROWS) -> int:
+    """Delete expired web sessions; how many."""
+    return _delete_in_batches(connect, _SESSIONS, None, batch_rows)
+
+
+def purge_attempts(connect: db.ConnectionSource, older_than: timedelta, *,
+                   batch_rows: int = BATCH_ROWS) -> int:
+    """Delete login attempts older than ``older_than``; how many."""
+    return _delete_in_batches(connect, _ATTEMPTS, older_than, batch_rows)
+
+
+def purge_audit(connect: db.ConnectionSource, older_than: timedelta, *,
+                batch_rows: int = BATCH_ROWS) -> int:
+    """Delete audit events older than ``older_than``; how many."""
+    return _delete_in_batches(connect, _AUDIT, older_than, batch_rows)
 
 
 def _delete_in_batches(connect: db.ConnectionSource, sql: str, age: timedelta | None,

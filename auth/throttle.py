@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import psycopg2.extensions
 
-from auth import db
+from auth import db, housekeeping
 
 
 @dataclass(frozen=True)
@@ -43,27 +43,24 @@ class ThrottleDecision:
     reason: str = ""
 
 
-FAILURES_SQL = """
+# The recent failures of one key (login or address): how many (up to the limit, which
+# is all a decision needs) and the seconds until the oldest of them leaves the window.
+_RECENT_FAILURES = """
+        SELECT count(*) AS n,
+               extract(epoch FROM min(at) + %(throttle_window)s - clock_timestamp())::float8
+                   AS wait
+          FROM (SELECT at FROM auth.login_attempts
+                 WHERE {key} = %(throttle_{key})s AND NOT succeeded
+                   AND at > clock_timestamp() - %(throttle_window)s{since}
+                 ORDER BY at DESC LIMIT %(throttle_max_{key})s) AS recent"""
+
+FAILURES_SQL = f"""
     last_success AS (
         SELECT max(at) AS at FROM auth.login_attempts
          WHERE login = %(throttle_login)s AND succeeded
-    ), login_failures AS (
-        SELECT count(*) AS n,
-               extract(epoch FROM min(at) + %(throttle_window)s - clock_timestamp())::float8
-                   AS wait
-          FROM (SELECT at FROM auth.login_attempts
-                 WHERE login = %(throttle_login)s AND NOT succeeded
-                   AND at > clock_timestamp() - %(throttle_window)s
-                   AND at > coalesce((SELECT at FROM last_success), '-infinity')
-                 ORDER BY at DESC LIMIT %(throttle_max_login)s) AS recent
-    ), address_failures AS (
-        SELECT count(*) AS n,
-               extract(epoch FROM min(at) + %(throttle_window)s - clock_timestamp())::float8
-                   AS wait
-          FROM (SELECT at FROM auth.login_attempts
-                 WHERE address = %(throttle_address)s AND NOT succeeded
-                   AND at > clock_timestamp() - %(throttle_window)s
-                 ORDER BY at DESC LIMIT %(throttle_max_address)s) AS recent
+    ), login_failures AS ({_RECENT_FAILURES.format(key="login", since=(
+        " AND at > coalesce((SELECT at FROM last_success), '-infinity')"))}
+    ), address_failures AS ({_RECENT_FAILURES.format(key="address", since="")}
     )
 """
 """Common table expressions counting the recent failures of a login and of an address:
@@ -117,3 +114,10 @@ def attempt_statement(login: str, address: str, succeeded: bool) -> db.Statement
 def record_attempt(conn: psycopg2.extensions.connection, login: str, address: str,
                    succeeded: bool) -> None:
     db.run(conn, [attempt_statement(login, address, succeeded)])
+
+
+def purge(conn: db.ConnectionSource, older_than: timedelta = timedelta(days=30)) -> int:
+    """Delete old attempts (the audit log keeps the lasting record); how many.
+    (:func:`auth.housekeeping.purge` does this and the other tables' clean-up in one
+    call, and refuses an age shorter than the throttle window.)"""
+    return housekeeping.purge_attempts(conn, older_than)
