@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from auth.passwords import (
     needs_rehash,
     verify_password,
 )
+from tests.auth.timing import assert_alike
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "auth"
 
@@ -66,19 +67,12 @@ def test_every_check_costs_the_same_whatever_the_hash() -> None:
     hashes = {"argon2": hash_password("a password"), "apr1": apr_md5_crypt.hash("a password"),
               "unknown": None, "unusable": "!disabled"}
 
-    def timed(h: str | None) -> float:
-        start = time.perf_counter()
-        assert not verify_password("wrong guess", h)
-        return time.perf_counter() - start
+    def check(h: str | None) -> Callable[[int], None]:
+        def attempt(_: int) -> None:
+            assert not verify_password("wrong guess", h)
+        return attempt
 
-    for h in hashes.values():
-        timed(h)  # the dummy hashes are made on first use
-    samples: dict[str, list[float]] = {name: [] for name in hashes}
-    for _ in range(9):
-        for name, h in hashes.items():
-            samples[name].append(timed(h))
-    medians = {name: statistics.median(values) for name, values in samples.items()}
-    assert max(medians.values()) / min(medians.values()) < 1.5, medians
+    assert_alike({name: check(h) for name, h in hashes.items()}, attempts=11)
 
 
 def test_cache_remembers_only_verified_pairs_bound_to_the_hash() -> None:
