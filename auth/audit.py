@@ -3,7 +3,8 @@
 Events are written with the caller's cursor, inside the transaction that makes the
 change they describe, so a change is never committed without its record (nor a record
 without its change).  Rows name accounts by id and login but carry no foreign keys:
-the log outlives the accounts.
+the log outlives the accounts.  :func:`auth.housekeeping.purge` deletes events older
+than the configured retention.
 """
 
 from __future__ import annotations
@@ -45,6 +46,28 @@ class AuditEvent:
     details: dict[str, Any]
 
 
+def statement(
+    event: str,
+    *,
+    actor_user_id: int | None = None,
+    actor_login: str = "",
+    address: str = "",
+    target: str = "",
+    details: dict[str, Any] | None = None,
+) -> tuple[str, tuple[Any, ...]]:
+    """The statement appending one event, to run with the change it records."""
+    return (
+        "INSERT INTO auth.audit_log (event, actor_user_id, actor_login, address, target, details)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        (event, actor_user_id, actor_login, address, target, encode_details(details)),
+    )
+
+
+def encode_details(details: dict[str, Any] | None) -> str:
+    """The ``details`` column's value: JSON, keys sorted, anything else as text."""
+    return json.dumps(details or {}, default=str, sort_keys=True)
+
+
 def record(
     cur: psycopg2.extensions.cursor,
     event: str,
@@ -56,12 +79,8 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Append one event in the caller's transaction."""
-    cur.execute(
-        "INSERT INTO auth.audit_log (event, actor_user_id, actor_login, address, target, details)"
-        " VALUES (%s, %s, %s, %s, %s, %s)",
-        (event, actor_user_id, actor_login, address, target,
-         json.dumps(details or {}, default=str, sort_keys=True)),
-    )
+    cur.execute(*statement(event, actor_user_id=actor_user_id, actor_login=actor_login,
+                           address=address, target=target, details=details))
 
 
 def record_download(

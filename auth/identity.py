@@ -11,7 +11,10 @@ set another identity (``set_config`` alone fails verification), forge one (no ke
 nor replay one seen elsewhere (bound to this backend and this transaction).
 
 The service reads the secret once with the owner connection (:func:`load_secret`)
-and calls :func:`begin_query_transaction` first in every query transaction.
+and calls :func:`begin_query_transaction` first in every query transaction, or
+:func:`prepare_query_transaction` and sends the returned assertion together with its
+own first statements (one round trip less; same checks, as the MAC still covers the
+pid and stamp the server reported for this transaction).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -97,6 +101,78 @@ def rotate_secret(owner_cursor: Cursor) -> bytes:
     return bytes(row[0])
 
 
+ASSUME_SQL = "SELECT auth.assume(%s, %s)"
+# SQLSTATE auth.assume raises when the MAC does not verify (invalid_authorization_specification).
+ASSERTION_REJECTED = "28000"
+
+
+@dataclass(frozen=True)
+class IdentityAssertion:
+    """The statement binding the open transaction to a requester, not yet sent.
+
+    ``sql`` with ``params`` (``cursor.execute(a.sql, a.params)``), or ``expression``
+    with the same ``params`` inside the caller's own select list (``SELECT
+    auth.assume(%s, %s), set_config(...)``), so that it costs no round trip of its own.
+    It is valid in this transaction on this connection only (the MAC covers the backend
+    and the transaction's start).  Until it has run, the transaction is anonymous.
+    """
+
+    params: tuple[int | None, str]
+    sql: str = ASSUME_SQL
+    expression: str = "auth.assume(%s, %s)"
+
+
+def prepare_query_transaction(
+    cursor: Cursor,
+    principal: Principal,
+    secret: bytes,
+    *,
+    temp_tables: Sequence[str] = (),
+) -> IdentityAssertion:
+    """Make the open transaction read-only and return the assertion binding it to
+    ``principal``, for the caller to send together with its own statements.
+
+    Costs one round trip (plus psycopg2's ``BEGIN``), uploads included: the temporary
+    tables, the switch to read-only and the reading of the backend pid and transaction
+    stamp go in one string.  The anti-replay design is unchanged: the MAC is computed
+    here from what the server reported for *this* transaction, and ``auth.assume``
+    re-verifies it.  Send the assertion before any statement that reads a protected
+    table, in a statement of its own or a select list without such a table: PostgreSQL
+    may evaluate the policies' InitPlans of a statement before its select list.
+    A rejected assertion raises SQLSTATE :data:`ASSERTION_REJECTED` (28000): see
+    :func:`rejection_error`.
+    """
+    if getattr(cursor.connection, "autocommit", False):
+        raise IdentityError("begin_query_transaction needs a connection with autocommit off")
+    statements = []
+    if temp_tables:
+        statements.append("SET TRANSACTION READ WRITE")
+        for statement in temp_tables:
+            if not statement.lstrip().upper().startswith("CREATE TEMP"):
+                raise IdentityError("temp_tables takes CREATE TEMP TABLE statements only")
+            statements.append(statement.strip().rstrip(";"))
+    statements.append("SET TRANSACTION READ ONLY")
+    statements.append("SELECT pg_backend_pid(), auth.transaction_stamp()")
+    cursor.execute("; ".join(statements))
+    row = cursor.fetchone()
+    if row is None:
+        raise IdentityError("could not read the backend pid and transaction stamp")
+    pid, stamp = int(row[0]), str(row[1])
+    return IdentityAssertion((principal.user_id,
+                              assertion_mac(secret, principal.user_id, pid, stamp)))
+
+
+def rejection_error(exc: BaseException) -> IdentityError | None:
+    """The :class:`IdentityError` for a database error that rejected an assertion
+    (SQLSTATE 28000), or None for any other error."""
+    if getattr(exc, "pgcode", None) != ASSERTION_REJECTED:
+        return None
+    return IdentityError(
+        "the database rejected the identity assertion: the service's secret does "
+        "not match auth.identity_secret (reload it after a rotation)"
+    )
+
+
 def begin_query_transaction(
     cursor: Cursor,
     principal: Principal,
@@ -115,30 +191,16 @@ def begin_query_transaction(
     default), so they run first in read-write mode; rows may still be inserted into
     temporary tables after the switch to read-only.  Once a query has run, the
     transaction cannot be switched back to read-write.
+
+    Two round trips after ``BEGIN``; :func:`prepare_query_transaction` saves the
+    second by letting the caller send the assertion with its own statements.
     """
-    if getattr(cursor.connection, "autocommit", False):
-        raise IdentityError("begin_query_transaction needs a connection with autocommit off")
-    if temp_tables:
-        cursor.execute("SET TRANSACTION READ WRITE")
-        for statement in temp_tables:
-            if not statement.lstrip().upper().startswith("CREATE TEMP"):
-                raise IdentityError("temp_tables takes CREATE TEMP TABLE statements only")
-            cursor.execute(statement)
-    cursor.execute(
-        "SET TRANSACTION READ ONLY; SELECT pg_backend_pid(), auth.transaction_stamp()"
-    )
-    row = cursor.fetchone()
-    if row is None:
-        raise IdentityError("could not read the backend pid and transaction stamp")
-    pid, stamp = int(row[0]), str(row[1])
-    mac = assertion_mac(secret, principal.user_id, pid, stamp)
+    assertion = prepare_query_transaction(cursor, principal, secret, temp_tables=temp_tables)
     try:
-        cursor.execute("SELECT auth.assume(%s, %s)", (principal.user_id, mac))
+        cursor.execute(assertion.sql, assertion.params)
     except Exception as exc:  # psycopg2.Error, but auth stays free of a driver import
-        raise IdentityError(
-            "the database rejected the identity assertion: the service's secret does "
-            "not match auth.identity_secret (reload it after a rotation)"
-        ) from exc
+        raise (rejection_error(exc) or IdentityError(
+            f"the identity assertion failed: {exc}")) from exc
     cursor.fetchone()
 
 

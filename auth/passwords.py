@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 
 from passlib.context import CryptContext
+from passlib.hash import apr_md5_crypt
 
 LOCAL_SCHEME = "argon2"
 SYNCED_SCHEME = "apr_md5_crypt"
@@ -32,9 +33,9 @@ _CONTEXT = CryptContext(
     argon2__type="ID",
 )
 
-# A real hash of a random password, verified when the login is unknown so that the
-# reply takes as long as for a known login with a wrong password.
-_DUMMY_HASH: list[str] = []
+# Real hashes of a random password in each scheme, checked in place of the one a
+# credential does not have, so that every check costs the same (see verify_password).
+_DUMMY_HASHES: dict[str, str] = {}
 _DUMMY_LOCK = threading.Lock()
 
 
@@ -52,26 +53,47 @@ def identify(password_hash: str) -> str | None:
     return None if scheme is None else str(scheme)
 
 
-def _dummy_hash() -> str:
+def _dummy_hash(scheme: str) -> str:
+    """A hash of a random password in ``scheme``, made on first use (with our argon2
+    parameters, so that the dummy costs what a real local hash costs)."""
     with _DUMMY_LOCK:
-        if not _DUMMY_HASH:
-            _DUMMY_HASH.append(str(_CONTEXT.hash(secrets.token_urlsafe(16))))
-        return _DUMMY_HASH[0]
+        if scheme not in _DUMMY_HASHES:
+            secret = secrets.token_urlsafe(16)
+            made = _CONTEXT.hash(secret) if scheme == LOCAL_SCHEME else apr_md5_crypt.hash(secret)
+            _DUMMY_HASHES[scheme] = str(made)
+        return _DUMMY_HASHES[scheme]
+
+
+def _matches(password: str, password_hash: str) -> bool:
+    try:
+        return bool(_CONTEXT.verify(password, password_hash))
+    except (ValueError, TypeError):  # a malformed stored hash, a password passlib refuses
+        return False
 
 
 def verify_password(password: str, password_hash: str | None) -> bool:
-    """True when ``password`` matches; an absent or unusable hash costs the same time.
+    """True when ``password`` matches; the work done does not depend on the hash.
 
-    ``password_hash=None`` is the unknown-user case: a dummy argon2 hash is checked
-    so that timing does not tell which logins exist.
+    Every check runs exactly one argon2 and one ``$apr1$`` verification: the stored
+    hash's own scheme against the stored hash, the other against a dummy hash.  So an
+    unknown login (``password_hash=None``), a disabled or password-less account, an
+    observer's cheap ``$apr1$`` hash and a local argon2 hash all cost one argon2 run
+    (tens of ms) plus one MD5-crypt run (under 1 ms): timing does not tell which logins
+    exist nor what kind of account they are.  Legacy PBKDF2 hashes (local accounts
+    written where argon2 was missing, rehashed at their next login) cost a PBKDF2 run
+    more.
     """
-    if password_hash is None or identify(password_hash) is None:
-        _CONTEXT.verify(password, _dummy_hash())
-        return False
-    try:
-        return bool(_CONTEXT.verify(password, password_hash))
-    except (ValueError, TypeError):
-        return False
+    stored = password_hash or ""
+    scheme = identify(stored) if stored else None
+    argon2_ok = _matches(password, stored if scheme == LOCAL_SCHEME else
+                         _dummy_hash(LOCAL_SCHEME))
+    apr1_ok = _matches(password, stored if scheme == SYNCED_SCHEME else
+                       _dummy_hash(SYNCED_SCHEME))
+    if scheme == LOCAL_SCHEME:
+        return argon2_ok
+    if scheme == SYNCED_SCHEME:
+        return apr1_ok
+    return scheme is not None and _matches(password, stored)
 
 
 def needs_rehash(password_hash: str) -> bool:
@@ -110,10 +132,15 @@ class VerifiedCredentialCache:
         )
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
-    def verify(self, login: str, password: str, password_hash: str | None) -> bool:
-        """Same answer as :func:`verify_password`, cheaper when recently seen."""
+    def recall(self, login: str, password: str, password_hash: str | None) -> bool:
+        """Whether this pair was verified against this very hash within the TTL.
+
+        Only :meth:`remember` adds entries, and only verified pairs are remembered, so a
+        wrong password never finds one (the key covers the password).  An unknown login
+        (no hash) is never recalled: it costs a full check like any cache miss.
+        """
         if password_hash is None:
-            return verify_password(password, None)
+            return False
         key = self._digest(login, password, password_hash)
         now = time.monotonic()
         with self._lock:
@@ -122,13 +149,30 @@ class VerifiedCredentialCache:
                 self._entries.move_to_end(key)
                 return True
             self._entries.pop(key, None)
-        if not verify_password(password, password_hash):
-            return False
+        return False
+
+    def remember(self, login: str, password: str, password_hash: str) -> None:
+        """Record a pair that :func:`verify_password` has just accepted."""
+        key = self._digest(login, password, password_hash)
         with self._lock:
-            self._entries[key] = now + self._ttl
+            self._entries[key] = time.monotonic() + self._ttl
+            self._entries.move_to_end(key)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
+
+    def verify(self, login: str, password: str, password_hash: str | None) -> bool:
+        """Same answer as :func:`verify_password`, cheaper when recently seen."""
+        if self.recall(login, password, password_hash):
+            return True
+        if not verify_password(password, password_hash):
+            return False
+        assert password_hash is not None
+        self.remember(login, password, password_hash)
         return True
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
 
     def clear(self) -> None:
         with self._lock:

@@ -3,24 +3,29 @@
 The cookie carries 256 random bits; the database keeps only their SHA-256, so a
 database copy cannot be replayed as a cookie.  Each session has its own CSRF token,
 which forms echo back; :func:`csrf_matches` compares in constant time.  Sessions end
-at a fixed lifetime, at logout, or when the account is disabled.
+at a fixed lifetime, at logout, or when the account is disabled; expired rows are
+deleted by :func:`auth.housekeeping.purge`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg2.extensions
 
-from auth import audit
+from auth import audit, db, housekeeping
 from auth.principals import Principal
-from auth.users import principal_for
+from auth.users import principal_columns, principal_fields, principal_from_row
 
 COOKIE_NAME = "lick_session"
+# secrets.token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
+_COOKIE_RE = re.compile(r"[A-Za-z0-9_-]{43}")
+_LAST_SEEN_RESOLUTION = "1 minute"
 
 
 @dataclass(frozen=True)
@@ -60,25 +65,41 @@ def create_session(
     return cookie, Session(row[0], principal, csrf, row[1])
 
 
-def load_session(conn: psycopg2.extensions.connection, cookie: str) -> Session | None:
-    """The live session of an active account named by this cookie, or None."""
-    if not cookie or len(cookie) > 200:
+def looks_like_cookie(cookie: str) -> bool:
+    """Whether a cookie value has the shape :func:`create_session` gives (cheap pre-check:
+    anything else names no session, and costs no query)."""
+    return _COOKIE_RE.fullmatch(cookie) is not None
+
+
+def load_session(conn: db.ConnectionSource, cookie: str) -> Session | None:
+    """The live session of an active account named by this cookie, or None.
+
+    One statement: the session, its account and groups, and (at most once a
+    ``_LAST_SEEN_RESOLUTION``, so that browsing does not write on every page) the
+    session's ``last_seen_at``.
+    """
+    if not looks_like_cookie(cookie):
         return None
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            "UPDATE auth.sessions AS s SET last_seen_at = now() FROM auth.users AS u"
-            " WHERE s.secret_hash = %s AND u.user_id = s.user_id AND u.is_active"
-            "   AND s.expires_at > now()"
-            " RETURNING s.session_id, s.user_id, s.csrf_token, s.expires_at",
-            (_digest(cookie),),
-        )
-        row = cur.fetchone()
+    with db.borrow(conn) as c:
+        row = db.run_one(c, _LOAD_SQL, {"digest": _digest(cookie),
+                                        "resolution": _LAST_SEEN_RESOLUTION})
     if row is None:
         return None
-    principal = principal_for(conn, int(row[1]), auth_method="session")
-    if principal is None:
-        return None
-    return Session(row[0], principal, row[2], row[3])
+    return Session(row[0], principal_from_row(row[3:], "session"), row[1], row[2])
+
+
+_LOAD_SQL = (
+    "WITH live AS ("
+    " SELECT s.session_id, s.csrf_token, s.expires_at, s.last_seen_at,"
+    f"       {principal_columns('u')}"
+    "   FROM auth.sessions AS s JOIN auth.users AS u ON u.user_id = s.user_id"
+    "  WHERE s.secret_hash = %(digest)s AND u.is_active AND s.expires_at > now()"
+    "), touched AS ("
+    " UPDATE auth.sessions AS s SET last_seen_at = now() FROM live"
+    "  WHERE s.session_id = live.session_id"
+    "    AND live.last_seen_at < now() - %(resolution)s::interval)"
+    f" SELECT session_id, csrf_token, expires_at, {principal_fields('live')} FROM live"
+)
 
 
 def end_session(conn: psycopg2.extensions.connection, cookie: str, *, address: str = "") -> bool:
@@ -102,10 +123,10 @@ def end_user_sessions(conn: psycopg2.extensions.connection, user_id: int) -> int
         return int(cur.rowcount)
 
 
-def purge_expired(conn: psycopg2.extensions.connection) -> int:
-    with conn, conn.cursor() as cur:
-        cur.execute("DELETE FROM auth.sessions WHERE expires_at <= now()")
-        return int(cur.rowcount)
+def purge_expired(conn: db.ConnectionSource) -> int:
+    """Delete expired sessions; how many.  (:func:`auth.housekeeping.purge` does this and
+    the other tables' clean-up in one call.)"""
+    return housekeeping.purge_sessions(conn)
 
 
 def csrf_matches(session: Session, submitted: str | None) -> bool:

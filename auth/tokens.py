@@ -16,12 +16,12 @@ from datetime import datetime
 
 import psycopg2.extensions
 
-from auth import audit
+from auth import audit, db
 from auth.principals import Principal
-from auth.users import principal_for
+from auth.users import principal_columns, principal_fields, principal_from_row
 
 TOKEN_PREFIX = "lick_"
-_TOKEN_RE = re.compile(r"^lick_([0-9a-f]{8})_([A-Za-z0-9_-]{43})$")
+_TOKEN_RE = re.compile(r"lick_([0-9a-f]{8})_([A-Za-z0-9_-]{43})")
 # last_used_at is refreshed at most this often, so a busy client does not write per request.
 _LAST_USED_RESOLUTION = "1 minute"
 
@@ -58,7 +58,7 @@ def _digest(token: str) -> bytes:
 
 def looks_like_token(value: str) -> bool:
     """Whether a bearer credential has our token shape (cheap pre-check)."""
-    return _TOKEN_RE.match(value) is not None
+    return _TOKEN_RE.fullmatch(value) is not None
 
 
 def create_token(
@@ -97,32 +97,34 @@ def create_token(
     return token, TokenInfo(*info)
 
 
-def verify_token(conn: psycopg2.extensions.connection, token: str) -> Principal | None:
-    """The principal a live token stands for, or None (unknown, revoked, expired, disabled)."""
+def verify_token(conn: db.ConnectionSource, token: str) -> Principal | None:
+    """The principal a live token stands for, or None (unknown, revoked, expired, disabled).
+
+    One statement: the token, its account and groups, and (at most once a
+    ``_LAST_USED_RESOLUTION``) the token's ``last_used_at``.  A value without the token
+    shape costs no query.
+    """
     if not looks_like_token(token):
         return None
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            "UPDATE auth.tokens AS t SET last_used_at = now()"
-            " FROM auth.users AS u"
-            " WHERE t.secret_hash = %s AND u.user_id = t.user_id AND u.is_active"
-            "   AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())"
-            "   AND (t.last_used_at IS NULL OR t.last_used_at < now() - %s::interval)"
-            " RETURNING t.user_id",
-            (_digest(token), _LAST_USED_RESOLUTION),
-        )
-        row = cur.fetchone()
-        if row is None:
-            cur.execute(
-                "SELECT t.user_id FROM auth.tokens AS t JOIN auth.users AS u USING (user_id)"
-                " WHERE t.secret_hash = %s AND u.is_active AND t.revoked_at IS NULL"
-                "   AND (t.expires_at IS NULL OR t.expires_at > now())",
-                (_digest(token),),
-            )
-            row = cur.fetchone()
-    if row is None:
-        return None
-    return principal_for(conn, int(row[0]), auth_method="token")
+    with db.borrow(conn) as c:
+        row = db.run_one(c, _VERIFY_SQL, {"digest": _digest(token),
+                                          "resolution": _LAST_USED_RESOLUTION})
+    return None if row is None else principal_from_row(row, "token")
+
+
+_VERIFY_SQL = (
+    "WITH live AS ("
+    f" SELECT t.token_id, t.last_used_at, {principal_columns('u')}"
+    "   FROM auth.tokens AS t JOIN auth.users AS u ON u.user_id = t.user_id"
+    "  WHERE t.secret_hash = %(digest)s AND u.is_active AND t.revoked_at IS NULL"
+    "    AND (t.expires_at IS NULL OR t.expires_at > now())"
+    "), touched AS ("
+    " UPDATE auth.tokens AS t SET last_used_at = now() FROM live"
+    "  WHERE t.token_id = live.token_id"
+    "    AND (live.last_used_at IS NULL"
+    "         OR live.last_used_at < now() - %(resolution)s::interval))"
+    f" SELECT {principal_fields('live')} FROM live"
+)
 
 
 def list_tokens(conn: psycopg2.extensions.connection, user_id: int | None = None, *,

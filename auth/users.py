@@ -9,25 +9,33 @@ is given, and records what it changed in the audit log.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import psycopg2
 import psycopg2.extensions
 
-from auth import audit
+from auth import audit, db
 from auth.passwords import hash_password
 from auth.principals import Principal
 
 # Two-part advisory lock key for the sync: concurrent timer runs queue, not interleave.
 _SYNC_LOCK = (0x4C49434B, 1)
 
-_USER_COLUMNS = (
-    "user_id, observer_id, login, first_name, last_name, email, is_active, "
-    "disabled_reason, is_staff, is_admin, is_local, created_at, synced_at"
+_USER_FIELDS = (
+    "user_id", "observer_id", "login", "first_name", "last_name", "email", "is_active",
+    "disabled_reason", "is_staff", "is_admin", "is_local", "created_at", "synced_at",
 )
+_USER_COLUMNS = ", ".join(_USER_FIELDS)
+
+# Longest login and password a credential may carry.  Logins are email addresses
+# (RFC 5321 caps a path at 254 characters); a password check hashes what it is given,
+# so an unbounded one would let a client buy argon2 time by the megabyte.
+MAX_LOGIN_CHARS = 254
+MAX_PASSWORD_CHARS = 1024
 
 
 class UserError(ValueError):
@@ -85,6 +93,88 @@ def _user(row: Sequence[object]) -> User:
     return User(*row)  # type: ignore[arg-type]
 
 
+def unstorable(text: str) -> bool:
+    """Control characters (NUL among them: PostgreSQL text cannot hold it) or lone
+    surrogates (not encodable as UTF-8): no account can have them, no query gets them."""
+    return any(unicodedata.category(c) in ("Cc", "Cs") for c in text)
+
+
+def login_problem(login: str) -> str | None:
+    """Why ``login`` cannot name any account (checked before any query), or None."""
+    if not login:
+        return "the login is empty"
+    if len(login) > MAX_LOGIN_CHARS:
+        return f"the login is longer than {MAX_LOGIN_CHARS} characters"
+    if unstorable(login):
+        return "the login contains a control character"
+    return None
+
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` cannot be any account's password (checked before any query)."""
+    if len(password) > MAX_PASSWORD_CHARS:
+        return f"the password is longer than {MAX_PASSWORD_CHARS} characters"
+    if unstorable(password):
+        return "the password contains a control character"
+    return None
+
+
+def _new_password_problem(password: str) -> str | None:
+    if len(password) < 8:
+        return "the password must have at least 8 characters"
+    return password_problem(password)
+
+
+def principal_columns(alias: str) -> str:
+    """The select list :func:`principal_from_row` reads, for the account aliased ``alias``.
+
+    Account and groups in one statement, so that resolving a credential costs one
+    round trip.  ``alias`` is a constant of the calling module, never user text.
+    """
+    if not alias.isidentifier():
+        raise ValueError(f"not an SQL alias: {alias!r}")
+    return (
+        ", ".join(f"{alias}.{name}" for name in _USER_FIELDS)
+        + f", ARRAY(SELECT m.group_id FROM auth.group_members AS m"
+          f" WHERE m.user_id = {alias}.user_id ORDER BY m.group_id) AS group_ids"
+        + f", ARRAY(SELECT g.name FROM auth.group_members AS m JOIN auth.groups AS g"
+          f" USING (group_id) WHERE m.user_id = {alias}.user_id ORDER BY g.name) AS group_names"
+    )
+
+
+PRINCIPAL_WIDTH = len(_USER_FIELDS) + 2
+"""How many columns :func:`principal_columns` selects."""
+
+
+def principal_fields(alias: str) -> str:
+    """The columns of :func:`principal_columns` read back from a derived table ``alias``."""
+    if not alias.isidentifier():
+        raise ValueError(f"not an SQL alias: {alias!r}")
+    return ", ".join(f"{alias}.{name}" for name in (*_USER_FIELDS, "group_ids", "group_names"))
+
+
+def user_from_row(row: Sequence[Any]) -> User:
+    """The account of a row selected with :func:`principal_columns`."""
+    return _user(row[:len(_USER_FIELDS)])
+
+
+def principal_from_row(row: Sequence[Any], auth_method: str) -> Principal:
+    """The principal of a row selected with :func:`principal_columns`."""
+    user = user_from_row(row)
+    group_ids, group_names = row[len(_USER_FIELDS)], row[len(_USER_FIELDS) + 1]
+    return Principal(
+        user_id=user.user_id,
+        login=user.login,
+        display_name=user.display_name,
+        is_staff=user.is_staff or user.is_admin,
+        is_admin=user.is_admin,
+        observer_id=user.observer_id,
+        group_ids=frozenset(group_ids or ()),
+        group_names=frozenset(group_names or ()),
+        auth_method=auth_method,
+    )
+
+
 def get_user(conn: psycopg2.extensions.connection, *, login: str | None = None,
              user_id: int | None = None) -> User | None:
     """One account by login (case-insensitive) or id, active or not."""
@@ -127,10 +217,12 @@ def add_user(
     ``password=None`` makes an account that can only use tokens.
     """
     login = login.strip()
-    if not login or any(c.isspace() for c in login) or ":" in login:
-        raise UserError(f"invalid login {login!r}: an email address without spaces or ':'")
-    if password is not None and len(password) < 8:
-        raise UserError("the password must have at least 8 characters")
+    if login_problem(login) or any(c.isspace() for c in login) or ":" in login:
+        raise UserError(f"invalid login {login!r}: an email address without spaces or ':', "
+                        f"at most {MAX_LOGIN_CHARS} characters")
+    problem = None if password is None else _new_password_problem(password)
+    if problem:
+        raise UserError(problem)
     password_hash = None if password is None else hash_password(password)
     with conn, conn.cursor() as cur:
         try:
@@ -163,8 +255,9 @@ def _audit(cur: psycopg2.extensions.cursor, event: str, actor: Principal | None,
 def set_password(conn: psycopg2.extensions.connection, login: str, password: str, *,
                  actor: Principal | None = None) -> None:
     """New argon2 hash for a local account (synced observers change theirs upstream)."""
-    if len(password) < 8:
-        raise UserError("the password must have at least 8 characters")
+    problem = _new_password_problem(password)
+    if problem:
+        raise UserError(problem)
     with conn, conn.cursor() as cur:
         cur.execute(
             "UPDATE auth.users SET password_hash = %s, updated_at = now()"
@@ -200,50 +293,12 @@ def disable_user(conn: psycopg2.extensions.connection, login: str, *,
     return set_active(conn, login, False, actor=actor)
 
 
-def password_hash_for(conn: psycopg2.extensions.connection, login: str
-                      ) -> tuple[User, str | None] | None:
-    """The active account with this login and its stored hash, for authentication."""
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            f"SELECT {_USER_COLUMNS}, password_hash FROM auth.users"
-            " WHERE lower(login) = lower(%s) AND is_active",
-            (login,),
-        )
-        row = cur.fetchone()
-    if row is None:
-        return None
-    return _user(row[:-1]), row[-1]
-
-
 def principal_for(conn: psycopg2.extensions.connection, user_id: int, *,
                   auth_method: str = "none") -> Principal | None:
     """The principal of an active account (with its groups), or None."""
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            f"SELECT {_USER_COLUMNS} FROM auth.users WHERE user_id = %s AND is_active",
-            (user_id,),
-        )
-        row = cur.fetchone()
-        if row is None:
-            return None
-        user = _user(row)
-        cur.execute(
-            "SELECT g.group_id, g.name FROM auth.group_members AS m"
-            " JOIN auth.groups AS g USING (group_id) WHERE m.user_id = %s",
-            (user_id,),
-        )
-        groups = cur.fetchall()
-    return Principal(
-        user_id=user.user_id,
-        login=user.login,
-        display_name=user.display_name,
-        is_staff=user.is_staff or user.is_admin,
-        is_admin=user.is_admin,
-        observer_id=user.observer_id,
-        group_ids=frozenset(g for g, _ in groups),
-        group_names=frozenset(n for _, n in groups),
-        auth_method=auth_method,
-    )
+    row = db.run_one(conn, f"SELECT {principal_columns('u')} FROM auth.users AS u"
+                           " WHERE u.user_id = %s AND u.is_active", (user_id,))
+    return None if row is None else principal_from_row(row, auth_method)
 
 
 # --- groups -------------------------------------------------------------------------

@@ -3,26 +3,63 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+from collections.abc import Iterator
+from datetime import timedelta
 
 import psycopg2
+import psycopg2.extensions
 import pytest
 
-from auth import sessions, tokens, users
+from auth import housekeeping, sessions, tokens, users
 from auth.credentials import (
+    ANONYMOUS_IDENTITY,
     CHALLENGE,
     BasicCredentials,
     BearerCredentials,
+    Identity,
+    Malformed,
+    Refusal,
+    RefusalReason,
     authenticate_request,
     parse_authorization,
 )
 from auth.identity import begin_query_transaction, load_secret, reset_connection
 from auth.passwords import VerifiedCredentialCache
 from auth.principals import ANONYMOUS
+from auth.throttle import ThrottlePolicy
 from tests.auth.leak_matrix import Row, insert_rows
 
 
 def basic(login: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()
+
+
+POLICY = ThrottlePolicy(max_failures_per_login=3, max_failures_per_address=50,
+                        window=timedelta(minutes=10))
+
+
+class CountingSource:
+    """A connection source (like a pool's ``owner()``) that counts what it lends."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.borrowed = 0
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[psycopg2.extensions.connection]:
+        self.borrowed += 1
+        conn = psycopg2.connect(self.dsn)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+def authenticate(connect, authorization=None, cookie=None, address="10.3.0.1",
+                 cache=None):
+    return authenticate_request(connect, authorization=authorization, session_cookie=cookie,
+                                address=address, policy=POLICY, cache=cache)
 
 
 @pytest.fixture
@@ -32,50 +69,115 @@ def alice(owner) -> users.User:
 
 @pytest.mark.parametrize(("header", "expected"), [
     (None, None),
-    ("", None),
     (basic("a@b", "p:q"), BasicCredentials("a@b", "p:q")),
     ("basic " + base64.b64encode("ü@x:ö".encode()).decode(), BasicCredentials("ü@x", "ö")),
-    ("Basic !!!notbase64", None),
-    ("Basic " + base64.b64encode(b"no-colon").decode(), None),
-    ("Basic " + base64.b64encode(b":nologin").decode(), None),
+    (("Basic " + base64.b64encode("ü@x:ö".encode()).decode()).encode(),
+     BasicCredentials("ü@x", "ö")),
+    ("  Basic\t" + base64.b64encode(b"a:b").decode() + "  ", BasicCredentials("a", "b")),
     ("Bearer lick_abc", BearerCredentials("lick_abc")),
-    ("Bearer", None),
-    ("Digest x", None),
 ])
 def test_parse_authorization(header, expected) -> None:
     assert parse_authorization(header) == expected
 
 
-def test_basic_bearer_cookie_and_anonymous(owner, alice) -> None:
+@pytest.mark.parametrize(("header", "says"), [
+    ("", "empty"),
+    ("   ", "empty"),
+    ("Basic !!!notbase64", "base64"),
+    ("Basic ünïcode", "base64"),
+    ("Basic " + base64.b64encode("jörg:pw".encode("latin-1")).decode(), "UTF-8"),
+    ("Basic " + base64.b64encode(b"no-colon").decode(), "':'"),
+    ("Basic " + base64.b64encode(b":nologin").decode(), "login"),
+    ("Basic " + base64.b64encode(b" :nologin").decode(), "login"),
+    ("Basic", "no credentials after 'Basic'"),
+    ("Bearer", "token"),
+    ("Bearer   ", "token"),
+    ("Digest x", "'Digest'"),
+    ("\x00\x01 x", "scheme"),
+    ("Basic " + "A" * 9000, "longer than 8192"),
+])
+def test_malformed_headers_say_what_is_wrong(header, says) -> None:
+    parsed = parse_authorization(header)
+    assert isinstance(parsed, Malformed)
+    assert says in parsed.message
+
+
+def test_credentials_never_show_in_repr() -> None:
+    assert "secret" not in repr(BasicCredentials("a@b", "secret"))
+    assert "secret" not in repr(BearerCredentials("secret"))
+
+
+def test_basic_bearer_cookie_and_anonymous(auth_db, owner, alice) -> None:
+    source = CountingSource(auth_db.owner_dsn)
     cache = VerifiedCredentialCache()
-    ok = authenticate_request(owner, authorization=basic(alice.login, "pass:with:colons"),
-                              session_cookie=None, address="10.3.0.1", cache=cache)
-    assert ok.principal.user_id == alice.user_id and not ok.refused
-    assert ok.principal.auth_method == "basic"
-    wrong = authenticate_request(owner, authorization=basic(alice.login, "nope"),
-                                 session_cookie=None, address="10.3.0.1", cache=cache)
-    assert wrong.refused and wrong.principal is ANONYMOUS and wrong.challenge == CHALLENGE
+    ok = authenticate(source, basic(alice.login, "pass:with:colons"), cache=cache)
+    assert isinstance(ok, Identity) and ok.principal.user_id == alice.user_id
+    assert ok.principal.auth_method == "basic" and ok.session is None
+    wrong = authenticate(source, basic(alice.login, "nope"), cache=cache)
+    assert isinstance(wrong, Refusal) and wrong.reason is RefusalReason.WRONG_CREDENTIALS
+    assert (wrong.status, wrong.headers) == (401, {"WWW-Authenticate": CHALLENGE})
+    assert CHALLENGE.startswith("Basic ") and 'charset="UTF-8"' in CHALLENGE
     token, _ = tokens.create_token(owner, alice.user_id)
-    by_token = authenticate_request(owner, authorization=f"Bearer {token}",
-                                    session_cookie=None, address="10.3.0.2")
-    assert by_token.principal.user_id == alice.user_id
-    bad_token = authenticate_request(owner, authorization="Bearer lick_00000000_" + "A" * 43,
-                                     session_cookie=None, address="10.3.0.2")
-    assert bad_token.refused
-    garbage = authenticate_request(owner, authorization="Negotiate xyz", session_cookie=None,
-                                   address="10.3.0.2")
-    assert garbage.refused
-    nobody = authenticate_request(owner, authorization=None, session_cookie=None,
-                                  address="10.3.0.3")
-    assert nobody.principal is ANONYMOUS and not nobody.refused
-    cookie, _ = sessions.create_session(owner, ok.principal)
-    by_cookie = authenticate_request(owner, authorization=None, session_cookie=cookie,
-                                     address="10.3.0.4")
-    assert by_cookie.principal.user_id == alice.user_id
-    assert by_cookie.principal.auth_method == "session"
-    stale = authenticate_request(owner, authorization=None, session_cookie="forged",
-                                 address="10.3.0.4")
-    assert stale.principal is ANONYMOUS and not stale.refused
+    by_token = authenticate(source, f"Bearer {token}")
+    assert isinstance(by_token, Identity) and by_token.principal.user_id == alice.user_id
+    assert by_token.principal.auth_method == "token"
+    bad_token = authenticate(source, "Bearer lick_00000000_" + "A" * 43)
+    assert isinstance(bad_token, Refusal) and bad_token.status == 401
+    assert bad_token.headers["WWW-Authenticate"].startswith("Bearer ")
+    garbage = authenticate(source, "Negotiate xyz")
+    assert isinstance(garbage, Refusal) and garbage.reason is RefusalReason.MALFORMED
+    assert garbage.status == 401 and "Negotiate" in garbage.message
+    cookie, session = sessions.create_session(owner, ok.principal)
+    by_cookie = authenticate(source, cookie=cookie)
+    assert isinstance(by_cookie, Identity) and by_cookie.principal.user_id == alice.user_id
+    assert by_cookie.principal.auth_method == "session" and not by_cookie.stale_cookie
+    assert by_cookie.session is not None and by_cookie.session.csrf_token == session.csrf_token
+    header_wins = authenticate(source, f"Bearer {token}", cookie=cookie)
+    assert isinstance(header_wins, Identity) and header_wins.session is None
+    assert header_wins.principal.auth_method == "token"
+    wrong_header_wins = authenticate(source, basic(alice.login, "nope"), cookie=cookie)
+    assert isinstance(wrong_header_wins, Refusal), "a valid cookie does not excuse a bad header"
+    sessions.end_session(owner, cookie)
+    stale = authenticate(source, cookie=cookie)
+    assert stale == Identity(ANONYMOUS, stale_cookie=True)
+
+
+def test_no_database_work_for_anonymous_or_shapeless_credentials(owner) -> None:
+    def no_database() -> contextlib.AbstractContextManager[psycopg2.extensions.connection]:
+        raise AssertionError("no connection may be borrowed")
+
+    assert authenticate(no_database) is ANONYMOUS_IDENTITY
+    assert authenticate(no_database, "", cookie="") is ANONYMOUS_IDENTITY
+    assert authenticate(no_database, cookie="forged") == Identity(ANONYMOUS, stale_cookie=True)
+    for header in ("Bearer not-a-token", "Digest x", "Basic ???", basic("a\x00b", "pw"),
+                   basic("alice@example.org", "pw\x00"), basic("a" * 255, "pw"),
+                   basic("alice@example.org", "p" * 1025), basic("a\nb", "pw")):
+        assert isinstance(authenticate(no_database, header), Refusal), header
+
+
+def test_a_cached_basic_login_costs_one_statement_and_a_failure_two(auth_db, alice) -> None:
+    source = CountingSource(auth_db.owner_dsn)
+    cache = VerifiedCredentialCache()
+    header = basic(alice.login, "pass:with:colons")
+    assert isinstance(authenticate(source, header, cache=cache), Identity)
+    assert source.borrowed == 2, "lookup, then the recorded success"
+    assert isinstance(authenticate(source, header, cache=cache), Identity)
+    assert source.borrowed == 3, "recalled: the lookup only"
+    assert isinstance(authenticate(source, basic(alice.login, "x"), cache=cache), Refusal)
+    assert isinstance(authenticate(source, basic("nobody@example.org", "x"), cache=cache),
+                      Refusal)
+    assert source.borrowed == 7
+
+
+def test_throttled_basic_is_429_with_retry_after(owner, alice) -> None:
+    for _ in range(3):
+        authenticate(owner, basic(alice.login, "wrong"), address="10.3.1.1")
+    throttled = authenticate(owner, basic(alice.login, "pass:with:colons"), address="10.3.1.2")
+    assert isinstance(throttled, Refusal) and throttled.reason is RefusalReason.THROTTLED
+    assert throttled.status == 429 and throttled.retry_after_seconds is not None
+    assert 0 < throttled.retry_after_seconds <= 600
+    assert throttled.headers == {"Retry-After": str(throttled.retry_after_seconds)}
+    assert f"{throttled.retry_after_seconds} s" in throttled.message
 
 
 def test_sessions_csrf_logout_expiry_and_disable(owner, alice) -> None:
@@ -99,7 +201,8 @@ def test_sessions_csrf_logout_expiry_and_disable(owner, alice) -> None:
     with owner, owner.cursor() as cur:
         cur.execute("UPDATE auth.sessions SET expires_at = now() - interval '1 second'")
     assert sessions.load_session(owner, cookie2) is None
-    assert sessions.purge_expired(owner) == 1
+    assert housekeeping.purge(owner, attempts_older_than=timedelta(days=1),
+                              audit_older_than=None).sessions == 1
 
     cookie3, _ = sessions.create_session(owner, principal)
     users.disable_user(owner, alice.login)

@@ -23,6 +23,8 @@ from auth.identity import (
     is_public,
     load_secret,
     observing_night,
+    prepare_query_transaction,
+    rejection_error,
     rotate_secret,
 )
 from auth.principals import ANONYMOUS
@@ -325,4 +327,57 @@ def test_after_begin_the_role_cannot_change_itself(q, dataset, secret, statement
         begin_query_transaction(cur, dataset.principals["alice"], secret)
         with pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
             cur.execute(statement)
+    q.rollback()
+
+
+def test_prepared_assertion_goes_with_the_callers_settings(q, dataset, secret) -> None:
+    """One statement binds the requester and sets the query's limits: one round trip less."""
+    with q.cursor() as cur:
+        assertion = prepare_query_transaction(cur, dataset.principals["alice"], secret)
+        assert visible(cur) == dataset.visible_dids("anonymous"), "anonymous until sent"
+        cur.execute(f"SELECT {assertion.expression}, set_config('statement_timeout', %s, true),"
+                    " set_config('work_mem', %s, true)", (*assertion.params, "7s", "8MB"))
+        cur.execute("SHOW statement_timeout")
+        assert one(cur) == ("7s",)
+        assert visible(cur) == dataset.visible_dids("alice")
+        with pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
+            cur.execute("CREATE TEMP TABLE late (x int)")
+    q.rollback()
+
+
+def test_prepared_assertion_as_a_statement_of_its_own(q, dataset, secret) -> None:
+    with q.cursor() as cur:
+        assertion = prepare_query_transaction(cur, dataset.principals["staff"], secret)
+        cur.execute(assertion.sql + "; SELECT set_config('work_mem', '8MB', true)",
+                    assertion.params)
+        assert visible(cur) == dataset.visible_dids("staff")
+    q.rollback()
+
+
+def test_a_prepared_assertion_is_void_in_the_next_transaction(q, dataset, secret) -> None:
+    with q.cursor() as cur:
+        assertion = prepare_query_transaction(cur, dataset.principals["staff"], secret)
+    q.rollback()
+    with q.cursor() as cur:
+        cur.execute("SELECT 1")
+        with pytest.raises(psycopg2.Error) as raised:
+            cur.execute(assertion.sql, assertion.params)
+    q.rollback()
+    error = rejection_error(raised.value)
+    assert isinstance(error, IdentityError) and "secret" in str(error)
+    assert rejection_error(ValueError("other")) is None
+
+
+def test_prepared_uploads_are_created_in_the_same_round_trip(q, dataset, secret) -> None:
+    with q.cursor() as cur:
+        assertion = prepare_query_transaction(
+            cur, dataset.principals["alice"], secret,
+            temp_tables=("CREATE TEMP TABLE up1 (x int) ON COMMIT DROP;",
+                         "CREATE TEMP TABLE up2 (y text) ON COMMIT DROP"))
+        cur.execute(assertion.sql, assertion.params)
+        cur.execute("INSERT INTO pg_temp.up1 VALUES (1); SELECT count(*) FROM pg_temp.up2")
+        assert one(cur) == (0,)
+        assert visible(cur) == dataset.visible_dids("alice")
+        with pytest.raises(IdentityError):
+            prepare_query_transaction(cur, ANONYMOUS, secret, temp_tables=("DROP TABLE x",))
     q.rollback()

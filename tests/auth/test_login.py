@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import psycopg2
+import psycopg2.extensions
 import pytest
 from passlib.hash import pbkdf2_sha256
 
 from auth import audit, throttle, users
-from auth.login import authenticate_password
+from auth.login import LoginResult, authenticate_password
 from auth.passwords import VerifiedCredentialCache
 
 POLICY = throttle.ThrottlePolicy(max_failures_per_login=3, max_failures_per_address=5,
@@ -73,11 +77,90 @@ def test_address_throttled_across_accounts(owner, alice) -> None:
     assert other.principal is not None
 
 
-def test_purge_old_attempts(owner, alice) -> None:
-    authenticate_password(owner, alice.login, "wrong", "10.0.4.1", policy=POLICY)
+def test_a_throttled_client_is_audited_once_per_window(owner, alice) -> None:
+    """Each throttled try used to add an audit row: a client retrying in a loop grew the
+    log without bound.  Now one per login and address per window."""
+    for _ in range(3):
+        authenticate_password(owner, alice.login, "wrong", "10.0.4.1", policy=POLICY)
+    for _ in range(5):
+        assert authenticate_password(owner, alice.login.upper(), "wrong", "10.0.4.1",
+                                     policy=POLICY).throttled
+    assert authenticate_password(owner, alice.login, "wrong", "10.0.4.2", policy=POLICY).throttled
+
+    def throttled_events() -> list[tuple[str, str]]:
+        return sorted((e.actor_login.lower(), e.address)
+                      for e in audit.list_events(owner, event=audit.LOGIN_THROTTLED))
+
+    assert throttled_events() == [(alice.login.lower(), "10.0.4.1"),
+                                  (alice.login.lower(), "10.0.4.2")]
     with owner, owner.cursor() as cur:
-        cur.execute("UPDATE auth.login_attempts SET at = at - interval '40 days'")
-    assert throttle.purge(owner) == 1
+        cur.execute("UPDATE auth.audit_log SET at = at - interval '11 minutes'"
+                    " WHERE event = %s", (audit.LOGIN_THROTTLED,))
+    assert authenticate_password(owner, alice.login, "wrong", "10.0.4.1", policy=POLICY).throttled
+    assert len(throttled_events()) == 3, "a new window, a new event"
+    with owner, owner.cursor() as cur:
+        cur.execute("SELECT count(*) FROM auth.login_attempts")
+        assert cur.fetchone() == (3,), "throttled tries are not attempts"
+
+
+def test_concurrent_throttled_tries_add_one_event(auth_db, owner, alice) -> None:
+    for _ in range(3):
+        authenticate_password(owner, alice.login, "wrong", "10.0.4.9", policy=POLICY)
+
+    def attempt(_: int) -> bool:
+        conn = psycopg2.connect(auth_db.owner_dsn)
+        try:
+            return authenticate_password(conn, alice.login, "wrong", "10.0.4.9",
+                                         policy=POLICY).throttled
+        finally:
+            conn.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(attempt, range(16)))
+    assert len(audit.list_events(owner, event=audit.LOGIN_THROTTLED)) == 1
+
+
+@pytest.mark.parametrize(("login", "password"), [
+    ("", "x"), ("   ", "x"), ("a\x00b@example.org", "x"), ("alice@example.org", "a\x00b"),
+    ("a\x7fb", "x"), ("a\u0085b", "x"), ("alice@example.org", "\ud800"), ("\udcff", "x"),
+    ("a" * 255, "x"), ("alice@example.org", "p" * 1025),
+])
+def test_impossible_credentials_are_refused_before_any_query(owner, login, password) -> None:
+    def no_database() -> contextlib.AbstractContextManager[psycopg2.extensions.connection]:
+        raise AssertionError("no query for credentials no account can have")
+
+    assert authenticate_password(no_database, login, password, "10.0.4.3",
+                                 policy=POLICY) == LoginResult(None)
+
+
+def test_hostile_address_is_stored_safely(owner, alice) -> None:
+    bad = authenticate_password(owner, alice.login, "wrong", "10.0.\x00.1\n" + "x" * 500,
+                                policy=POLICY)
+    assert bad.principal is None
+    with owner, owner.cursor() as cur:
+        cur.execute("SELECT address FROM auth.login_attempts")
+        (address,) = cur.fetchone()
+    assert address.startswith("10.0.?.1?") and len(address) == 100
+
+
+def test_successes_recorded_when_verified_repeats_only_when_asked(owner, alice) -> None:
+    cache = VerifiedCredentialCache()
+    for _ in range(3):
+        assert authenticate_password(owner, alice.login, "alice-password", "10.0.4.4",
+                                     policy=POLICY, cache=cache,
+                                     audit_success=False).principal is not None
+    assert len(audit.list_events(owner, event=audit.LOGIN)) == 1, "the verified one only"
+    authenticate_password(owner, alice.login, "alice-password", "10.0.4.4", policy=POLICY,
+                          cache=cache)
+    assert len(audit.list_events(owner, event=audit.LOGIN)) == 2
+
+
+def test_wrong_passwords_never_enter_the_cache(owner, alice) -> None:
+    cache = VerifiedCredentialCache()
+    authenticate_password(owner, alice.login, "wrong", "10.0.4.5", policy=POLICY, cache=cache)
+    authenticate_password(owner, "nobody@example.org", "wrong", "10.0.4.5", policy=POLICY,
+                          cache=cache)
+    assert len(cache) == 0
 
 
 def test_local_pbkdf2_hash_upgraded_on_login(owner, alice) -> None:
@@ -128,3 +211,17 @@ def test_account_management(owner, alice) -> None:
     assert principal is not None and principal.group_names == frozenset({"team"})
     users.set_membership(owner, "team", staff.login, False)
     assert users.list_groups(owner)[0].member_logins == ()
+
+
+def test_service_policy_from_its_two_settings() -> None:
+    policy = throttle.ThrottlePolicy.for_limit(5, 900)
+    assert policy == throttle.ThrottlePolicy(5, 20, timedelta(minutes=15))
+
+
+@pytest.mark.parametrize(("login", "password"), [
+    ("ctl\x01@example.org", "long-enough"), ("a" * 250 + "@x.org", "long-enough"),
+    ("ok@example.org", "nul\x00-password"), ("ok@example.org", "p" * 1025),
+])
+def test_accounts_cannot_get_credentials_that_login_refuses(owner, login, password) -> None:
+    with pytest.raises(users.UserError):
+        users.add_user(owner, login, password)
