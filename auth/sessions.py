@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 import psycopg2.extensions
 
-from auth import audit, db, housekeeping
+from auth import audit, db
 from auth.principals import Principal
 from auth.users import principal_columns, principal_fields, principal_from_row
 
@@ -121,12 +121,6 @@ def end_user_sessions(conn: psycopg2.extensions.connection, user_id: int) -> int
     with conn, conn.cursor() as cur:
         cur.execute("DELETE FROM auth.sessions WHERE user_id = %s", (user_id,))
         return int(cur.rowcount)
-
-
-def purge_expired(conn: db.ConnectionSource) -> int:
-    """Delete expired sessions; how many.  (:func:`auth.housekeeping.purge` does this and
-    the other tables' clean-up in one call.)"""
-    return housekeeping.purge_sessions(conn)
 
 
 def csrf_matches(session: Session, submitted: str | None) -> bool:

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import psycopg2.extensions
 
-from auth import db, housekeeping
+from auth import db
 
 
 @dataclass(frozen=True)
@@ -114,10 +114,3 @@ def attempt_statement(login: str, address: str, succeeded: bool) -> db.Statement
 def record_attempt(conn: psycopg2.extensions.connection, login: str, address: str,
                    succeeded: bool) -> None:
     db.run(conn, [attempt_statement(login, address, succeeded)])
-
-
-def purge(conn: db.ConnectionSource, older_than: timedelta = timedelta(days=30)) -> int:
-    """Delete old attempts (the audit log keeps the lasting record); how many.
-    (:func:`auth.housekeeping.purge` does this and the other tables' clean-up in one
-    call, and refuses an age shorter than the throttle window.)"""
-    return housekeeping.purge_attempts(conn, older_than)

@@ -141,6 +141,10 @@ def running_server(database: TestDatabase, extra_env: dict[str, str] | None = No
         "LICK_ARCHIVE_DATABASE_URL": database.settings.database.url,
         # The test server fetches http UPLOADs from itself, on loopback.
         "LICK_ARCHIVE_TAP_UPLOAD_FETCH_PRIVATE": "true",
+        # every test client comes from loopback: the per-address cap of unfinished
+        # anonymous jobs would count the whole suite as one client
+        "LICK_ARCHIVE_UWS_MAX_ACTIVE_JOBS_PER_ADDRESS": "10000",
+        "LICK_ARCHIVE_UWS_MAX_ACTIVE_ANONYMOUS_JOBS": "10000",
         # the files of the demo archive (the ``archive`` fixture) are served from here
         "LICK_ARCHIVE_INGEST_ROOTS": str(Path(database.settings.service.data_dir)
                                          / "demo-archive"),

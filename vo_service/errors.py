@@ -28,6 +28,8 @@ class ServiceError(Exception):
             self.status = status
         #: Seconds the client should wait before trying again (``Retry-After``).
         self.retry_after = retry_after
+        #: Further response headers (e.g. the ``WWW-Authenticate`` of a refusal).
+        self.headers: dict[str, str] = {}
 
 
 class UsageFault(ServiceError):

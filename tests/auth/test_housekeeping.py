@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 import pytest
 
-from auth import audit, grants, sessions, throttle, tokens, users
+from auth import audit, grants, sessions, tokens, users
 from auth.housekeeping import PurgeCounts, purge
 from auth.login import authenticate_password
 from auth.throttle import ThrottlePolicy
@@ -123,16 +123,3 @@ def test_purges_and_the_throttled_check_have_an_index(owner, sql, index) -> None
         plan = "\n".join(r[0] for r in cur.fetchall())
     assert index in plan, plan
     assert audit.LOGIN_THROTTLED == "login_throttled", "the migration's partial index names it"
-
-
-def test_single_table_purges_are_the_same_deletes(owner, alice) -> None:
-    """sessions.purge_expired and throttle.purge (called by the service before it calls
-    purge) are the same batched deletes."""
-    principal = users.principal_for(owner, alice.user_id)
-    assert principal is not None
-    sessions.create_session(owner, principal, lifetime=timedelta(seconds=-1))
-    authenticate_password(owner, alice.login, "wrong", "10.8.3.1", policy=POLICY)
-    age(owner, "login_attempts", "at", "40 days")
-    assert sessions.purge_expired(owner) == 1
-    assert throttle.purge(owner) == 1
-    assert count(owner, "sessions") == count(owner, "login_attempts") == 0

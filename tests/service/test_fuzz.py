@@ -119,10 +119,7 @@ def credentials() -> st.SearchStrategy[dict[str, bytes]]:
 
 @pytest.fixture(scope="module")
 def target(database, archive) -> Iterator[RunningServer]:
-    # limits high enough that the fuzzer's own jobs never hit them
-    with running_server(database, {"LICK_ARCHIVE_UWS_MAX_ACTIVE_JOBS_PER_ADDRESS": "100000",
-                                   "LICK_ARCHIVE_UWS_MAX_ACTIVE_ANONYMOUS_JOBS": "100000"}
-                        ) as server:
+    with running_server(database) as server:
         yield server
         import os
         if os.environ.get("FUZZ_LOG"):

@@ -6,8 +6,8 @@
   ``public``.  The update touches only rows whose state changed, through the
   release-date index.
 * The identity tables: expired web sessions, login attempts older than the throttle
-  needs and audit records beyond their retention are purged, so they stay bounded
-  however long the service runs.
+  needs and audit records beyond their retention are purged (in short batches, by
+  :func:`auth.housekeeping.purge`), so they stay bounded however long it runs.
 
 It runs at start-up and then every ``interval`` seconds on a pool of its own; a
 database outage is logged and retried at the next round.
@@ -19,7 +19,7 @@ import logging
 import threading
 from datetime import timedelta
 
-from auth import sessions, throttle
+from auth import housekeeping
 from vo_service.database.pool import Pool
 from vo_service.settings import AuthSettings
 
@@ -43,12 +43,14 @@ def refresh_data_rights(pool: Pool) -> int:
 
 
 def purge_identity_records(pool: Pool, auth: AuthSettings) -> None:
-    with pool.connection() as conn:
-        expired = sessions.purge_expired(conn)
-        attempts = throttle.purge(
-            conn, older_than=timedelta(days=auth.login_attempts_retention_days))
-    if expired or attempts:
-        log.info("purged %d expired sessions and %d old login attempts", expired, attempts)
+    counts = housekeeping.purge(
+        pool.connection,
+        attempts_older_than=timedelta(days=auth.login_attempts_retention_days),
+        audit_older_than=timedelta(days=auth.audit_retention_days),
+        throttle_window=timedelta(seconds=auth.throttle_window_s))
+    if counts.sessions or counts.login_attempts or counts.audit_events:
+        log.info("purged %d expired sessions, %d old login attempts, %d old audit events",
+                 counts.sessions, counts.login_attempts, counts.audit_events)
 
 
 class Housekeeping:

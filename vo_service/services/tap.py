@@ -23,7 +23,7 @@ import psycopg2.extras
 from psycopg2 import sql
 from sqlalchemy.pool import PoolProxiedConnection
 
-from auth.identity import begin_query_transaction
+from auth.identity import prepare_query_transaction, rejection_error
 from auth.principals import Principal
 from vo_service.adql import AdqlError, Metadata, Translation, UploadTable, translate
 from vo_service.database.errors import database_fault
@@ -386,15 +386,22 @@ class TapService:
                 cur.execute("SET TRANSACTION READ WRITE")
                 for upload, table in parsed:
                     _create_upload(cur, upload.name, table)
-            begin_query_transaction(cur, principal, secret)
-            cur.execute(
-                "SELECT set_config('statement_timeout', %s, true), "
-                "set_config('work_mem', %s, true)",
-                (str(limits.statement_timeout_ms), limits.work_mem),
-            )
+            assertion = prepare_query_transaction(cur, principal, secret)
+            # the identity and the limits in one round trip (no protected table read)
+            select = [assertion.expression, "set_config('statement_timeout', %s, true)",
+                      "set_config('work_mem', %s, true)"]
+            values: list[object] = [*assertion.params, str(limits.statement_timeout_ms),
+                                    limits.work_mem]
             if limits.temp_file_limit is not None:
-                cur.execute("SELECT public.lick_set_temp_file_limit(%s)",
-                            (limits.temp_file_limit,))
+                select.append("public.lick_set_temp_file_limit(%s)")
+                values.append(limits.temp_file_limit)
+            try:
+                cur.execute("SELECT " + ", ".join(select), values)
+            except psycopg2.Error as exc:
+                rejected = rejection_error(exc)
+                if rejected is not None:
+                    raise rejected from exc
+                raise
 
     def _open(self, conn: psycopg2.extensions.connection, lease: PoolProxiedConnection,
               handle: CancelHandle, request: TapRequest, translation: Any) -> Execution:
