@@ -58,10 +58,22 @@ class ColumnPlan:
 
     @property
     def arraysize(self) -> str | None:
-        if self.kind in (CHAR, UNICODE, TIMESTAMP):
-            return self.column.arraysize if self.fixed_count is not None else (
-                self.column.arraysize if self.column.arraysize else "*")
-        return self.column.arraysize
+        """The FIELD's arraysize, derived from how the cells are encoded.
+
+        A binary reader takes the layout of a cell from the FIELD alone: a fixed size
+        means no element count, a variable one a 4-byte count first.  Deriving the
+        declaration from ``fixed_count`` (and never copying the column's) is what keeps
+        the two in step: the translator declares POINT and CIRCLE with ``*`` while
+        DALI fixes them at 2 and 3 doubles, and a timestamp declared with a fixed width
+        is still written as a variable-length string.  A variable size keeps a declared
+        maximum (``10*``).
+        """
+        if self.kind == BOOL or self.kind in SCALAR_DTYPES:
+            return None
+        if self.fixed_count is not None:
+            return str(self.fixed_count)
+        declared = self.column.arraysize
+        return declared if declared is not None and declared.endswith("*") else "*"
 
 
 def plan_column(column: ResultColumn) -> ColumnPlan:
