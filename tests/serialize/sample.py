@@ -1,7 +1,7 @@
 """A result with every column kind the writers know, NULLs in each, and hostile text.
 
 Geometry cells are pgSphere text as PostgreSQL prints it (radians); the expected
-degrees are computed here independently with ``math.degrees``.
+degrees are computed here independently with ``math.degrees`` and ``round``.
 """
 
 from __future__ import annotations
@@ -57,10 +57,12 @@ def rows(count: int = 6) -> list[tuple[Any, ...]]:
 
 
 def degrees(text: str) -> list[float]:
-    """Independent parse of pgSphere text: every number, converted to degrees."""
+    """Independent parse of pgSphere text: every number, converted to degrees and
+    rounded to the 10 decimals the service promises (docs/tap.md)."""
     for ch in "{}()<>,":
         text = text.replace(ch, " ")
-    return [math.degrees(float(x)) for x in text.split()]
+    rounded = [round(math.degrees(float(x)), 10) for x in text.split()]
+    return [0.0 if v == 360.0 else v + 0.0 for v in rounded]
 
 
 def expected_text(value: Any) -> str | None:

@@ -3,19 +3,25 @@
 ObsCore 1.1 types ``s_region`` as adql:REGION; TAP 1.1 sect. 4.3 writes such values
 as STC-S text (``POLYGON ICRS ra1 dec1 ra2 dec2 ...``, degrees).  pgSphere prints
 its values in radians: ``{(a , b),(c , d),...}`` for a polygon, ``<(a , b) , r>`` for
-a circle, ``(a , b)`` for a point.
+a circle, ``(a , b)`` for a point.  The numbers are rounded as every geometry value
+is (:data:`vo_service.serialize.columns.GEOMETRY_DECIMALS`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+
+import numpy as np
+
+from vo_service.serialize.columns import degree_texts, round_degrees
 
 _PUNCTUATION = str.maketrans("{}()<>,", "       ")
 
 
 def _degrees(text: str) -> list[str]:
-    return [f"{math.degrees(float(x)):.10g}" for x in text.translate(_PUNCTUATION).split()]
+    """The numbers in degrees, rounded and written as the DALI geometry cells are."""
+    radians = np.array(text.translate(_PUNCTUATION).split(), dtype=np.float64)
+    return degree_texts(round_degrees(radians).tolist())
 
 
 def to_stcs(value: str | None) -> str | None:

@@ -123,7 +123,7 @@ def text_cells(plan: ColumnPlan, values: Sequence[Any], *,
         return col.texts(values, kind)[0]
     if kind == col.GEOMETRY:
         counts, flat = col.geometry(values, plan)
-        return col.format_arrays(counts, flat, col.null_mask(values))
+        return col.format_arrays(counts, flat, col.null_mask(values), geometry=True)
     if kind == col.ARRAY:
         counts, flat = col.generic_arrays(values, plan)
         return col.format_arrays(counts, flat, col.null_mask(values))
