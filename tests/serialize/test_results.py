@@ -231,16 +231,6 @@ def test_error_mid_stream_ends_the_document(fmt: str) -> None:
     assert closed == [True] and info.error is not None and info.rows == 5
 
 
-def test_error_is_reraised_after_the_document_when_asked() -> None:
-    chunks: list[bytes] = []
-    with pytest.raises(RuntimeError, match="statement timeout"):
-        for chunk in stream_result(resolve_format("votable"), sample.COLUMNS,
-                                   _failing(sample.rows(), []), maxrec=None,
-                                   info=ResultInfo(), reraise=True):
-            chunks.append(chunk)
-    validate(b"".join(chunks))
-
-
 def test_error_before_the_first_row_propagates_before_any_output() -> None:
     class Broken:
         def __iter__(self) -> Broken:
