@@ -111,3 +111,12 @@ def test_failure_mid_stream_ends_a_votable_with_error(server, fmt, path):
     assert (infos[-1].get("name"), infos[-1].get("value")) == ("QUERY_STATUS", "ERROR")
     assert "division by zero" in (infos[-1].text or "")
     assert len(parse(io.BytesIO(body)).get_first_table().array) < 9000
+
+
+def test_pyvo_raises_on_a_result_that_failed_mid_stream(server):
+    import pyvo
+
+    service = pyvo.dal.TAPService(server.tap_url)
+    with pytest.raises(pyvo.dal.DALQueryError, match="division by zero"):
+        service.search(FAILING_QUERIES["general"], maxrec=100000,
+                       uploads={"t": io.BytesIO(FAILING_UPLOAD)})
