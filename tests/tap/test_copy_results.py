@@ -96,6 +96,15 @@ def test_csv_lines_end_in_crlf_and_quoted_line_breaks_stay() -> None:
     assert sink.rows == len(lines)
 
 
+def test_a_one_column_csv_null_is_not_an_empty_line() -> None:
+    out: queue.Queue[bytes] = queue.Queue()
+    sink = _Sink(out, 100, threading.Event(), csv=True, one_column=True)
+    for message in (b"1\n", b"\n", b'""\n', b"4\n"):
+        sink.write(message)
+    sink.flush()
+    assert b"".join(out.queue) == b'1\r\n""\r\n""\r\n4\r\n'
+
+
 # ---------------------------------------------------------------- a real COPY that fails
 
 # PostgreSQL sends the first rows, then fails on row 700 (as a statement timeout or a

@@ -315,12 +315,17 @@ def generic_arrays(values: Sequence[Any], plan: ColumnPlan
                          count=len(values))
     flat = [x for v in values if v is not None for x in v]
     dtype = plan.element_dtype or ">f8"
+    null = element_null(dtype)
+    return counts, np.array([null if x is None else x for x in flat], dtype=dtype)
+
+
+def element_null(dtype: str) -> float:
+    """What stands for a NULL array element, or every element of a NULL fixed-size
+    array in BINARY (which has no NULL flags): NaN, or an integer type's minimum (the
+    magic null of a scalar of that type)."""
     if dtype[1] == "i":
-        flat = [INT_NULLS[{">i2": SHORT, ">i4": INT, ">i8": LONG}[dtype]] if x is None else x
-                for x in flat]
-    else:
-        flat = [math.nan if x is None else x for x in flat]
-    return counts, np.array(flat, dtype=dtype)
+        return INT_NULLS[{">i2": SHORT, ">i4": INT, ">i8": LONG}[dtype]]
+    return math.nan
 
 
 # ---------------------------------------------------------------- text output

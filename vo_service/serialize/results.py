@@ -211,15 +211,20 @@ class _DelimitedWriter(_Writer):
     and DALI arrays cannot), so ``clean`` (quoting for CSV, blanking for TSV) is
     applied per text column on the joined column: most columns need no per-cell work.
     ``clean`` also gets the values, so that CSV can tell an empty string from NULL.
+
+    ``blank_row``: what a one-column row holding NULL is written as instead of an empty
+    line, which CSV readers (astropy, pandas) skip, losing the row; CSV writes it as
+    an empty string (:data:`CSV_BLANK_ROW`), TSV has no quoting and keeps the empty line.
     """
 
     def __init__(self, plans: Sequence[ColumnPlan], info: ResultInfo, separator: str,
-                 newline: str, clean: Callable[[list[str], Sequence[Any]], list[str]]
-                 ) -> None:
+                 newline: str, clean: Callable[[list[str], Sequence[Any]], list[str]],
+                 blank_row: str = "") -> None:
         super().__init__(plans, info)
         self.separator = separator
         self.newline = newline
         self.clean = clean
+        self.blank_row = blank_row if len(plans) == 1 else ""
 
     def head(self) -> bytes:
         names = [p.column.name for p in self.plans]
@@ -233,11 +238,17 @@ class _DelimitedWriter(_Writer):
             if plan.kind in (col.CHAR, col.UNICODE):
                 texts = self.clean(texts, column)
             cells.append(texts)
+        if self.blank_row:
+            cells[0] = [c or self.blank_row for c in cells[0]]
         lines = map(self.separator.join, zip(*cells, strict=True))
         return (self.newline.join(lines) + self.newline).encode()
 
     def tail(self, overflow: bool, error: str | None) -> bytes:
         return b""
+
+
+CSV_BLANK_ROW = '""'
+"""A one-column CSV row holding NULL: an empty line would be skipped by readers."""
 
 
 def csv_quote(cells: list[str], values: Sequence[Any]) -> list[str]:
@@ -266,7 +277,7 @@ def _writer(fmt: OutputFormat, plans: Sequence[ColumnPlan], info: ResultInfo) ->
     if fmt.serialization is not None:
         return _VOTableWriter(plans, info, fmt.serialization)
     if fmt.name == "csv":  # RFC 4180: CRLF line ends
-        return _DelimitedWriter(plans, info, ",", "\r\n", csv_quote)
+        return _DelimitedWriter(plans, info, ",", "\r\n", csv_quote, CSV_BLANK_ROW)
     if fmt.name == "tsv":
         return _DelimitedWriter(plans, info, "\t", "\n", _tsv_clean)
     raise ValueError(f"no streaming writer for {fmt.name}")

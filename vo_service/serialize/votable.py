@@ -206,7 +206,7 @@ def _column_blocks(plan: ColumnPlan, values: Sequence[Any], n: int, blocks: list
         if plan.fixed_count is None:
             _variable(counts, flat.view(np.uint8), counts * dtype.itemsize, blocks)
             return mask
-        filler = np.array(np.nan if dtype.kind == "f" else 0, dtype=dtype)
+        filler = np.array(col.element_null(dtype.str), dtype=dtype)
         fixed = np.full((n, plan.fixed_count), filler, dtype=dtype)
         present = counts == plan.fixed_count
         if int(counts[~present].sum()) != 0:

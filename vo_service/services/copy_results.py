@@ -28,7 +28,7 @@ import operator
 import queue
 import struct
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from typing import Any
 
@@ -39,6 +39,7 @@ from vo_service.result import ResultColumn
 from vo_service.serialize import votable
 from vo_service.serialize.columns import plan_column
 from vo_service.serialize.results import (
+    CSV_BLANK_ROW,
     ResultInfo,
     csv_quote,
     log_reported_failure,
@@ -49,6 +50,7 @@ _SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _TRAILER = b"\xff\xff"
 _VALUE = operator.itemgetter(slice(6, None))  # a binary row message without its framing
 _LINE = operator.itemgetter(slice(None, -1))  # a CSV row message without its LF
+_BLANK = CSV_BLANK_ROW.encode()
 _CHUNK_BYTES = 1 << 18
 _FIRST_BATCH, _MAX_BATCH = 64, 8192
 _SENDS = {"short": ("int2send", "int2", "0"), "int": ("int4send", "int4", "0"),
@@ -176,9 +178,11 @@ class _Sink:
     """
 
     def __init__(self, out: queue.Queue[Any], maxrec: int, stop: threading.Event, *,
-                 csv: bool) -> None:
+                 csv: bool, one_column: bool = False) -> None:
         self.out = out
         self.csv = csv
+        # A one-column NULL is an empty line, which CSV readers skip (results.py).
+        self.blank_rows = csv and one_column
         self.maxrec = maxrec
         self.stop = stop
         self.rows = 0
@@ -206,7 +210,10 @@ class _Sink:
             return
         self.rows += len(rows)
         if self.csv:  # RFC 4180 ends lines with CRLF, COPY with LF
-            data = b"\r\n".join(map(_LINE, rows)) + b"\r\n"
+            lines: Iterable[bytes] = map(_LINE, rows)
+            if self.blank_rows:
+                lines = (line or _BLANK for line in lines)
+            data = b"\r\n".join(lines) + b"\r\n"
         else:
             data = b"".join(rows)
         self.batch = max(1, min(_MAX_BATCH, _CHUNK_BYTES * len(rows) // len(data)))
@@ -268,7 +275,8 @@ class CopyStream:
         self.columns = columns
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=8)
         self.stop = threading.Event()
-        self.sink = _Sink(self.queue, maxrec, self.stop, csv=csv)
+        self.sink = _Sink(self.queue, maxrec, self.stop, csv=csv,
+                          one_column=len(columns) == 1)
         self.thread = threading.Thread(target=self._copy, name="tap-copy", daemon=True)
         self._first: Any = None
         self.failure: BaseException | None = None
