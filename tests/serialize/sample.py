@@ -7,6 +7,7 @@ degrees are computed here independently with ``math.degrees`` and ``round``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -72,3 +73,15 @@ def expected_text(value: Any) -> str | None:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value)
+
+
+def failing_batches(rows: list[tuple[Any, ...]], closed: list[bool]
+                    ) -> Iterator[list[tuple[Any, ...]]]:
+    """Two batches (5 rows), then the database fails as a cursor's fetchmany would;
+    ``closed`` records that the generator was closed (the executor's cursor too)."""
+    try:
+        yield rows[:3]
+        yield rows[3:5]
+        raise RuntimeError("canceling statement due to statement timeout\nCONTEXT: x")
+    finally:
+        closed.append(True)

@@ -17,6 +17,7 @@ import psycopg2
 import pytest
 from astropy.io.votable import parse
 
+from tests.conftest import fetch
 from tests.xsd import validate
 from vo_service.result import ResultColumn
 from vo_service.serialize.formats import resolve_format
@@ -146,13 +147,7 @@ EXACT_TEXT = ["1 2", "1 2 3", "10.684708 41.26875 10.7 41.26875 10.7 41.3", "0 0
                                  "fits"])
 def test_geometry_is_rounded_to_what_the_data_carry(database: Any, fmt: str) -> None:
     """pgSphere's radians give 1.0000000000000002 for 1 degree; every format says 1."""
-    conn = psycopg2.connect(database.query_dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(EXACT_QUERY)
-            rows = cur.fetchall()
-    finally:
-        conn.close()
+    rows = fetch(database.query_dsn, EXACT_QUERY)
     assert rows[0][0] == "(0.0174532925199433 , 0.0349065850398866)"  # noisy in degrees
     out = b"".join(stream_result(resolve_format(fmt), EXACT_COLUMNS, iter([rows]),
                                  maxrec=None, info=ResultInfo()))
@@ -177,13 +172,7 @@ def test_geometry_is_rounded_to_what_the_data_carry(database: Any, fmt: str) -> 
 def test_stcs_regions_use_the_same_rounding(database: Any) -> None:
     from vo_service.serialize.stcs import to_stcs
 
-    conn = psycopg2.connect(database.query_dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(EXACT_QUERY)
-            point, circle, poly, edge = cur.fetchone() or ()
-    finally:
-        conn.close()
+    point, circle, poly, edge = fetch(database.query_dsn, EXACT_QUERY)[0]
     assert to_stcs(point) == "POSITION ICRS 1 2"
     assert to_stcs(circle) == "CIRCLE ICRS 1 2 3"
     assert to_stcs(poly) == "POLYGON ICRS 10.684708 41.26875 10.7 41.26875 10.7 41.3"

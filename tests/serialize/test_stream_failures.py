@@ -26,16 +26,6 @@ RAISING_FORMATS = ["csv", "tsv", "fits"]
 VOTABLE_FORMATS = ["votable/td", "votable/b", "votable/b2"]
 
 
-def _failing(rows: list[tuple[Any, ...]], closed: list[bool]) -> Iterator[list[tuple[Any, ...]]]:
-    """Two batches, then the database fails (as a cursor's fetchmany would)."""
-    try:
-        yield rows[:3]
-        yield rows[3:5]
-        raise RuntimeError("canceling statement due to statement timeout\nCONTEXT: x")
-    finally:
-        closed.append(True)
-
-
 def _collect(fmt: str, batches: Iterator[list[tuple[Any, ...]]], info: ResultInfo,
              **options: Any) -> tuple[bytes, BaseException | None]:
     """The bytes yielded before the writer stopped, and what it raised."""
@@ -55,7 +45,7 @@ def test_formats_without_a_status_raise(fmt: str, caplog: pytest.LogCaptureFixtu
     closed: list[bool] = []
     info = ResultInfo(query="SELECT 1")
     with caplog.at_level(logging.ERROR):
-        out, raised = _collect(fmt, _failing(rows, closed), info)
+        out, raised = _collect(fmt, sample.failing_batches(rows, closed), info)
     assert isinstance(raised, ResultStreamFailed)
     assert "statement timeout" in raised.message and "CONTEXT" not in raised.message
     assert isinstance(raised.__cause__, RuntimeError)
@@ -82,7 +72,7 @@ def test_votable_reports_the_error_after_the_table(fmt: str,
     closed: list[bool] = []
     info = ResultInfo(query="SELECT 1")
     with caplog.at_level(logging.ERROR):
-        out, raised = _collect(fmt, _failing(rows, closed), info)
+        out, raised = _collect(fmt, sample.failing_batches(rows, closed), info)
     assert raised is None
     root = validate(out)  # every element closed
     resource = root.find(f"{VOT}RESOURCE")
@@ -101,7 +91,7 @@ def test_votable_raises_after_the_document_when_asked(fmt: str,
                                                       caplog: pytest.LogCaptureFixture) -> None:
     info = ResultInfo()
     with caplog.at_level(logging.ERROR):
-        out, raised = _collect(fmt, _failing(sample.rows(), []), info, reraise=True)
+        out, raised = _collect(fmt, sample.failing_batches(sample.rows(), []), info, reraise=True)
     assert isinstance(raised, ResultStreamFailed) and raised.rows == 5
     assert validate(out).findall(f".//{VOT}INFO")[-1].get("value") == "ERROR"
     assert caplog.records == []

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import math
 import struct
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -42,13 +41,6 @@ def binary(fields: str, raw: bytes, serialization: str = "BINARY2") -> bytes:
     stream = base64.b64encode(raw).decode()
     return _document(fields, f'<{serialization}><STREAM encoding="base64">{stream}</STREAM>'
                              f"</{serialization}>")
-
-
-@pytest.fixture(scope="module")
-def connection(database: Any) -> Iterator[Any]:
-    conn = psycopg2.connect(database.query_dsn)
-    yield conn
-    conn.close()
 
 
 def insert(conn: Any, table: UploadedTable) -> None:
@@ -138,7 +130,7 @@ def test_hostile_values_say_what_is_wrong(document: bytes, message: str) -> None
         parse_votable(document)
 
 
-def test_accepted_edge_values_insert(connection: Any) -> None:
+def test_accepted_edge_values_insert(query_connection: Any) -> None:
     """The limits themselves, an underflowing float, NUL in a binary string (the end of
     the string, VOTable 1.4 sect. 6), non-ASCII text, a huge declared size with no
     values, long column names that agree in their first 63 characters."""
@@ -163,11 +155,11 @@ def test_accepted_edge_values_insert(connection: Any) -> None:
     assert table.columns[8].arraysize == "*"  # not a fixed size of 999,999,999
     names = [c.name for c in table.columns[9:]]
     assert len(set(names)) == 2 and all(len(n) <= 63 for n in names)
-    insert(connection, table)
+    insert(query_connection, table)
     nul = binary('<FIELD name="s" datatype="char" arraysize="*"/>',
                  b"\x00" + struct.pack(">i", 5) + b"ab\x00cd")
     assert parse_votable(nul).rows == [("ab",)]
-    insert(connection, parse_votable(nul))
+    insert(query_connection, parse_votable(nul))
 
 
 # ---------------------------------------------------------------- hypothesis
@@ -293,14 +285,14 @@ SETTINGS = settings(max_examples=150, deadline=None,
 
 @SETTINGS
 @given(fields=kinds, data=st.data())
-def test_any_tabledata_upload_is_refused_or_inserts(connection: Any, fields: list[Any],
+def test_any_tabledata_upload_is_refused_or_inserts(query_connection: Any, fields: list[Any],
                                                     data: st.DataObject) -> None:
     row = st.tuples(*(cell_for(k) for k in fields))
     rows = data.draw(st.lists(row, max_size=4))
     body = "".join("<TR>" + "".join(f"<TD>{_escape(c)}</TD>" for c in cells) + "</TR>"
                    for cells in rows)
     declared = "".join(_field(k, i) for i, k in enumerate(fields))
-    _check(connection, _document(declared, f"<TABLEDATA>{body}</TABLEDATA>"))
+    _check(query_connection, _document(declared, f"<TABLEDATA>{body}</TABLEDATA>"))
 
 
 _SIZES = {"boolean": 1, "unsignedByte": 1, "short": 2, "int": 4, "long": 8, "float": 4,
@@ -330,7 +322,7 @@ def binary_cell(draw: st.DrawFn, kind: tuple[str, str | None, str | None]) -> by
 
 @SETTINGS
 @given(fields=kinds, serialization=st.sampled_from(["BINARY", "BINARY2"]), data=st.data())
-def test_any_binary_upload_is_refused_or_inserts(connection: Any, fields: list[Any],
+def test_any_binary_upload_is_refused_or_inserts(query_connection: Any, fields: list[Any],
                                                  serialization: str,
                                                  data: st.DataObject) -> None:
     flags = (len(fields) + 7) // 8 if serialization == "BINARY2" else 0
@@ -339,7 +331,7 @@ def test_any_binary_upload_is_refused_or_inserts(connection: Any, fields: list[A
     raw = b"".join(data.draw(st.lists(row, max_size=4)))
     raw += data.draw(st.binary(max_size=3))  # sometimes a broken last row
     declared = "".join(_field(k, i) for i, k in enumerate(fields))
-    _check(connection, binary(declared, raw, serialization))
+    _check(query_connection, binary(declared, raw, serialization))
 
 
 @settings(max_examples=60, deadline=None,
