@@ -309,10 +309,10 @@ def check_cell(kind: str, value: Any, got: Any, fmt: str, where: str) -> None:
     elif kind in ("char", "unicode", "char5", "region"):
         if value is None:
             want = ""
-        elif kind == "region":  # STC-S of the rounded degrees
+        elif kind == "region":  # STC-S of the rounded degrees, fixed-point
             want = "POLYGON ICRS " + " ".join(
-                t[:-2] if t.endswith(".0") else t
-                for t in map(repr, expected_degrees("polygon", value)))
+                f"{x:.10f}".rstrip("0").rstrip(".")
+                for x in expected_degrees("polygon", value))
         else:
             want = expected_text(kind, value, fmt)
         have = "" if got is None else str(got)
