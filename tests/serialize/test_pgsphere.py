@@ -177,3 +177,18 @@ def test_stcs_regions_use_the_same_rounding(database: Any) -> None:
     assert to_stcs(circle) == "CIRCLE ICRS 1 2 3"
     assert to_stcs(poly) == "POLYGON ICRS 10.684708 41.26875 10.7 41.26875 10.7 41.3"
     assert to_stcs(edge) == "POSITION ICRS 0 0"
+
+
+def test_degree_texts_are_the_shortest_fixed_point_decimals() -> None:
+    import numpy as np
+
+    from vo_service.serialize.columns import degree_texts, round_degrees
+
+    values = np.array([0.0, 1.0, 359.9999999999, -47.2535392378, 1e-5, -1e-10, 100.5, 90.0,
+                       0.0000100001, 100.00001, np.nan, np.inf])
+    assert degree_texts(values) == [
+        "0", "1", "359.9999999999", "-47.2535392378", "0.00001", "-0.0000000001", "100.5",
+        "90", "0.0000100001", "100.00001", "NaN", "+Inf"]
+    rng = np.random.default_rng(3)
+    rounded = round_degrees(rng.uniform(-1.6, 6.3, 20000))
+    assert [float(t) for t in degree_texts(rounded)] == rounded.tolist()
