@@ -1,8 +1,9 @@
 """A result that breaks off mid-stream says so in every format (results.py docstring).
 
 VOTable ends with a trailing ``QUERY_STATUS=ERROR`` INFO and closes its elements;
-CSV, TSV and FITS raise :class:`ResultStreamFailed` after the rows that were written,
-so that the HTTP layer aborts the response instead of ending it cleanly.
+CSV and TSV raise :class:`ResultStreamFailed` after the rows that were written, so
+that the HTTP layer aborts the response instead of ending it cleanly; FITS, which
+writes nothing before its last row, raises the failure before its first byte.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from astropy.io.votable import parse
 
 from tests.serialize import sample
 from tests.xsd import validate
+from vo_service.errors import ServiceError, TransientFault
 from vo_service.serialize.formats import resolve_format
 from vo_service.serialize.results import ResultInfo, ResultStreamFailed, stream_result
 
@@ -39,7 +41,7 @@ def _collect(fmt: str, batches: Iterator[list[tuple[Any, ...]]], info: ResultInf
     return b"".join(chunks), None
 
 
-@pytest.mark.parametrize("fmt", RAISING_FORMATS)
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
 def test_formats_without_a_status_raise(fmt: str, caplog: pytest.LogCaptureFixture) -> None:
     rows = sample.rows()
     closed: list[bool] = []
@@ -49,12 +51,10 @@ def test_formats_without_a_status_raise(fmt: str, caplog: pytest.LogCaptureFixtu
     assert isinstance(raised, ResultStreamFailed)
     assert "statement timeout" in raised.message and "CONTEXT" not in raised.message
     assert isinstance(raised.__cause__, RuntimeError)
+    assert (raised.fault, raised.status) == ("FatalFault", 500)
     assert raised.rows == 5 and info.rows == 5 and info.error == raised.message
     assert not info.overflow and closed == [True]
     assert caplog.records == [], "the caller logs what it is raised"
-    if fmt == "fits":
-        assert out == b"", "FITS is spooled: nothing was sent"
-        return
     # The rows that arrived are all there, and nothing pretends the text is complete
     # beyond them (no status line, no extra line end).
     text = out.decode()
@@ -63,6 +63,30 @@ def test_formats_without_a_status_raise(fmt: str, caplog: pytest.LogCaptureFixtu
         if fmt == "csv" else [line.split("\t") for line in text.split("\n")[:-1]]
     assert len(lines) == 1 + 5
     assert text.endswith("\r\n" if fmt == "csv" else "\n")
+
+
+def test_fits_fails_before_its_first_byte() -> None:
+    """FITS sends nothing before its last row is in: a failure while reading rows is
+    the query's own, raised before any output (the caller can answer with an error
+    document)."""
+    closed: list[bool] = []
+    out, raised = _collect("fits", sample.failing_batches(sample.rows(), closed),
+                           ResultInfo())
+    assert out == b"" and isinstance(raised, RuntimeError) and closed == [True]
+    assert not isinstance(raised, ResultStreamFailed)
+
+
+def test_the_cause_s_fault_is_kept() -> None:
+    """A query cancelled at its time limit mid-stream is still a TransientFault (503)
+    for a caller that has not sent its status yet."""
+    def cancelled() -> Iterator[list[tuple[Any, ...]]]:
+        yield sample.rows()[:3]
+        raise TransientFault("the query ran into its time limit")
+
+    _, raised = _collect("csv", cancelled(), ResultInfo())
+    assert isinstance(raised, ResultStreamFailed) and isinstance(raised, ServiceError)
+    assert (raised.fault, raised.status) == ("TransientFault", 503)
+    assert "time limit" in raised.message
 
 
 @pytest.mark.parametrize("fmt", VOTABLE_FORMATS)
@@ -119,9 +143,12 @@ def test_a_bad_value_mid_stream_is_a_failure_too(fmt: str) -> None:
     bad[9] = "(oops)"
     info = ResultInfo()
     out, raised = _collect(fmt, iter([rows[:2], [tuple(bad)]]), info)
+    if fmt == "fits":
+        assert out == b"" and isinstance(raised, ValueError) and "oops" in str(raised)
+        return
     if fmt in RAISING_FORMATS:
         assert isinstance(raised, ResultStreamFailed) and "oops" in raised.message
     else:
         assert raised is None
         assert validate(out).findall(f".//{VOT}INFO")[-1].get("value") == "ERROR"
-    assert info.rows == (3 if fmt == "fits" else 2)  # FITS counts the rows it read
+    assert info.rows == 2

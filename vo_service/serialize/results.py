@@ -27,7 +27,8 @@ Errors — the contract every writer keeps, the COPY path
     :class:`ResultStreamFailed` and yield nothing more, not even a last line end, so
     the HTTP layer must abort the response (a chunked transfer without its last
     chunk) instead of ending it cleanly; a truncated file that ends well-formed would
-    read as a complete result.  The caller logs it.
+    read as a complete result.  The caller logs it.  (FITS yields nothing before its
+    last row is in, so a failure while reading rows is still one "before output".)
 
 A writer logs a failure exactly when it does not raise it.
 """
@@ -41,6 +42,7 @@ from dataclasses import dataclass, field
 from queue import Empty, Full, Queue
 from typing import Any
 
+from vo_service.errors import ServiceError
 from vo_service.result import ResultColumn
 from vo_service.serialize import columns as col
 from vo_service.serialize import votable
@@ -73,25 +75,28 @@ class ResultInfo:
         return head + list(self.infos)
 
 
-class ResultStreamFailed(Exception):
+class ResultStreamFailed(ServiceError):
     """A result broke off after its first bytes were produced (see the module docstring).
 
     ``message`` is safe to show to a user (the first line of the cause; the cause is
-    chained as ``__cause__`` for the log); ``rows`` is how many rows were written
-    (FITS, which sends nothing before its last row is in: how many were read).
-    The HTTP layer must let this propagate so that the response is aborted.
+    chained as ``__cause__`` for the log); ``rows`` is how many rows were written.  The
+    DALI fault and HTTP status are the cause's when it is a service error (a query
+    cancelled at its time limit stays a TransientFault), else FatalFault: an HTTP layer
+    that has not sent its headers yet can still answer with the right error document;
+    one that has must let this propagate, so that the response is broken off.
     """
 
-    def __init__(self, message: str, rows: int) -> None:
+    def __init__(self, message: str, rows: int, cause: BaseException | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.rows = rows
+        if isinstance(cause, ServiceError):
+            self.fault, self.status = cause.fault, cause.status
 
 
 def stream_failure(info: ResultInfo, exc: BaseException) -> ResultStreamFailed:
     """Record a failure after output began in ``info``; the exception that reports it."""
     info.error = failure_message(exc)
-    return ResultStreamFailed(info.error, info.rows)
+    return ResultStreamFailed(info.error, info.rows, exc)
 
 
 def log_reported_failure(info: ResultInfo, exc: BaseException) -> None:
@@ -343,8 +348,10 @@ def _drive(writer: _Writer, batches: Iterator[Batch], maxrec: int | None, info: 
 
 def _drive_fits(plans: Sequence[ColumnPlan], batches: Iterator[Batch], maxrec: int | None,
                 info: ResultInfo) -> Iterator[bytes]:
-    """FITS is spooled before its first byte; a failure after the first batch still
-    raises :class:`ResultStreamFailed`, as the HTTP response has begun by then."""
+    """FITS is spooled: nothing is yielded before the last row is in, so a failure
+    while reading rows is a failure before output and raises the query's own exception
+    (the caller may still answer with an error document); one while the spool is
+    written out raises :class:`ResultStreamFailed`."""
     from vo_service.serialize.fits import write_fits
 
     limiter = _Limiter(iter(batches), maxrec)
@@ -353,11 +360,14 @@ def _drive_fits(plans: Sequence[ColumnPlan], batches: Iterator[Batch], maxrec: i
         while (batch := limiter.next_batch()) is not None:
             yield _transpose(batch, len(plans))
 
+    started = False
     try:
-        yield from write_fits(plans, transposed(), overflow=lambda: limiter.overflow,
-                              query=info.query)
+        for chunk in write_fits(plans, transposed(), overflow=lambda: limiter.overflow,
+                                query=info.query):
+            started = True
+            yield chunk
     except Exception as exc:
-        if limiter.rows == 0:  # nothing read yet: as a failure before output
+        if not started:
             raise
         info.rows = limiter.rows
         raise stream_failure(info, exc) from exc
