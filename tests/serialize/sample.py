@@ -1,12 +1,13 @@
 """A result with every column kind the writers know, NULLs in each, and hostile text.
 
 Geometry cells are pgSphere text as PostgreSQL prints it (radians); the expected
-degrees are computed here independently with ``math.degrees``.
+degrees are computed here independently with ``math.degrees`` and ``round``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -57,10 +58,12 @@ def rows(count: int = 6) -> list[tuple[Any, ...]]:
 
 
 def degrees(text: str) -> list[float]:
-    """Independent parse of pgSphere text: every number, converted to degrees."""
+    """Independent parse of pgSphere text: every number, converted to degrees and
+    rounded to the 10 decimals the service promises (docs/tap.md)."""
     for ch in "{}()<>,":
         text = text.replace(ch, " ")
-    return [math.degrees(float(x)) for x in text.split()]
+    rounded = [round(math.degrees(float(x)), 10) for x in text.split()]
+    return [0.0 if v == 360.0 else v + 0.0 for v in rounded]
 
 
 def expected_text(value: Any) -> str | None:
@@ -70,3 +73,15 @@ def expected_text(value: Any) -> str | None:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value)
+
+
+def failing_batches(rows: list[tuple[Any, ...]], closed: list[bool]
+                    ) -> Iterator[list[tuple[Any, ...]]]:
+    """Two batches (5 rows), then the database fails as a cursor's fetchmany would;
+    ``closed`` records that the generator was closed (the executor's cursor too)."""
+    try:
+        yield rows[:3]
+        yield rows[3:5]
+        raise RuntimeError("canceling statement due to statement timeout\nCONTEXT: x")
+    finally:
+        closed.append(True)

@@ -17,6 +17,7 @@ import psycopg2
 import pytest
 from astropy.io.votable import parse
 
+from tests.conftest import fetch
 from tests.xsd import validate
 from vo_service.result import ResultColumn
 from vo_service.serialize.formats import resolve_format
@@ -122,3 +123,72 @@ def test_text_timestamps_give_the_same_cells(database: Any, fetched: list[tuple[
     assert cells[0] == cells[1]
     assert all("T" in str(v) for v in parse(io.BytesIO(out)).get_first_table().array["ts"]
                if v)
+
+
+EXACT_QUERY = """
+SELECT spoint(radians(1), radians(2)),
+       scircle(spoint(radians(1), radians(2)), radians(3)),
+       spoly('{(10.684708d, 41.26875d), (10.7d, 41.26875d), (10.7d, 41.3d)}'),
+       '(6.28318530717958 , -1e-16)'
+"""
+EXACT_COLUMNS = [
+    ResultColumn("p", "double", "*", "point"), ResultColumn("c", "double", "*", "circle"),
+    ResultColumn("poly", "double", "*", "polygon"),
+    # pgSphere itself prints a longitude this close to 2 pi as 0: a made-up value
+    # shows that one rounding up to 360 is written as 0, and -0 as 0.
+    ResultColumn("edge", "double", "*", "point"),
+]
+EXACT = [[1.0, 2.0], [1.0, 2.0, 3.0], [10.684708, 41.26875, 10.7, 41.26875, 10.7, 41.3],
+         [0.0, 0.0]]
+EXACT_TEXT = ["1 2", "1 2 3", "10.684708 41.26875 10.7 41.26875 10.7 41.3", "0 0"]
+
+
+@pytest.mark.parametrize("fmt", ["votable/td", "votable/b", "votable/b2", "csv", "tsv",
+                                 "fits"])
+def test_geometry_is_rounded_to_what_the_data_carry(database: Any, fmt: str) -> None:
+    """pgSphere's radians give 1.0000000000000002 for 1 degree; every format says 1."""
+    rows = fetch(database.query_dsn, EXACT_QUERY)
+    assert rows[0][0] == "(0.0174532925199433 , 0.0349065850398866)"  # noisy in degrees
+    out = b"".join(stream_result(resolve_format(fmt), EXACT_COLUMNS, iter([rows]),
+                                 maxrec=None, info=ResultInfo()))
+    if fmt in ("csv", "tsv"):
+        separator = "," if fmt == "csv" else "\t"
+        cells = out.decode().splitlines()[1].split(separator)
+        assert cells == EXACT_TEXT
+        return
+    if fmt == "fits":
+        from astropy.io import fits
+
+        with fits.open(io.BytesIO(out)) as hdus:
+            got = [list(hdus[1].data.field(i)[0]) for i in range(len(EXACT))]
+    else:
+        array = parse(io.BytesIO(out)).get_first_table().array
+        got = [list(array[c.name][0]) for c in EXACT_COLUMNS]
+        if fmt == "votable/td":
+            assert f"<TD>{'</TD><TD>'.join(EXACT_TEXT)}</TD>".encode() in out
+    assert got == EXACT  # exactly, as doubles
+
+
+def test_stcs_regions_use_the_same_rounding(database: Any) -> None:
+    from vo_service.serialize.stcs import to_stcs
+
+    point, circle, poly, edge = fetch(database.query_dsn, EXACT_QUERY)[0]
+    assert to_stcs(point) == "POSITION ICRS 1 2"
+    assert to_stcs(circle) == "CIRCLE ICRS 1 2 3"
+    assert to_stcs(poly) == "POLYGON ICRS 10.684708 41.26875 10.7 41.26875 10.7 41.3"
+    assert to_stcs(edge) == "POSITION ICRS 0 0"
+
+
+def test_degree_texts_are_the_shortest_fixed_point_decimals() -> None:
+    import numpy as np
+
+    from vo_service.serialize.columns import degree_texts, round_degrees
+
+    values = np.array([0.0, 1.0, 359.9999999999, -47.2535392378, 1e-5, -1e-10, 100.5, 90.0,
+                       0.0000100001, 100.00001, np.nan, np.inf])
+    assert degree_texts(values) == [
+        "0", "1", "359.9999999999", "-47.2535392378", "0.00001", "-0.0000000001", "100.5",
+        "90", "0.0000100001", "100.00001", "NaN", "+Inf"]
+    rng = np.random.default_rng(3)
+    rounded = round_degrees(rng.uniform(-1.6, 6.3, 20000))
+    assert [float(t) for t in degree_texts(rounded)] == rounded.tolist()

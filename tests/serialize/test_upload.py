@@ -75,7 +75,7 @@ def test_astropy_written_tables(fmt: str) -> None:
     pos = table.columns[3]
     assert (pos.xtype, pos.storage_type) == ("point", "spoint")
     assert table.columns[4].storage_type == "real[]"
-    assert table.rows[0][:4] == (7, 12.5, "a & b", "(10.0d,20.0d)")
+    assert table.rows[0][:4] == (7, 12.5, "a & b", "(10d,20d)")
     assert table.rows[0][4] == [1.5, 2.5]
     assert table.rows[1][2] in ("", None)
 

@@ -6,15 +6,31 @@ that are the same for every format: MAXREC truncation with an honest OVERFLOW (t
 executor fetches MAXREC+1 rows, and OVERFLOW is reported only if a row beyond MAXREC
 really arrived), MAXREC=0 as metadata only, and errors while streaming.
 
-Errors: nothing is yielded until the first batch has been fetched, so a query that
-fails at once raises out of the first ``next()`` and the caller can still answer
-with a DALI error document.  A failure after output began cannot change the HTTP
-status any more: the VOTable writers close the data cleanly and append
-``<INFO name="QUERY_STATUS" value="ERROR">`` after the TABLE (DALI 4.4.2); CSV/TSV
-have no place for it and just end.  The failure is logged and recorded in
-``info.error``; it is re-raised after the document is complete only when
-``reraise=True`` (async jobs, which must end in ERROR) — a sync HTTP response must
-finish its body instead, or the client would see a truncated transfer.
+Errors — the contract every writer keeps, the COPY path
+(:mod:`vo_service.services.copy_results`) included:
+
+* Before output: nothing is yielded until the first batch has been fetched, so a
+  query that fails at once raises its own exception out of the first ``next()``, and
+  the caller can still answer with a DALI error document.
+* After output began the HTTP status cannot change any more, and a reader must still
+  learn that the rows it got are not the whole result.  ``info.error`` is set first,
+  in every format.  Then:
+
+  - VOTable (TABLEDATA, BINARY, BINARY2) closes the data and the TABLE properly and
+    appends ``<INFO name="QUERY_STATUS" value="ERROR">message</INFO>`` after the
+    TABLE, inside the RESOURCE (DALI 1.1 sect. 4.4.2; VOTable 1.4 allows INFO
+    there).  The document ends cleanly, because it says what happened; the writer
+    logs the failure, since nothing reaches the caller — unless ``reraise=True``
+    (async jobs), which raises :class:`ResultStreamFailed` after the last byte and
+    leaves the logging to the caller.
+  - CSV, TSV and FITS have no place for a status: they raise
+    :class:`ResultStreamFailed` and yield nothing more, not even a last line end, so
+    the HTTP layer must abort the response (a chunked transfer without its last
+    chunk) instead of ending it cleanly; a truncated file that ends well-formed would
+    read as a complete result.  The caller logs it.  (FITS yields nothing before its
+    last row is in, so a failure while reading rows is still one "before output".)
+
+A writer logs a failure exactly when it does not raise it.
 """
 
 from __future__ import annotations
@@ -26,6 +42,7 @@ from dataclasses import dataclass, field
 from queue import Empty, Full, Queue
 from typing import Any
 
+from vo_service.errors import ServiceError
 from vo_service.result import ResultColumn
 from vo_service.serialize import columns as col
 from vo_service.serialize import votable
@@ -56,6 +73,43 @@ class ResultInfo:
     def all_infos(self) -> list[tuple[str, str]]:
         head = [("QUERY", self.query)] if self.query is not None else []
         return head + list(self.infos)
+
+
+class ResultStreamFailed(ServiceError):
+    """A result broke off after its first bytes were produced (see the module docstring).
+
+    ``message`` is safe to show to a user (the first line of the cause; the cause is
+    chained as ``__cause__`` for the log); ``rows`` is how many rows were written.  The
+    DALI fault and HTTP status are the cause's when it is a service error (a query
+    cancelled at its time limit stays a TransientFault), else FatalFault: an HTTP layer
+    that has not sent its headers yet can still answer with the right error document;
+    one that has must let this propagate, so that the response is broken off.
+    """
+
+    def __init__(self, message: str, rows: int, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.rows = rows
+        if isinstance(cause, ServiceError):
+            self.fault, self.status = cause.fault, cause.status
+
+
+def stream_failure(info: ResultInfo, exc: BaseException) -> ResultStreamFailed:
+    """Record a failure after output began in ``info``; the exception that reports it."""
+    info.error = failure_message(exc)
+    return ResultStreamFailed(info.error, info.rows, exc)
+
+
+def log_reported_failure(info: ResultInfo, exc: BaseException) -> None:
+    """Log a failure that the document reports and nothing raises (VOTable, sync)."""
+    log.error("result stream failed after %d rows; reported in the document: %s",
+              info.rows, info.error, exc_info=exc)
+
+
+def failure_message(exc: BaseException) -> str:
+    """The first line only: PostgreSQL adds DETAIL/CONTEXT lines users need not see."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else type(exc).__name__
+    return f"the query failed while its result was being written: {first}"
 
 
 class _Limiter:
@@ -104,7 +158,13 @@ def _transpose(batch: Batch, width: int) -> list[Sequence[Any]]:
 
 
 class _Writer:
-    """The three parts every streamed format has."""
+    """The three parts every streamed format has.
+
+    ``reports_errors``: the format can say in its own data that it was cut short
+    (VOTable); the others raise instead (module docstring).
+    """
+
+    reports_errors = False
 
     def __init__(self, plans: Sequence[ColumnPlan], info: ResultInfo) -> None:
         self.plans = plans
@@ -121,6 +181,8 @@ class _Writer:
 
 
 class _VOTableWriter(_Writer):
+    reports_errors = True
+
     def __init__(self, plans: Sequence[ColumnPlan], info: ResultInfo, serialization: str
                  ) -> None:
         super().__init__(plans, info)
@@ -154,15 +216,20 @@ class _DelimitedWriter(_Writer):
     and DALI arrays cannot), so ``clean`` (quoting for CSV, blanking for TSV) is
     applied per text column on the joined column: most columns need no per-cell work.
     ``clean`` also gets the values, so that CSV can tell an empty string from NULL.
+
+    ``blank_row``: what a one-column row holding NULL is written as instead of an empty
+    line, which CSV readers (astropy, pandas) skip, losing the row; CSV writes it as
+    an empty string (:data:`CSV_BLANK_ROW`), TSV has no quoting and keeps the empty line.
     """
 
     def __init__(self, plans: Sequence[ColumnPlan], info: ResultInfo, separator: str,
-                 newline: str, clean: Callable[[list[str], Sequence[Any]], list[str]]
-                 ) -> None:
+                 newline: str, clean: Callable[[list[str], Sequence[Any]], list[str]],
+                 blank_row: str = "") -> None:
         super().__init__(plans, info)
         self.separator = separator
         self.newline = newline
         self.clean = clean
+        self.blank_row = blank_row if len(plans) == 1 else ""
 
     def head(self) -> bytes:
         names = [p.column.name for p in self.plans]
@@ -176,11 +243,17 @@ class _DelimitedWriter(_Writer):
             if plan.kind in (col.CHAR, col.UNICODE):
                 texts = self.clean(texts, column)
             cells.append(texts)
+        if self.blank_row:
+            cells[0] = [c or self.blank_row for c in cells[0]]
         lines = map(self.separator.join, zip(*cells, strict=True))
         return (self.newline.join(lines) + self.newline).encode()
 
     def tail(self, overflow: bool, error: str | None) -> bytes:
         return b""
+
+
+CSV_BLANK_ROW = '""'
+"""A one-column CSV row holding NULL: an empty line would be skipped by readers."""
 
 
 def csv_quote(cells: list[str], values: Sequence[Any]) -> list[str]:
@@ -209,7 +282,7 @@ def _writer(fmt: OutputFormat, plans: Sequence[ColumnPlan], info: ResultInfo) ->
     if fmt.serialization is not None:
         return _VOTableWriter(plans, info, fmt.serialization)
     if fmt.name == "csv":  # RFC 4180: CRLF line ends
-        return _DelimitedWriter(plans, info, ",", "\r\n", csv_quote)
+        return _DelimitedWriter(plans, info, ",", "\r\n", csv_quote, CSV_BLANK_ROW)
     if fmt.name == "tsv":
         return _DelimitedWriter(plans, info, "\t", "\n", _tsv_clean)
     raise ValueError(f"no streaming writer for {fmt.name}")
@@ -249,30 +322,36 @@ def _drive(writer: _Writer, batches: Iterator[Batch], maxrec: int | None, info: 
         raise
     yield writer.head()
     failure: Exception | None = None
-    written = 0
     try:
         while batch is not None:
             chunk = writer.rows(_transpose(batch, width))
-            written += len(batch)
+            info.rows += len(batch)
             if chunk:
                 yield chunk
             batch = limiter.next_batch()
-    except Exception as exc:  # a failure mid-stream: end the document, report it inside
+    except Exception as exc:  # a failure mid-stream: see the module docstring
         failure = exc
-        log.exception("result stream failed after %d rows", written)
     finally:
         limiter.close()
-    info.rows = written
-    info.overflow = limiter.overflow and failure is None
-    info.error = _message(failure) if failure is not None else None
-    yield writer.tail(info.overflow, info.error)
-    if failure is not None and reraise:
-        raise failure
+    if failure is None:
+        info.overflow = limiter.overflow
+        yield writer.tail(info.overflow, None)
+        return
+    error = stream_failure(info, failure)
+    if not writer.reports_errors:
+        raise error from failure
+    yield writer.tail(False, info.error)
+    if reraise:
+        raise error from failure
+    log_reported_failure(info, failure)
 
 
 def _drive_fits(plans: Sequence[ColumnPlan], batches: Iterator[Batch], maxrec: int | None,
                 info: ResultInfo) -> Iterator[bytes]:
-    """FITS is spooled before its first byte, so every failure simply propagates."""
+    """FITS is spooled: nothing is yielded before the last row is in, so a failure
+    while reading rows is a failure before output and raises the query's own exception
+    (the caller may still answer with an error document); one while the spool is
+    written out raises :class:`ResultStreamFailed`."""
     from vo_service.serialize.fits import write_fits
 
     limiter = _Limiter(iter(batches), maxrec)
@@ -281,20 +360,21 @@ def _drive_fits(plans: Sequence[ColumnPlan], batches: Iterator[Batch], maxrec: i
         while (batch := limiter.next_batch()) is not None:
             yield _transpose(batch, len(plans))
 
+    started = False
     try:
-        yield from write_fits(plans, transposed(), overflow=lambda: limiter.overflow,
-                              query=info.query)
+        for chunk in write_fits(plans, transposed(), overflow=lambda: limiter.overflow,
+                                query=info.query):
+            started = True
+            yield chunk
+    except Exception as exc:
+        if not started:
+            raise
+        info.rows = limiter.rows
+        raise stream_failure(info, exc) from exc
     finally:
         limiter.close()
     info.rows = limiter.rows
     info.overflow = limiter.overflow
-
-
-def _message(exc: Exception) -> str:
-    """The first line only: PostgreSQL adds DETAIL/CONTEXT lines users need not see."""
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else type(exc).__name__
-    return f"the query failed while its result was being written: {text}"
 
 
 # PostgreSQL type OIDs of timestamp without time zone and date.

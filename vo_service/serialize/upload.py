@@ -8,9 +8,21 @@ base64); its FIELDs become :class:`tap_schema.model.Column` objects with ADQL-le
 lower-case names, so the caller can create a temporary table from the same
 declaration vocabulary as the published ones.
 
-Values come out ready for psycopg2: numbers, booleans, str, lists for arrays, and
-pgSphere literals (in degrees) for DALI point/circle/polygon cells, so that an
-INSERT into spoint/scircle/spoly columns needs no further conversion.
+Values come out ready for psycopg2: numbers, booleans, str, datetimes, lists for
+arrays, and pgSphere literals (in degrees) for DALI point/circle/polygon cells, so
+that an INSERT into spoint/scircle/spoly columns needs no further conversion.  Each
+value is checked against its storage type (:mod:`upload_values`), so that whatever a
+hostile or careless client sends, either ValueError says what is wrong or PostgreSQL
+takes every row.
+
+What is refused, with a message: multi-dimensional arrays (``arraysize="2x3"``: ADQL
+cannot address their elements, and the element count of a variable one is read
+differently by different VOTable libraries), boolean arrays, geometry columns without
+a matching arraysize, fixed arrays with a missing element.  A char string in BINARY
+ends at its first NUL byte (VOTable 1.4 sect. 6, the FITS rule), so a NUL never
+reaches PostgreSQL, whose text cannot hold it; XML cannot carry one at all.  A fixed
+numeric array longer than :data:`MAX_FIXED_ELEMENTS` is kept as a variable-length
+one, so that a huge declared size cannot make a result writer allocate for it.
 """
 
 from __future__ import annotations
@@ -27,10 +39,13 @@ from typing import Any
 from lxml import etree
 
 from tap_schema.model import Column
+from vo_service.serialize import upload_values as check
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_ROWS = 100_000
 MAX_COLUMNS = 500
+MAX_FIXED_ELEMENTS = 1024
+_MAX_NAME = 48  # an ADQL name, leaving room for "_nnn" within PostgreSQL's 63 bytes
 
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*\Z")
 _GEOMETRY = {"point": (2, "spoint"), "circle": (3, "scircle"), "polygon": (None, "spoly")}
@@ -69,10 +84,19 @@ class _Field:
             return 1
         if self.arraysize.endswith("*"):
             return None
-        count = 1
-        for part in self.arraysize.split("x"):
-            count *= int(part)
-        return count
+        return int(self.arraysize)
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.arraysize in (None, "1")
+
+    @property
+    def is_geometry(self) -> bool:
+        return self.xtype in _GEOMETRY and self.datatype in ("float", "double")
+
+    @property
+    def is_timestamp(self) -> bool:
+        return self.xtype == "timestamp" and self.datatype in ("char", "unicodeChar")
 
 
 def parse_votable(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES,
@@ -124,21 +148,42 @@ def _field(element: etree._Element) -> _Field:
         raise ValueError(f"FIELD {name!r} has datatype {datatype!r}, which uploads do not "
                          f"support (use one of {', '.join(_BINARY)})")
     arraysize = element.get("arraysize")
-    if arraysize is not None and not re.fullmatch(r"(\d+x)*(\d+|\d*\*)", arraysize.strip()):
-        raise ValueError(f"FIELD {name!r} has a malformed arraysize {arraysize!r}")
+    if arraysize is not None:
+        arraysize = arraysize.strip()
+        if not re.fullmatch(r"(\d+x)*(\d+|\d*\*)", arraysize):
+            raise ValueError(f"FIELD {name!r} has a malformed arraysize {arraysize[:40]!r}")
+        if "x" in arraysize:
+            raise ValueError(f"FIELD {name!r} is a multi-dimensional array (arraysize "
+                             f"{arraysize[:40]!r}); uploads take scalars and one-dimensional "
+                             "arrays only: flatten the column or leave it out")
+        if not arraysize.endswith("*"):
+            arraysize = str(int(arraysize))
+        if arraysize == "0":
+            raise ValueError(f"FIELD {name!r} has arraysize 0")
+        if datatype == "boolean" and arraysize != "1":
+            raise ValueError(f"FIELD {name!r} is a boolean array, which uploads do not "
+                             "support")
     null = None
     for child in element:
         if _local(child) == "VALUES":
             null = child.get("null")
-    return _Field(name, datatype, arraysize.strip() if arraysize else None,
-                  (element.get("xtype") or "").strip() or None, null)
+    field = _Field(name, datatype, arraysize, (element.get("xtype") or "").strip() or None,
+                   null)
+    if field.is_geometry:
+        want = check.GEOMETRY_SIZES[field.xtype or ""]
+        count = field.fixed_count
+        if arraysize is None or (count is not None and (
+                count != want if want is not None else count < 6 or count % 2)):
+            raise ValueError(f"FIELD {name!r} of xtype {field.xtype} needs arraysize "
+                             f"{want or '*'}, not {arraysize}")
+    return field
 
 
 def adql_name(name: str, taken: set[str]) -> str:
     """A lower-case regular ADQL identifier from a column name, unique within ``taken``."""
     from vo_service.adql.parser import keywords
 
-    candidate = re.sub(r"[^a-z0-9_]", "_", name.strip().lower())
+    candidate = re.sub(r"[^a-z0-9_]", "_", name.strip().lower())[:_MAX_NAME]
     if not candidate or not candidate[0].isalpha():
         candidate = "col_" + candidate
     if candidate.upper() in keywords():
@@ -174,9 +219,11 @@ def _column(f: _Field, name: str) -> Column:
                       pg_type="text")
     datatype = "short" if f.datatype == "unsignedByte" else f.datatype
     pg = _SCALAR_PG[f.datatype]
-    if f.fixed_count == 1:
+    count = f.fixed_count
+    if f.is_scalar:
         return Column(name=name, datatype=datatype, description=description, pg_type=pg)
-    return Column(name=name, datatype=datatype, arraysize=f.arraysize or "*",
+    arraysize = f.arraysize if count is not None and count <= MAX_FIXED_ELEMENTS else "*"
+    return Column(name=name, datatype=datatype, arraysize=arraysize,
                   description=description, pg_type=pg + "[]")
 
 
@@ -192,54 +239,47 @@ def _text_scalar(datatype: str, text: str) -> Any:
             return False
         if low in ("", "?"):
             return None
-        raise ValueError(f"{text!r} is not a boolean")
+        raise ValueError(f"{text[:40]!r} is not a boolean")
     if datatype in ("float", "double"):
         low = text.strip().lower()
         special = {"nan": math.nan, "+inf": math.inf, "inf": math.inf, "-inf": -math.inf}
         return special[low] if low in special else float(text)
     value = text.strip()
-    return int(value, 16) if value.lower().startswith(("0x", "+0x")) else int(value)
-
-
-def _geometry_literal(xtype: str, values: list[float]) -> str:
-    """A pgSphere input literal in degrees for a DALI point/circle/polygon."""
-    if any(math.isnan(v) for v in values):
-        raise ValueError(f"a {xtype} value contains NaN")
-    if xtype == "point":
-        if len(values) != 2:
-            raise ValueError("a point needs 2 values")
-        return f"({values[0]!r}d,{values[1]!r}d)"
-    if xtype == "circle":
-        if len(values) != 3:
-            raise ValueError("a circle needs 3 values")
-        return f"<({values[0]!r}d,{values[1]!r}d),{values[2]!r}d>"
-    if len(values) < 6 or len(values) % 2:
-        raise ValueError("a polygon needs an even number of at least 6 values")
-    pairs = ",".join(f"({values[i]!r}d,{values[i + 1]!r}d)" for i in range(0, len(values), 2))
-    return "{" + pairs + "}"
+    if value.lower().startswith(("0x", "+0x")):
+        return int(value, 16)
+    return int(value)
 
 
 def _finish(f: _Field, value: Any) -> Any:
-    """Apply the VALUES null and turn DALI geometry arrays into pgSphere literals."""
+    """Apply the VALUES null, check the value against its storage type, and turn DALI
+    geometry arrays into pgSphere literals and timestamps into datetimes."""
     if value is None:
         return None
     if f.null is not None and not isinstance(value, list) and str(value) == f.null:
         return None
-    if f.xtype in _GEOMETRY and f.datatype in ("float", "double") and isinstance(value, list):
+    if isinstance(value, str):
+        if not f.is_timestamp:
+            return value
+        return check.timestamp(value) if value.strip() else None
+    if not isinstance(value, list):
+        return check.number(f.datatype, value)
+    if f.is_geometry:
         if not value or all(math.isnan(v) for v in value):
             return None
-        return _geometry_literal(f.xtype, value)
-    return value
+        return check.geometry_literal(f.xtype or "", value)
+    if f.fixed_count is not None and len(value) != f.fixed_count:
+        raise ValueError(f"{len(value)} elements in an array of arraysize {f.arraysize}")
+    return [check.number(f.datatype, v) for v in value]
 
 
 def _text_cell(f: _Field, text: str | None) -> Any:
     if text is None or text == "":
         return None
     if f.datatype in ("char", "unicodeChar"):
-        return text
+        return _finish(f, text)
     if f.null is not None and text.strip() == f.null:
         return None
-    if f.fixed_count == 1:
+    if f.is_scalar:
         return _finish(f, _text_scalar(f.datatype, text))
     items = text.split()
     if not items:
@@ -287,10 +327,10 @@ def _tabledata(body: etree._Element, fields: list[_Field], max_rows: int
             raise ValueError(f"row {len(rows) + 1} has {len(cells)} cells for "
                              f"{len(fields)} FIELDs")
         try:
-            rows.append(tuple(_text_cell(f, td.text) for f, td in zip(fields, cells,
-                                                                        strict=True)))
-        except (ValueError, KeyError) as exc:
+            row = [_text_cell(f, td.text) for f, td in zip(fields, cells, strict=True)]
+        except ValueError as exc:
             raise ValueError(f"row {len(rows) + 1}: {exc}") from exc
+        rows.append(tuple(row))
     return rows
 
 
@@ -301,21 +341,23 @@ def _binary(raw: bytes, fields: list[_Field], max_rows: int, *, binary2: bool
     rows: list[tuple[Any, ...]] = []
     pos = 0
     end = len(raw)
-    try:
-        while pos < end:
-            if len(rows) >= max_rows:
-                raise ValueError(f"the uploaded table has more than {max_rows} rows")
-            flags = int.from_bytes(raw[pos:pos + flag_bytes], "big") if flag_bytes else 0
-            pos += flag_bytes
-            row = []
+    while pos < end:
+        if len(rows) >= max_rows:
+            raise ValueError(f"the uploaded table has more than {max_rows} rows")
+        flags = int.from_bytes(raw[pos:pos + flag_bytes], "big") if flag_bytes else 0
+        pos += flag_bytes
+        row = []
+        try:
             for index, (f, read) in enumerate(zip(fields, readers, strict=True)):
                 value, pos = read(raw, pos)
                 if flag_bytes and flags >> (8 * flag_bytes - 1 - index) & 1:
                     value = None
                 row.append(_finish(f, value))
-            rows.append(tuple(row))
-    except struct.error as exc:
-        raise ValueError(f"the binary STREAM ends inside row {len(rows) + 1}") from exc
+        except struct.error as exc:
+            raise ValueError(f"the binary STREAM ends inside row {len(rows) + 1}") from exc
+        except ValueError as exc:
+            raise ValueError(f"row {len(rows) + 1}: {exc}") from exc
+        rows.append(tuple(row))
     return rows
 
 
@@ -324,12 +366,15 @@ def _binary_reader(f: _Field) -> Callable[[bytes, int], tuple[Any, int]]:
     fixed = f.fixed_count
 
     def count_at(raw: bytes, pos: int) -> tuple[int, int]:
-        if fixed is not None:
-            return fixed, pos
-        (n,) = struct.unpack_from(">i", raw, pos)
-        if n < 0 or pos + 4 + n * size > len(raw):
+        """(elements, position of the first); the elements are known to be there."""
+        if fixed is None:
+            (n,) = struct.unpack_from(">i", raw, pos)
+            pos += 4
+        else:
+            n = fixed
+        if n < 0 or pos + n * size > len(raw):
             raise struct.error("bad array length")
-        return n, pos + 4
+        return n, pos
 
     if f.datatype in ("char", "unicodeChar"):
         encoding = "utf-16-be" if f.datatype == "unicodeChar" else "latin-1"
@@ -337,25 +382,22 @@ def _binary_reader(f: _Field) -> Callable[[bytes, int], tuple[Any, int]]:
         def read_text(raw: bytes, pos: int) -> tuple[Any, int]:
             n, pos = count_at(raw, pos)
             chunk = raw[pos:pos + n * size]
-            if len(chunk) != n * size:
-                raise struct.error("short string")
+            # VOTable: a string ends at its first NUL (what follows is undefined).
             text = chunk.decode(encoding, "replace").split("\x00", 1)[0]
             return (text if text or fixed is None else None), pos + n * size
 
         return read_text
-    element = struct.Struct(">" + code)
-
     def convert(item: Any) -> Any:
-        if f.datatype == "boolean":
-            letter = item.decode("latin-1").lower()
-            return True if letter in ("t", "1") else False if letter in ("f", "0") else None
-        return item
+        letter = item.decode("latin-1").lower()
+        return True if letter in ("t", "1") else False if letter in ("f", "0") else None
 
     def read_values(raw: bytes, pos: int) -> tuple[Any, int]:
         n, pos = count_at(raw, pos)
-        values = [convert(element.unpack_from(raw, pos + i * size)[0]) for i in range(n)]
+        values: list[Any] = list(struct.unpack_from(f">{n}{code}", raw, pos))
+        if f.datatype == "boolean":
+            values = [convert(v) for v in values]
         pos += n * size
-        if fixed == 1 and f.arraysize in (None, "1"):
+        if f.is_scalar:
             value = values[0]
             if isinstance(value, float) and math.isnan(value):
                 return None, pos

@@ -123,7 +123,7 @@ def text_cells(plan: ColumnPlan, values: Sequence[Any], *,
         return col.texts(values, kind)[0]
     if kind == col.GEOMETRY:
         counts, flat = col.geometry(values, plan)
-        return col.format_arrays(counts, flat, col.null_mask(values))
+        return col.format_arrays(counts, flat, col.null_mask(values), geometry=True)
     if kind == col.ARRAY:
         counts, flat = col.generic_arrays(values, plan)
         return col.format_arrays(counts, flat, col.null_mask(values))
@@ -206,7 +206,7 @@ def _column_blocks(plan: ColumnPlan, values: Sequence[Any], n: int, blocks: list
         if plan.fixed_count is None:
             _variable(counts, flat.view(np.uint8), counts * dtype.itemsize, blocks)
             return mask
-        filler = np.array(np.nan if dtype.kind == "f" else 0, dtype=dtype)
+        filler = np.array(col.element_null(dtype.str), dtype=dtype)
         fixed = np.full((n, plan.fixed_count), filler, dtype=dtype)
         present = counts == plan.fixed_count
         if int(counts[~present].sum()) != 0:

@@ -28,7 +28,7 @@ import operator
 import queue
 import struct
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from typing import Any
 
@@ -38,12 +38,19 @@ import psycopg2.extensions
 from vo_service.result import ResultColumn
 from vo_service.serialize import votable
 from vo_service.serialize.columns import plan_column
-from vo_service.serialize.results import ResultInfo, csv_quote
+from vo_service.serialize.results import (
+    CSV_BLANK_ROW,
+    ResultInfo,
+    csv_quote,
+    log_reported_failure,
+    stream_failure,
+)
 
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _TRAILER = b"\xff\xff"
 _VALUE = operator.itemgetter(slice(6, None))  # a binary row message without its framing
 _LINE = operator.itemgetter(slice(None, -1))  # a CSV row message without its LF
+_BLANK = CSV_BLANK_ROW.encode()
 _CHUNK_BYTES = 1 << 18
 _FIRST_BATCH, _MAX_BATCH = 64, 8192
 _SENDS = {"short": ("int2send", "int2", "0"), "int": ("int4send", "int4", "0"),
@@ -153,6 +160,10 @@ def csv_row_sql(columns: Sequence[ResultColumn], inner_sql: str) -> str | None:
     return f"SELECT {', '.join(c for c in cells if c is not None)} FROM ({inner_sql}) AS q"
 
 
+class ClientGone(RuntimeError):
+    """The consumer stopped reading (a client that disconnected): the COPY ends."""
+
+
 class _Done:
     def __init__(self, error: BaseException | None) -> None:
         self.error = error
@@ -167,9 +178,11 @@ class _Sink:
     """
 
     def __init__(self, out: queue.Queue[Any], maxrec: int, stop: threading.Event, *,
-                 csv: bool) -> None:
+                 csv: bool, one_column: bool = False) -> None:
         self.out = out
         self.csv = csv
+        # A one-column NULL is an empty line, which CSV readers skip (results.py).
+        self.blank_rows = csv and one_column
         self.maxrec = maxrec
         self.stop = stop
         self.rows = 0
@@ -197,11 +210,14 @@ class _Sink:
             return
         self.rows += len(rows)
         if self.csv:  # RFC 4180 ends lines with CRLF, COPY with LF
-            data = b"\r\n".join(map(_LINE, rows)) + b"\r\n"
+            lines: Iterable[bytes] = map(_LINE, rows)
+            if self.blank_rows:
+                lines = (line or _BLANK for line in lines)
+            data = b"\r\n".join(lines) + b"\r\n"
         else:
             data = b"".join(rows)
         self.batch = max(1, min(_MAX_BATCH, _CHUNK_BYTES * len(rows) // len(data)))
-        self._put(data if self.csv else self.base64.feed(data))
+        self.put(data if self.csv else self.base64.feed(data))
 
     def _values(self, messages: list[bytes]) -> list[bytes]:
         """Binary COPY: the rows' values, without the file header and trailer."""
@@ -214,14 +230,14 @@ class _Sink:
             messages.pop()
         return _row_values(messages)
 
-    def _put(self, item: Any) -> None:
+    def put(self, item: Any) -> None:
         while not self.stop.is_set():
             try:
                 self.out.put(item, timeout=0.5)
                 return
             except queue.Full:
                 continue
-        raise RuntimeError("the client went away")
+        raise ClientGone("the client went away")
 
 
 def _skip_header(message: bytes) -> bytes:
@@ -259,9 +275,11 @@ class CopyStream:
         self.columns = columns
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=8)
         self.stop = threading.Event()
-        self.sink = _Sink(self.queue, maxrec, self.stop, csv=csv)
+        self.sink = _Sink(self.queue, maxrec, self.stop, csv=csv,
+                          one_column=len(columns) == 1)
         self.thread = threading.Thread(target=self._copy, name="tap-copy", daemon=True)
         self._first: Any = None
+        self.failure: BaseException | None = None
 
     def _copy(self) -> None:
         error: BaseException | None = None
@@ -273,8 +291,10 @@ class CopyStream:
             self.sink.flush()
         except BaseException as exc:  # reported in the stream, or raised before it starts
             error = exc
-        with suppress(queue.Full):
-            self.queue.put(_Done(error), timeout=5)
+        # Waits as long as the consumer is there: a slow reader must still get the end
+        # (a lost end marker would leave it waiting for ever).
+        with suppress(ClientGone):
+            self.sink.put(_Done(error))
 
     def start(self) -> None:
         """Start copying and wait for the first data (or the error that prevents it)."""
@@ -286,39 +306,42 @@ class CopyStream:
     def cancel(self) -> None:
         self.stop.set()
 
-    def _rows(self, info: ResultInfo) -> Iterator[bytes | _Done]:
+    def _rows(self, info: ResultInfo) -> Iterator[bytes]:
+        """The data chunks; afterwards ``info`` holds the outcome and :attr:`failure`
+        the error that ended the COPY, if one did."""
         item = self._first
         while not isinstance(item, _Done):
             yield item
             item = self.queue.get()
         info.rows = self.sink.rows
-        info.overflow = self.sink.overflow
-        if item.error is not None:
-            text = str(item.error).strip()
-            info.error = text.splitlines()[0] if text else type(item.error).__name__
-        yield item
+        info.overflow = self.sink.overflow and item.error is None
+        self.failure = item.error
 
     def votable(self, info: ResultInfo) -> Iterator[bytes]:
+        """The BINARY2 document; a failure mid-stream is reported in it, as by the
+        general writers (:mod:`vo_service.serialize.results`)."""
         plans = [plan_column(c) for c in self.columns]
         head, close_data = votable.document_parts(plans, "BINARY2", info.all_infos())
         yield head
-        for item in self._rows(info):
-            if isinstance(item, bytes):
-                yield item
+        yield from self._rows(info)
         rest = self.sink.base64.finish()
-        if info.error is not None:
+        if self.failure is not None:
+            stream_failure(info, self.failure)
             yield rest + close_data + votable.trailer("ERROR", info.error)
+            log_reported_failure(info, self.failure)
             return
         status = "OVERFLOW" if info.overflow else None
         message = "the result was truncated at MAXREC rows" if info.overflow else None
         yield rest + close_data + votable.trailer(status, message)
 
     def csv(self, info: ResultInfo) -> Iterator[bytes]:
-        """CSV has no place for a status: an error mid-stream ends the text there."""
+        """CSV has no place for a status: a failure mid-stream raises
+        :class:`~vo_service.serialize.results.ResultStreamFailed` after the rows that
+        arrived, so that the response is aborted rather than ended cleanly."""
         yield csv_header(self.columns)
-        for item in self._rows(info):
-            if isinstance(item, bytes):
-                yield item
+        yield from self._rows(info)
+        if self.failure is not None:
+            raise stream_failure(info, self.failure) from self.failure
 
 
 def csv_header(columns: Sequence[ResultColumn]) -> bytes:
