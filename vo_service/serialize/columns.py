@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vo_service.result import ResultColumn
+from vo_service.xml_text import XML_ILLEGAL
 
 GEOMETRY_XTYPES = ("point", "circle", "polygon")
 
@@ -55,7 +56,6 @@ docs/tap.md states it for users.
 
 _GEOMETRY_PUNCTUATION = str.maketrans("{}()<>,", "       ")
 _XML_NEEDS = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_XML_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -439,8 +439,8 @@ def xml_escape_column(cells: list[str]) -> list[str]:
     escaped = joined.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     escaped = escaped.replace("\r", "&#13;")
     parts = escaped.split("\x00")
-    if _XML_CONTROL.search(escaped.replace("\x00", "")):
-        parts = [_XML_CONTROL.sub("\ufffd", p) for p in parts]
+    if XML_ILLEGAL.search(escaped.replace("\x00", "")):
+        parts = [XML_ILLEGAL.sub("\ufffd", p) for p in parts]
     return parts
 
 
@@ -448,4 +448,4 @@ def xml_escape(text: str) -> str:
     """Escape one string for XML character data or a double-quoted attribute."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = text.replace('"', "&quot;").replace("\r", "&#13;")
-    return _XML_CONTROL.sub("\ufffd", text)
+    return XML_ILLEGAL.sub("\ufffd", text)

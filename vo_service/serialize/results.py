@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from queue import Empty, Full, Queue
 from typing import Any
 
+from vo_service.database.errors import database_fault, is_database_error
 from vo_service.errors import ServiceError
 from vo_service.result import ResultColumn
 from vo_service.serialize import columns as col
@@ -89,8 +90,11 @@ class ResultStreamFailed(ServiceError):
     def __init__(self, message: str, rows: int, cause: BaseException | None = None) -> None:
         super().__init__(message)
         self.rows = rows
+        if cause is not None and is_database_error(cause):
+            cause = database_fault(cause)  # SQLSTATE: 400 for data errors, 503 when away
         if isinstance(cause, ServiceError):
             self.fault, self.status = cause.fault, cause.status
+            self.retry_after = cause.retry_after
 
 
 def stream_failure(info: ResultInfo, exc: BaseException) -> ResultStreamFailed:

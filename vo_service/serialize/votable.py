@@ -22,6 +22,7 @@ from lxml import etree
 
 from vo_service.serialize import columns as col
 from vo_service.serialize.columns import ColumnPlan
+from vo_service.xml_text import xml_text
 
 VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
 VOTABLE_VERSION = "1.4"
@@ -48,14 +49,9 @@ def safe_ids(names: Sequence[str]) -> list[str]:
 
 def _info(parent: etree._Element, name: str, value: str, text: str | None = None) -> None:
     element = etree.SubElement(parent, f"{{{VOTABLE_NS}}}INFO", name=name,
-                               value=_clean(value))
+                               value=xml_text(value))
     if text:
-        element.text = _clean(text)
-
-
-def _clean(text: str) -> str:
-    """lxml refuses XML-illegal characters; a user's query may contain them."""
-    return col._XML_CONTROL.sub("\ufffd", text)
+        element.text = xml_text(text)
 
 
 def document_parts(plans: Sequence[ColumnPlan], serialization: str,
@@ -77,9 +73,9 @@ def document_parts(plans: Sequence[ColumnPlan], serialization: str,
             ("ucd", c.ucd), ("utype", c.utype)]
         for attr, attr_value in optional:
             if attr_value:
-                field.set(attr, _clean(attr_value))
+                field.set(attr, xml_text(attr_value))
         if c.description:
-            etree.SubElement(field, f"{{{VOTABLE_NS}}}DESCRIPTION").text = _clean(c.description)
+            etree.SubElement(field, f"{{{VOTABLE_NS}}}DESCRIPTION").text = xml_text(c.description)
         if serialization == "BINARY" and plan.kind in col.INT_NULLS:
             etree.SubElement(field, f"{{{VOTABLE_NS}}}VALUES",
                              null=str(col.INT_NULLS[plan.kind]))

@@ -26,7 +26,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from auth.identity import prepare_query_transaction, rejection_error
 from auth.principals import Principal
 from vo_service.adql import AdqlError, Metadata, Translation, UploadTable, translate
-from vo_service.database.errors import database_fault
+from vo_service.database.errors import database_fault, pg_message
 from vo_service.database.pool import Pool, release
 from vo_service.errors import UsageFault
 from vo_service.params import Params
@@ -44,7 +44,8 @@ from vo_service.services.copy_results import CopyStream, csv_row_sql, row_sql
 from vo_service.services.fetch import fetch_upload
 from vo_service.settings import TapSettings
 
-_UPLOAD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+# "tap_upload_" + the name must fit PostgreSQL's 63-byte identifiers
+_UPLOAD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,51}$")
 _LANGS = {"ADQL", "ADQL-2.0", "ADQL-2.1"}
 
 
@@ -105,8 +106,8 @@ def _parse_uploads(params: Params, tap: TapSettings) -> tuple[Upload, ...]:
             name, _, uri = item.partition(",")
             name, uri = name.strip(), uri.strip()
             if not _UPLOAD_NAME.match(name):
-                raise UsageFault(f"UPLOAD table name {name[:70]!r} is not a valid ADQL "
-                                 "identifier (letters, digits, underscores)")
+                raise UsageFault(f"UPLOAD table name {name[:70]!r} is not allowed: a letter, "
+                                 "then up to 51 letters, digits or underscores")
             if name.lower() in seen:
                 raise UsageFault(f"UPLOAD table {name} given twice")
             seen.add(name.lower())
@@ -385,7 +386,13 @@ class TapService:
             if parsed:
                 cur.execute("SET TRANSACTION READ WRITE")
                 for upload, table in parsed:
-                    _create_upload(cur, upload.name, table)
+                    try:
+                        _create_upload(cur, upload.name, table)
+                    except (psycopg2.DataError, psycopg2.InternalError) as exc:
+                        # pgSphere's own checks of uploaded geometry (a self-crossing
+                        # polygon is XX000): the client's table, not our fault
+                        raise UsageFault(f"cannot use the uploaded table {upload.name}: "
+                                         f"{pg_message(exc)}") from exc
             assertion = prepare_query_transaction(cur, principal, secret)
             # the identity and the limits in one round trip (no protected table read)
             select = [assertion.expression, "set_config('statement_timeout', %s, true)",
