@@ -99,6 +99,17 @@ def test_failure_mid_stream_aborts_formats_without_a_status(server, fmt, path):
     assert status == 200  # sent with the first rows, before the failure
     assert isinstance(error, httpx.RemoteProtocolError), f"{fmt} ended cleanly"
     assert 0 < body.count(b"\n") <= FAILING_ROW + 1
+    # the server says so in its log, on a line naming the request
+    import re
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        logged = re.findall(r"\[([0-9a-f]{16})\] result stream failed", server.log())
+        if logged:
+            break
+        time.sleep(0.1)
+    assert logged, "the broken-off result was not logged with its request id"
 
 
 def test_failure_while_fits_spools_never_looks_complete(server):
