@@ -6,8 +6,12 @@ rows are consecutive), either the links of a dataset the requester may see —
 * ``#this``: the file (``/data/file``), with its media type and size;
 * ``#detached-header``: its primary header as text (``/data/header``);
 * ``#preview``: a PNG rendered on demand (``/data/preview``), for files with an image;
-* ``#calibration`` and the narrower ``#bias``, ``#flat``, ``#dark``, ``#arc``: the
-  non-science frames of the same instrument and night that the requester may see;
+* ``#calibration`` and the narrower ``#bias``, ``#flat``, ``#dark``: the non-science
+  frames of the same instrument and night that the requester may see.  Arc lamp
+  frames are ``#calibration`` with ``local_semantics`` ``calibration-arc``: the
+  DataLink core vocabulary has no narrower term for them, and a relative term outside
+  it is not allowed (DataLink 1.1 sect. 3.2.6); local_semantics is DataLink's way to
+  tell such links apart;
 * ``#cutout``: the SODA sync service (a service descriptor), for images with a
   celestial WCS —
 
@@ -37,7 +41,8 @@ from vo_service.services.previews import PNG_MEDIA_TYPE
 DATALINK_MEDIA_TYPE = "application/x-votable+xml;content=datalink"
 #: The XML ID of the SODA service descriptor that cutout rows reference.
 SODA_DESCRIPTOR_ID = "soda-sync"
-_CALIBRATION_TERMS = {"bias": "#bias", "flat": "#flat", "dark": "#dark", "arc": "#arc"}
+#: frame types with a term of their own in http://www.ivoa.net/rdf/datalink/core
+_CALIBRATION_TERMS = {"bias": "#bias", "flat": "#flat", "dark": "#dark"}
 _RESPONSE_FORMATS = {"votable", "application/x-votable+xml", "text/xml",
                      DATALINK_MEDIA_TYPE, "application/x-votable+xml; content=datalink"}
 
