@@ -195,11 +195,17 @@ async def data_tar(request: Request) -> Response:
         raise UsageFault(f"too many tarball requests; at most {settings.tar_burst} in a row "
                          f"and {settings.tar_per_hour} an hour: try again in {wait:.0f} s",
                          status=429, retry_after=max(1, int(wait + 0.999)))
-    if query is not None:
-        ids = await _query_dids(found, principal, params, settings.tar_max_files)
-        check_count(len(ids), settings)
-    datasets = await found.pools.datasets.run(lambda: found.downloads.datasets(principal, ids))
-    tar_plan = await _on_files(found, lambda: plan(found.downloads, datasets, gzip, settings))
+    try:
+        if query is not None:
+            ids = await _query_dids(found, principal, params, settings.tar_max_files)
+            check_count(len(ids), settings)
+        datasets = await found.pools.datasets.run(
+            lambda: found.downloads.datasets(principal, ids))
+        tar_plan = await _on_files(found, lambda: plan(found.downloads, datasets, gzip,
+                                                       settings))
+    except BaseException:
+        found.tar_rate.refund(key)
+        raise
     stream = TarStream(tar_plan, settings.read_chunk_bytes, settings.tar_gzip_level)
     headers = {"Content-Disposition": content_disposition("attachment", tar_plan.filename),
                "Cache-Control": "private"}
@@ -214,7 +220,7 @@ async def _query_dids(found: Services, principal: Principal, params: Params,
     requester (one more row than allowed, so that too many is known)."""
     tap_params = Params([("LANG", params.get("LANG") or "ADQL"),
                          ("QUERY", params.require("QUERY")), ("MAXREC", str(max_files + 1)),
-                         ("RESPONSEFORMAT", "votable")])
+                         ("RESPONSEFORMAT", "tsv")])
     tap_request: TapRequest = found.tap.parse(tap_params)
 
     def run() -> list[str]:
@@ -226,7 +232,7 @@ async def _query_dids(found: Services, principal: Principal, params: Params,
                                  "(e.g. SELECT obs_publisher_did FROM ivoa.obscore WHERE ...)")
             index = names.index("obs_publisher_did")
             dids: list[str] = []
-            if not isinstance(execution, QueryExecution):  # TABLEDATA never uses COPY
+            if not isinstance(execution, QueryExecution):  # only BINARY2 and CSV use COPY
                 raise RuntimeError("a tarball query must run through a cursor")
             for batch in execution.batches():
                 dids.extend(str(row[index]) for row in batch if row[index] is not None)

@@ -236,5 +236,13 @@ class RateLimiter:
                 self._buckets.popitem(last=False)
         return None if allowed else (1.0 - tokens) / self.rate
 
+    def refund(self, key: str) -> None:
+        """Give back a token taken for a request that failed before it sent anything:
+        the limit counts tarballs served, not mistakes corrected."""
+        with self._lock:
+            if key in self._buckets:
+                tokens, then = self._buckets[key]
+                self._buckets[key] = (min(float(self.burst), tokens + 1.0), then)
+
     def __len__(self) -> int:
         return len(self._buckets)
