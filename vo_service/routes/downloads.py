@@ -180,7 +180,8 @@ async def data_tar(request: Request) -> Response:
     found = services(request)
     principal = principal_of(request)
     settings = found.settings.downloads
-    params = await read_form(request, None)
+    # every identifier is a field; the few other parameters need room too
+    params = await read_form(request, None, max_fields=settings.tar_max_files + 100)
     gzip = wants_gzip(params.get("FORMAT"))
     ids = [value for value in params.get_all("ID") if value.strip()]
     query = params.get("QUERY")
