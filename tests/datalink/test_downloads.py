@@ -140,6 +140,10 @@ def test_access_rule(server, archive) -> None:
         assert denied.content == unknown.content
     mine = _get(server, "/data/file", hidden, auth=owner_auth(archive, obid))
     assert mine.status_code == 200 and mine.headers["cache-control"] == "private"
+    # public data asked for with credentials is private too: the answer names the login
+    public, _ = one(server.database, PUBLIC)
+    assert _get(server, "/data/file", public,
+                auth=other_auth).headers["cache-control"] == "private"
     path, _, _ = _row(server.database, hidden)
     assert mine.content == (archive.root / path).read_bytes()
 

@@ -67,15 +67,21 @@ async def _on_files(found: Services, work: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(work, limiter=found.file_limiter)
 
 
-def _validators(sent: FileToSend) -> dict[str, str]:
+def _cache(request: Request, public: bool) -> str:
+    """Shared caches may keep public data asked for anonymously, nothing else: an
+    authenticated answer names its requester (X-VO-Authenticated)."""
+    return cache_control(public and not principal_of(request).is_authenticated)
+
+
+def _validators(request: Request, sent: FileToSend) -> dict[str, str]:
     return {"ETag": sent.etag, "Last-Modified": sent.last_modified_http,
-            "Cache-Control": cache_control(sent.public), "Accept-Ranges": "bytes"}
+            "Cache-Control": _cache(request, sent.public), "Accept-Ranges": "bytes"}
 
 
 def send_file(request: Request, found: Services, sent: FileToSend, disposition: str
               ) -> Response:
     """The file with its validators: 304, 206 (one range or multipart), 416 or 200."""
-    headers = _validators(sent)
+    headers = _validators(request, sent)
     if not_modified(request.headers.get("if-none-match"),
                     request.headers.get("if-modified-since"), sent.etag, sent.last_modified):
         return Response(status_code=304, headers=headers)
@@ -137,7 +143,7 @@ async def data_header(request: Request) -> Response:
     text = ("\n".join(line.rstrip() for line in header.splitlines()) + "\n").encode(
         "utf-8", "replace")
     etag = f'"h-{hashlib.sha256(text).hexdigest()[:40]}"'
-    headers = {"ETag": etag, "Cache-Control": cache_control(dataset.public),
+    headers = {"ETag": etag, "Cache-Control": _cache(request, dataset.public),
                "Content-Disposition": content_disposition(
                    "inline", f"{dataset.filename}.header.txt")}
     if not_modified(request.headers.get("if-none-match"), None, etag, None):
@@ -172,7 +178,7 @@ async def data_preview(request: Request) -> Response:
     except PreviewUnavailable as exc:
         raise NotFoundFault(f"no preview can be made of this dataset: {exc}") from None
     return Response(png, media_type=PNG_MEDIA_TYPE, headers={
-        "ETag": etag, "Cache-Control": cache_control(sent.public),
+        "ETag": etag, "Cache-Control": _cache(request, sent.public),
         "Content-Disposition": content_disposition("inline", name)})
 
 

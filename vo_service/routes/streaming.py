@@ -15,7 +15,7 @@ such extension, so there the file is read in chunks of ``read_chunk_bytes``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import anyio
@@ -62,18 +62,7 @@ class ThreadedStream(Response):
                 await send({"type": "http.response.pathsend",
                             "path": str(self.source.whole_file)})
                 return
-            async with anyio.create_task_group() as group:
-                async def stream() -> None:
-                    await self._send_body(send)
-                    group.cancel_scope.cancel()
-
-                async def watch() -> None:
-                    while (await receive())["type"] != "http.disconnect":
-                        pass
-                    group.cancel_scope.cancel()
-
-                group.start_soon(stream)
-                group.start_soon(watch)
+            await until_disconnect(receive, lambda: self._send_body(send))
         except Exception as exc:
             if client_gone(exc):
                 log.info("download ended early: %s", failure_reason(exc))
@@ -90,6 +79,24 @@ class ThreadedStream(Response):
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def until_disconnect(receive: Receive, send_all: Callable[[], Awaitable[None]]
+                           ) -> None:
+    """Run ``send_all``, stopping it as soon as the client disconnects (whose message
+    the body sender would otherwise only notice when a send fails)."""
+    async with anyio.create_task_group() as group:
+        async def stream() -> None:
+            await send_all()
+            group.cancel_scope.cancel()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+
+        group.start_soon(stream)
+        group.start_soon(watch)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 from auth.principals import Principal
 from vo_service.factory import Services
 from vo_service.routes.common import principal_of, read_form, services
-from vo_service.routes.streaming import client_gone, failure_reason
+from vo_service.routes.streaming import client_gone, failure_reason, until_disconnect
 from vo_service.serialize.results import ResultInfo
 from vo_service.services.examples import examples_document
 from vo_service.services.tap import CancelHandle, Execution, TapRequest, fetch_uploads
@@ -148,18 +148,7 @@ class StreamedResult(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         pool = self.found.tap.pool
         try:
-            async with anyio.create_task_group() as group:
-                async def stream() -> None:
-                    await self._send_all(send)
-                    group.cancel_scope.cancel()
-
-                async def watch() -> None:
-                    while (await receive())["type"] != "http.disconnect":
-                        pass
-                    group.cancel_scope.cancel()
-
-                group.start_soon(stream)
-                group.start_soon(watch)
+            await until_disconnect(receive, lambda: self._send_all(send))
         except Exception as exc:
             if client_gone(exc):
                 log.info("client went away during a streamed result; query cancelled")
