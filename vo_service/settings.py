@@ -118,7 +118,7 @@ class DownloadSettings:
     datalink_max_ids: int = 50
     tar_max_files: int = 5_000
     tar_max_bytes: int = 20_000_000_000
-    tar_gzip_level: int = 6
+    tar_gzip_level: int = 1
     tar_burst: int = 5
     tar_per_hour: int = 60
     rate_limit_clients: int = 10_000

@@ -133,7 +133,7 @@ class TarStream:
     grew is sent at its planned size.
     """
 
-    def __init__(self, plan: TarPlan, chunk_bytes: int, gzip_level: int = 6) -> None:
+    def __init__(self, plan: TarPlan, chunk_bytes: int, gzip_level: int = 1) -> None:
         self.plan = plan
         self.chunk_bytes = max(BLOCK, chunk_bytes)
         self._members = iter(plan.members)
