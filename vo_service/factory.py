@@ -21,12 +21,16 @@ import anyio
 from vo_service.database.pool import Pool
 from vo_service.database.setup import DatabaseTarget, database_target
 from vo_service.services.capabilities import tap_capabilities
+from vo_service.services.datalink import DataLinkService, LinkUrls
 from vo_service.services.datasets import DatasetLookup
+from vo_service.services.downloads import Downloads
 from vo_service.services.health import Health
 from vo_service.services.housekeeping import Housekeeping
 from vo_service.services.identity import IdentityService
+from vo_service.services.previews import PreviewCache
 from vo_service.services.tap import IdentitySecret, QueryLimits, TapService
 from vo_service.services.tap_async import make_executor
+from vo_service.services.tarball import RateLimiter
 from vo_service.settings import Settings
 from vo_service.uws.events import PhaseEvents
 from vo_service.uws.runner import JobRunner
@@ -76,6 +80,11 @@ class Services:
     file_limiter: anyio.CapacityLimiter
     #: threads for CPU work on data: previews, cutouts
     compute_limiter: anyio.CapacityLimiter
+    datalink: DataLinkService
+    downloads: Downloads
+    previews: PreviewCache
+    #: tarball requests per user
+    tar_rate: RateLimiter
 
     @property
     def base_url(self) -> str:
@@ -145,6 +154,8 @@ class Factory:
         self._housekeeping = Housekeeping(self.pools.background, settings.auth,
                                           settings.uws.sweep_interval_s)
         self._housekeeping.start()
+        datasets = DatasetLookup(self.pools.datasets, secret, self.archive_roots)
+        downloads = settings.downloads
         return Services(
             settings=settings,
             pools=self.pools,
@@ -153,12 +164,17 @@ class Factory:
             health=Health(self.pools.probe, datetime.now(UTC)),
             uws=UwsService(JobStore(self.pools.uws), settings.uws, jobs_dir),
             events=self.events,
-            datasets=DatasetLookup(self.pools.datasets, secret, self.archive_roots),
+            datasets=datasets,
             capabilities=tap_capabilities(settings),
             fetch_limiter=anyio.CapacityLimiter(FETCH_THREADS),
             cancel_limiter=anyio.CapacityLimiter(CANCEL_THREADS),
             file_limiter=anyio.CapacityLimiter(settings.downloads.threads),
             compute_limiter=anyio.CapacityLimiter(settings.downloads.compute_threads),
+            datalink=DataLinkService(datasets, LinkUrls(settings.service.base_url.rstrip("/"))),
+            downloads=Downloads(datasets),
+            previews=PreviewCache(settings.data_dir / "previews", downloads.preview_cache_bytes),
+            tar_rate=RateLimiter(downloads.tar_burst, downloads.tar_per_hour,
+                                 downloads.rate_limit_clients),
         )
 
     def close(self) -> None:

@@ -114,6 +114,16 @@ class IngestSection:
 class DownloadSettings:
     threads: int = 8
     compute_threads: int = 2
+    read_chunk_bytes: int = 1_048_576
+    datalink_max_ids: int = 50
+    tar_max_files: int = 5_000
+    tar_max_bytes: int = 20_000_000_000
+    tar_gzip_level: int = 1
+    tar_burst: int = 5
+    tar_per_hour: int = 60
+    rate_limit_clients: int = 10_000
+    preview_max_size: int = 1_024
+    preview_cache_bytes: int = 1_000_000_000
 
 
 @dataclass(frozen=True)

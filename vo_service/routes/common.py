@@ -81,13 +81,15 @@ def _too_large(limit: int) -> UsageFault:
                       "tables go in an UPLOAD given by URL)", status=413)
 
 
-async def read_form(request: Request, max_upload_bytes: int | None) -> Params:
+async def read_form(request: Request, max_upload_bytes: int | None, *,
+                    max_fields: int = 1000) -> Params:
     """The one reader of DALI parameters: the query string, then a urlencoded or
     multipart body, in order; file parts apart (name → content).
 
     File parts are read into memory, so their total size is bounded by
     ``max_upload_bytes`` (a 413 UsageFault beyond it); the whole body must arrive
-    within ``service.body_timeout_s`` (408 otherwise).  Names and values are checked
+    within ``service.body_timeout_s`` (408 otherwise); at most ``max_fields`` fields
+    (a tarball names thousands of identifiers).  Names and values are checked
     (:meth:`Params.checked`).
     """
     items: list[tuple[str, str]] = list(request.query_params.multi_items())
@@ -98,18 +100,18 @@ async def read_form(request: Request, max_upload_bytes: int | None) -> Params:
         timeout = services(request).settings.service.body_timeout_s
         try:
             with anyio.fail_after(timeout):
-                await _read_body(request, max_upload_bytes, items, files)
+                await _read_body(request, max_upload_bytes, max_fields, items, files)
         except TimeoutError:
             raise UsageFault(f"the request body did not arrive within {timeout:.0f} s",
                              status=408) from None
     return Params.checked(items, files)
 
 
-async def _read_body(request: Request, max_upload_bytes: int | None,
+async def _read_body(request: Request, max_upload_bytes: int | None, max_fields: int,
                      items: list[tuple[str, str]], files: dict[str, bytes]) -> None:
     used = 0
     try:
-        async with request.form(max_files=100, max_fields=1000) as form:
+        async with request.form(max_files=100, max_fields=max_fields) as form:
             for name, value in form.multi_items():
                 if not isinstance(value, UploadFile):
                     items.append((name, value))

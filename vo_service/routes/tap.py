@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 from auth.principals import Principal
 from vo_service.factory import Services
 from vo_service.routes.common import principal_of, read_form, services
+from vo_service.routes.streaming import client_gone, failure_reason, until_disconnect
 from vo_service.serialize.results import ResultInfo
 from vo_service.services.examples import examples_document
 from vo_service.services.tap import CancelHandle, Execution, TapRequest, fetch_uploads
@@ -147,27 +148,16 @@ class StreamedResult(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         pool = self.found.tap.pool
         try:
-            async with anyio.create_task_group() as group:
-                async def stream() -> None:
-                    await self._send_all(send)
-                    group.cancel_scope.cancel()
-
-                async def watch() -> None:
-                    while (await receive())["type"] != "http.disconnect":
-                        pass
-                    group.cancel_scope.cancel()
-
-                group.start_soon(stream)
-                group.start_soon(watch)
+            await until_disconnect(receive, lambda: self._send_all(send))
         except Exception as exc:
-            if _client_gone(exc):
+            if client_gone(exc):
                 log.info("client went away during a streamed result; query cancelled")
             else:
                 # Headers are out: the response can only be broken off (see the module
                 # docstring).  Returning without the final body message makes the
                 # server close the connection.
                 log.error("result stream failed after the first byte; response broken "
-                          "off: %s", _reason(exc))
+                          "off: %s", failure_reason(exc))
         finally:
             with anyio.CancelScope(shield=True):
                 await pool.call(self.rest.close)
@@ -182,20 +172,6 @@ class StreamedResult(Response):
         while (more := await pool.call(self.rest.next_chunk)) is not None:
             await send({"type": "http.response.body", "body": more, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-def _leaves(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
-    return [exc]
-
-
-def _client_gone(exc: BaseException) -> bool:
-    return all(isinstance(leaf, OSError) for leaf in _leaves(exc))
-
-
-def _reason(exc: BaseException) -> str:
-    return "; ".join(f"{type(leaf).__name__}: {leaf}" for leaf in _leaves(exc))
 
 
 async def examples(request: Request) -> Response:
