@@ -137,3 +137,12 @@ def test_messages_are_bounded(metadata) -> None:
         translate(f"SELECT {'a' * 50000} FROM ivoa.obscore", metadata)
     assert len(info.value.message) < 120 and "…" in info.value.message
     assert len(readable("word " * 1000)) <= 600
+
+
+def test_a_cast_does_not_hide_an_aggregate() -> None:
+    """Found by the grammar fuzz: a column beside CAST(AVG(...)) without GROUP BY."""
+    from vo_service.adql import AdqlError, Metadata, translate
+
+    with pytest.raises(AdqlError, match="GROUP BY"):
+        translate("SELECT o.s_ra, CAST(AVG(o.s_ra) AS SMALLINT) FROM ivoa.obscore AS o",
+                  Metadata.from_declaration())

@@ -19,6 +19,7 @@ from vo_service.adql.grouping import (
     canonical,
     check_correlated,
     check_grouped,
+    contains_aggregate,
     refuse_aggregates,
 )
 from vo_service.adql.metadata import Metadata
@@ -317,7 +318,9 @@ class Compiler:
         if q.group_by:
             sql += " GROUP BY " + ", ".join(self._group_term(e, scope, cols)
                                             for e in q.group_by)
-        if q.group_by or q.having is not None or any(c.typed.aggregate for c in cols):
+        if q.group_by or q.having is not None or any(
+                isinstance(item, n.DerivedColumn) and contains_aggregate(item.expr)
+                for item in q.items or ()):
             self._check_grouping(q, scope, cols)
         if q.having is not None:
             start = len(scope.outer_refs)

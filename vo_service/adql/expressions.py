@@ -331,17 +331,18 @@ class ExpressionCompiler:
                 raise AdqlError(f"the length of {target}(n) must lie between 1 and "
                                 f"{_MAX_CHARS}", e.pos.line, e.pos.column)
             if e.length is None:
-                return Typed(f"CAST({t.sql} AS text)", "char", "*", const=t.const)
+                return Typed(f"CAST({t.sql} AS text)", "char", "*", const=t.const,
+                             aggregate=t.aggregate)
             fn = "rpad" if target == "CHAR" else "left"
             arraysize = str(e.length) if target == "CHAR" else f"{e.length}*"
             return Typed(f"{fn}(CAST({t.sql} AS text), {self.bind(e.length)})", "char",
-                         arraysize, const=t.const)
+                         arraysize, const=t.const, aggregate=t.aggregate)
         if target == "TIMESTAMP":
             if not (t.is_string or t.xtype == "timestamp" or t.datatype == "null"):
                 raise AdqlError("only strings and timestamps can be cast to TIMESTAMP",
                                 e.pos.line, e.pos.column)
             return Typed(f"CAST({t.sql} AS timestamp)", "char", "*", "timestamp",
-                         const=t.const)
+                         const=t.const, aggregate=t.aggregate)
         if not (t.is_numeric or t.is_string or t.datatype == "null"):
             raise AdqlError(f"a {t.xtype or t.datatype} value cannot be cast to {target}",
                             e.pos.line, e.pos.column)
@@ -350,7 +351,8 @@ class ExpressionCompiler:
             "BIGINT": ("bigint", "long"), "REAL": ("real", "float"),
             "DOUBLE": ("double precision", "double"),
         }[target]
-        return Typed(f"CAST({t.sql} AS {pg})", datatype, unit=t.unit, const=t.const)
+        return Typed(f"CAST({t.sql} AS {pg})", datatype, unit=t.unit, const=t.const,
+                     aggregate=t.aggregate)
 
     def _coalesce(self, e: n.Coalesce, scope: Scope) -> Typed:
         args = [self.expr(a, scope) for a in e.args]

@@ -78,6 +78,12 @@ def _walk(root: Node, stop: Callable[[object], bool]) -> Iterator[object]:
         stack.extend(getattr(node, name) for name in reversed(names))
 
 
+def contains_aggregate(root: Node) -> bool:
+    """Whether an aggregate call stands in ``root`` (outside subqueries): read from the
+    tree, so that no expression form can hide one from the grouping checks."""
+    return any(is_aggregate_call(node) for node in _walk(root, is_aggregate_call))
+
+
 def refuse_aggregates(root: Node, clause: str) -> None:
     """Aggregates cannot stand in ``clause`` (WHERE, ON, GROUP BY)."""
     for node in _walk(root, is_aggregate_call):
