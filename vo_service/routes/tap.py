@@ -17,7 +17,7 @@ complete-looking result.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 import anyio
 from starlette.requests import Request
@@ -25,13 +25,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from auth.principals import Principal
 from vo_service.factory import Services
 from vo_service.routes.common import principal_of, read_form, services
 from vo_service.routes.streaming import client_gone, failure_reason, until_disconnect
 from vo_service.serialize.results import ResultInfo
 from vo_service.services.examples import examples_document
-from vo_service.services.tap import CancelHandle, Execution, TapRequest, fetch_uploads
+from vo_service.services.tap import CancelHandle, Execution, fetch_uploads
 
 log = logging.getLogger("lick_archive.tap")
 
@@ -48,30 +47,46 @@ async def sync(request: Request) -> Response:
         tap_request = await anyio.to_thread.run_sync(
             fetch_uploads, tap_request, found.settings.tap, limiter=found.fetch_limiter)
     principal = principal_of(request)
+    return await query_response(
+        request, found,
+        lambda handle: found.tap.start(principal, tap_request, handle),
+        lambda execution: execution.stream(tap_request.format, tap_request.maxrec,
+                                           ResultInfo(query=tap_request.query)),
+        tap_request.format.mime_type)
+
+
+async def query_response(request: Request, found: Services,
+                         start: Callable[[CancelHandle], Execution],
+                         write: Callable[[Execution], Iterable[bytes]],
+                         media_type: str) -> Response:
+    """Answer with a query result: ``start`` opens the query (worker thread),
+    ``write`` turns it into the document's bytes.  Every protocol answering with a
+    query result (TAP sync, SIA) goes through here: one admission slot of the query
+    pool for the result's whole life, start and first chunk in one call, cancel on
+    disconnect, streaming of the rest (module docstring)."""
     pool = found.tap.pool
     await pool.admit()
     try:
         handle = CancelHandle()
         first, rest = await _cancel_on_disconnect(
             request.receive, handle, found,
-            lambda: pool.call(lambda: _start(found, principal, tap_request, handle)))
+            lambda: pool.call(lambda: _start(start, write, handle)))
     except BaseException:
         pool.leave()
         raise
-    media_type = tap_request.format.mime_type
     if rest is None:
         pool.leave()
         return Response(b"".join(first), media_type=media_type)
     return StreamedResult(first, rest, media_type, found, handle)
 
 
-def _start(found: Services, principal: Principal, tap_request: TapRequest,
+def _start(start: Callable[[CancelHandle], Execution],
+           write: Callable[[Execution], Iterable[bytes]],
            handle: CancelHandle) -> tuple[list[bytes], _Rest | None]:
     """Start the query and prepare up to FIRST_BYTES of its result (worker thread)."""
-    execution = found.tap.start(principal, tap_request, handle)
+    execution = start(handle)
     try:
-        chunks = iter(execution.stream(tap_request.format, tap_request.maxrec,
-                                       ResultInfo(query=tap_request.query)))
+        chunks = iter(write(execution))
         first: list[bytes] = []
         size = 0
         for chunk in chunks:

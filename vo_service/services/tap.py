@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg2
 import psycopg2.extensions
@@ -47,6 +47,7 @@ from vo_service.settings import TapSettings
 # "tap_upload_" + the name must fit PostgreSQL's 63-byte identifiers
 _UPLOAD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,51}$")
 _LANGS = {"ADQL", "ADQL-2.0", "ADQL-2.1"}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -363,13 +364,50 @@ class TapService:
                                         limit=request.maxrec + 1)
         except AdqlError as exc:
             raise UsageFault(str(exc)) from exc
+        return self._run(principal, translation, request.format, request.maxrec, handle,
+                         parsed)
+
+    def start_statement(self, principal: Principal, statement: Translation,
+                        fmt: OutputFormat, maxrec: int, handle: CancelHandle | None = None
+                        ) -> Execution:
+        """Run a statement compiled by another protocol (SIA) exactly as a TAP query:
+        same transaction bound to the requester, limits, cursor or COPY, writers.
+
+        ``statement`` must cap its rows at ``maxrec + 1`` (the honest OVERFLOW), name
+        its output columns ``c1 … cN`` like the translator, and take every value as a
+        bound parameter.
+        """
+        return self._run(principal, statement, fmt, maxrec, handle or CancelHandle(), ())
+
+    def read_as(self, principal: Principal,
+                work: Callable[[psycopg2.extensions.cursor], T]) -> T:
+        """``work`` on a cursor in a read-only transaction bound to ``principal``, with
+        the query limits, rolled back afterwards: small reads besides a result (SIA's
+        parameter values) see exactly the rows the requester's queries see."""
+        secret = self.secret.get()
+        try:
+            with self.pool.connection() as conn:
+                try:
+                    self._begin(conn, principal, (), secret)
+                    with conn.cursor() as cur:
+                        return work(cur)
+                finally:
+                    with suppress(psycopg2.Error):
+                        conn.rollback()
+        except psycopg2.Error as exc:
+            raise database_fault(exc, statement_timeout_ms=self.limits.statement_timeout_ms
+                                 ) from exc
+
+    def _run(self, principal: Principal, translation: Translation, fmt: OutputFormat,
+             maxrec: int, handle: CancelHandle,
+             parsed: Sequence[tuple[Upload, UploadedTable]]) -> Execution:
         secret = self.secret.get()
         lease = self.pool.checkout()
         conn: psycopg2.extensions.connection = lease.dbapi_connection  # type: ignore[assignment]
         handle.register(conn)
         try:
             self._begin(conn, principal, parsed, secret)
-            return self._open(conn, lease, handle, request, translation)
+            return self._open(conn, lease, handle, fmt, maxrec, translation)
         except BaseException as exc:
             broken = handle.cancelled or bool(conn.closed) or isinstance(
                 exc, (psycopg2.OperationalError, psycopg2.InterfaceError))
@@ -411,16 +449,17 @@ class TapService:
                 raise
 
     def _open(self, conn: psycopg2.extensions.connection, lease: PoolProxiedConnection,
-              handle: CancelHandle, request: TapRequest, translation: Any) -> Execution:
+              handle: CancelHandle, fmt: OutputFormat, maxrec: int,
+              translation: Translation) -> Execution:
         copy_sql: Callable[[Any, Any], str | None] = {
             "votable-binary2": row_sql, "csv": csv_row_sql,
-        }.get(request.format.name, lambda columns, sql: None)
+        }.get(fmt.name, lambda columns, sql: None)
         statement = copy_sql(translation.columns, translation.sql)
         if statement is not None:
             with conn.cursor() as cur:
                 bound = cur.mogrify(statement, translation.params).decode()
-            copy = CopyStream(conn, bound, translation.columns, request.maxrec,
-                              csv=request.format.name == "csv")
+            copy = CopyStream(conn, bound, translation.columns, maxrec,
+                              csv=fmt.name == "csv")
             copy.start()
             return CopyExecution(translation.columns, copy, lease, handle)
         cursor = conn.cursor(name="tap_result")
