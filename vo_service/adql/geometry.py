@@ -12,6 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 # A rotation taking the local frame (0, 0) to (lon, lat): p + strans(0, -lat, lon, 'ZYZ').
 ROTATE_TO = "strans(0, -({lat}), {lon}, 'ZYZ')"
 
@@ -150,22 +153,139 @@ def check_shape(shape: str, values: Sequence[float]) -> str | None:
     return check_polygon(box_vertices(*values))
 
 
+#: Literal polygons have at most this many vertices: the validity test (like
+#: pgSphere's own, which cannot be interrupted) compares every pair of edges.
+MAX_POLYGON_VERTICES = 1000
+#: Radians (0.02 mas).  pgSphere compares with a tolerance of 1e-9; a polygon this
+#: close to being invalid (an edge touching another, a vertex on the rim of the
+#: hemisphere) is refused, so that every polygon accepted here is accepted there.
+_MARGIN = 1e-7
+_SAME_POINT = 1e-10  # radians: consecutive vertices this close are one (pgSphere too)
+
+
 def check_polygon(vertices: Sequence[tuple[float, float]]) -> str | None:
-    """None when pgSphere can make a polygon of these literal vertices, else why not."""
+    """None when pgSphere can make a polygon of these literal vertices, else why not.
+
+    pgSphere's ``spherepoly_check`` (polygon.c) refuses, with an internal error that
+    would reach the client as a 500, a polygon with an edge of 180 degrees, edges
+    that cross or touch (a "bow tie": vertices not in order around the polygon), or
+    one not within the hemisphere around the centre of its vertices' bounding box.
+    The same tests are made here with a margin (:data:`_MARGIN`).  Consecutive
+    repeated vertices (a ring closed by repeating the first) are dropped, as
+    pgSphere drops them.
+    """
     if not all(math.isfinite(a) and math.isfinite(b) for a, b in vertices):
         return "coordinates must be finite numbers, not NaN or infinite"
-    distinct = {(round(a % 360.0, 7), round(b, 7)) for a, b in vertices}
-    if len(distinct) < 3:
-        return "a polygon needs at least three distinct vertices"
     if any(abs(b) > 90 for _, b in vertices):
         return "a latitude must lie between -90 and 90 degrees"
-    for (a1, b1), (a2, b2) in zip(vertices, [*vertices[1:], vertices[0]], strict=True):
-        x1, x2 = math.radians(a1), math.radians(a2)
-        y1, y2 = math.radians(b1), math.radians(b2)
-        cos_d = math.sin(y1) * math.sin(y2) + math.cos(y1) * math.cos(y2) * math.cos(x1 - x2)
-        if cos_d < -1 + 1e-12:
-            return "a polygon edge must be shorter than 180 degrees"
+    if len(vertices) > MAX_POLYGON_VERTICES:
+        return f"a polygon may have at most {MAX_POLYGON_VERTICES} vertices"
+    ring = _ring(vertices)
+    if len(ring) < 3:
+        return "a polygon needs at least three distinct vertices"
+    a = ring
+    b = np.roll(ring, -1, axis=0)
+    lengths = _angles(a, b)
+    if bool((lengths > math.pi - _MARGIN).any()):
+        return "a polygon edge must be shorter than 180 degrees"
+    if bool((lengths < _MARGIN).any()):
+        return "two consecutive polygon vertices are too close together to tell apart"
+    centre = (ring.min(axis=0) + ring.max(axis=0)) / 2
+    size = float(np.linalg.norm(centre))
+    if size < _MARGIN or bool((ring @ (centre / size) < _MARGIN).any()):
+        return "a polygon must lie within a hemisphere; split a larger one"
+    crossing = _touching_edges(a, b)
+    if crossing is not None:
+        i, k = crossing
+        return (f"polygon edges {i + 1} and {k + 1} cross or touch; give the vertices in "
+                "order around the polygon")
     return None
+
+
+def _ring(vertices: Sequence[tuple[float, float]]) -> npt.NDArray[np.float64]:
+    """Unit vectors of the vertices, without consecutive repeats (first = last too)."""
+    lon = np.radians(np.array([v[0] for v in vertices], dtype=np.float64))
+    lat = np.radians(np.array([v[1] for v in vertices], dtype=np.float64))
+    points = np.column_stack((np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon),
+                              np.sin(lat)))
+    kept: list[npt.NDArray[np.float64]] = []
+    for point in points:
+        if not kept or _angle(kept[-1], point) >= _SAME_POINT:
+            kept.append(point)
+    while len(kept) > 1 and _angle(kept[0], kept[-1]) < _SAME_POINT:
+        kept.pop()
+    return np.array(kept, dtype=np.float64).reshape(-1, 3)
+
+
+def _angle(u: npt.NDArray[np.float64], v: npt.NDArray[np.float64]) -> float:
+    return math.atan2(float(np.linalg.norm(np.cross(u, v))), float(u @ v))
+
+
+def _angles(u: npt.NDArray[np.float64], v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Angular distances of row vectors (atan2: exact for small and large angles)."""
+    result: npt.NDArray[np.float64] = np.arctan2(
+        np.linalg.norm(np.cross(u, v), axis=-1), np.einsum("ij,ij->i", u, v))
+    return result
+
+
+def _touching_edges(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]
+                    ) -> tuple[int, int] | None:
+    """The first pair of non-adjacent edges (a→b rows) closer than the margin."""
+    count = len(a)
+    normals = np.cross(a, b)
+    normals /= np.linalg.norm(normals, axis=1)[:, None]
+    first, second = np.triu_indices(count, 2)
+    keep = ~((first == 0) & (second == count - 1))  # the last edge meets the first
+    first, second = first[keep], second[keep]
+    for start in range(0, len(first), 50_000):  # bounded memory for large polygons
+        i, k = first[start:start + 50_000], second[start:start + 50_000]
+        gaps = _arc_gaps(a[i], b[i], normals[i], a[k], b[k], normals[k])
+        close = np.flatnonzero(gaps < _MARGIN)
+        if len(close):
+            return int(i[close[0]]), int(k[close[0]])
+    return None
+
+
+def _arc_gaps(a1: npt.NDArray[np.float64], b1: npt.NDArray[np.float64],
+              n1: npt.NDArray[np.float64], a2: npt.NDArray[np.float64],
+              b2: npt.NDArray[np.float64], n2: npt.NDArray[np.float64]
+              ) -> npt.NDArray[np.float64]:
+    """Smallest angular distance between arcs a1→b1 and a2→b2 (0 where they cross).
+
+    Two arcs shorter than 180 degrees that do not cross are closest at an end of one
+    of them; two that cross meet at ±(n1 × n2), which then lies on both.
+    """
+    gaps = np.minimum(np.minimum(_point_arc(a2, a1, b1, n1), _point_arc(b2, a1, b1, n1)),
+                      np.minimum(_point_arc(a1, a2, b2, n2), _point_arc(b1, a2, b2, n2)))
+    line = np.cross(n1, n2)
+    norm = np.linalg.norm(line, axis=1)
+    ok = norm > 1e-15
+    line[ok] /= norm[ok][:, None]
+    for sign in (1.0, -1.0):
+        x = sign * line
+        crosses = ok & _on_arc(x, a1, b1, n1) & _on_arc(x, a2, b2, n2)
+        gaps[crosses] = 0.0
+    return gaps
+
+
+def _on_arc(p: npt.NDArray[np.float64], a: npt.NDArray[np.float64],
+            b: npt.NDArray[np.float64], n: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Whether points of the arcs' great circles lie between a and b."""
+    return ((np.einsum("ij,ij->i", np.cross(a, p), n) >= 0)
+            & (np.einsum("ij,ij->i", np.cross(p, b), n) >= 0))
+
+
+def _point_arc(p: npt.NDArray[np.float64], a: npt.NDArray[np.float64],
+               b: npt.NDArray[np.float64], n: npt.NDArray[np.float64]
+               ) -> npt.NDArray[np.float64]:
+    """Angular distance from points p to the arcs a→b (unit normals n)."""
+    height = np.einsum("ij,ij->i", p, n)
+    foot = p - height[:, None] * n
+    inside = _on_arc(foot, a, b, n)
+    ends = np.minimum(_angles(p, a), _angles(p, b))
+    result: npt.NDArray[np.float64] = np.where(
+        inside, np.arcsin(np.clip(np.abs(height), 0.0, 1.0)), ends)
+    return result
 
 
 def check_coordsys(value: str | None) -> str | None:
