@@ -28,6 +28,8 @@ from vo_service.services.health import Health
 from vo_service.services.housekeeping import Housekeeping
 from vo_service.services.identity import IdentityService
 from vo_service.services.previews import PreviewCache
+from vo_service.services.sia import SiaService
+from vo_service.services.sia_documents import sia_capabilities
 from vo_service.services.tap import IdentitySecret, QueryLimits, TapService
 from vo_service.services.tap_async import make_executor
 from vo_service.services.tarball import RateLimiter
@@ -73,7 +75,9 @@ class Services:
     uws: UwsService
     events: PhaseEvents
     datasets: DatasetLookup
+    sia: SiaService
     capabilities: bytes
+    sia_capabilities: bytes
     fetch_limiter: anyio.CapacityLimiter
     cancel_limiter: anyio.CapacityLimiter
     #: threads streaming files and tarballs (no connection held)
@@ -156,16 +160,20 @@ class Factory:
         self._housekeeping.start()
         datasets = DatasetLookup(self.pools.datasets, secret, self.archive_roots)
         downloads = settings.downloads
+        tap = self._tap(self.pools.query, secret, asynchronous=False)
+        base_url = settings.service.base_url.rstrip("/")
         return Services(
             settings=settings,
             pools=self.pools,
             identity=IdentityService(self.pools.identity, settings.auth),
-            tap=self._tap(self.pools.query, secret, asynchronous=False),
+            tap=tap,
             health=Health(self.pools.probe, datetime.now(UTC)),
             uws=UwsService(JobStore(self.pools.uws), settings.uws, jobs_dir),
             events=self.events,
             datasets=datasets,
+            sia=SiaService(tap, base_url),
             capabilities=tap_capabilities(settings),
+            sia_capabilities=sia_capabilities(f"{base_url}/sia", settings.tap.hard_maxrec),
             fetch_limiter=anyio.CapacityLimiter(FETCH_THREADS),
             cancel_limiter=anyio.CapacityLimiter(CANCEL_THREADS),
             file_limiter=anyio.CapacityLimiter(settings.downloads.threads),

@@ -1,0 +1,179 @@
+"""The SIA service's own documents: its VOSI capabilities and the service descriptors
+its results carry (DataLink 1.1 sect. 4).
+
+Every SIA result VOTable gets two ``RESOURCE type="meta" utype="adhoc:service"``
+elements after its results: the DataLink {links} service (its ID parameter refers to
+the obs_publisher_did FIELD, so that pyvo and TOPCAT find each row's links), and the
+self-description ``name="this"`` of the query's parameters (SIA 2.0 sect. 2.3),
+which under MAXREC=0 also lists the current values of COLLECTION, INSTRUMENT...
+
+The result writers (:mod:`vo_service.serialize.results`) have no place for extra
+resources yet, so :func:`with_resources` puts them before the closing
+``</VOTABLE>`` of the finished document; it is meant to give way to a writer hook
+(a ``resources`` field of ``ResultInfo`` written by ``votable.trailer``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+from lxml import etree
+
+from vo_service.result import ResultColumn
+from vo_service.serialize import vosi
+from vo_service.serialize.formats import SUPPORTED_FORMATS
+from vo_service.serialize.votable import VOTABLE_NS, safe_ids
+from vo_service.services.sia_params import PARAMETERS, POL_STATES, SiaParameter
+
+log = logging.getLogger("lick_archive.sia")
+
+SIA_STANDARD_ID = "ivo://ivoa.net/std/SIA#query-2.0"
+DATALINK_STANDARD_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
+DATALINK_CONTENT_TYPE = "application/x-votable+xml;content=datalink"
+SIA_NS = "http://www.ivoa.net/xml/SIA/v1.1"
+#: The ID of the self-description (SIA 2.0's ``name="this"``, also as its XML ID).
+THIS = "this"
+_DID = "obs_publisher_did"
+_END = b"</VOTABLE>"
+
+
+
+def _element(parent: etree._Element | None, tag: str, **attributes: str) -> etree._Element:
+    qualified = f"{{{VOTABLE_NS}}}{tag}"
+    if parent is None:
+        return etree.Element(qualified, attributes, nsmap={None: VOTABLE_NS})
+    return etree.SubElement(parent, qualified, attributes)
+
+
+def _text_param(parent: etree._Element, name: str, value: str) -> None:
+    _element(parent, "PARAM", name=name, datatype="char", arraysize="*", value=value)
+
+
+def _input(group: etree._Element, parameter: SiaParameter) -> etree._Element:
+    """An input PARAM as DataLink describes them: empty value, type, unit, xtype.
+
+    Intervals are DALI's (double[2], xtype interval); POS is one text PARAM whose
+    description gives its three forms — SIA 2.0's example of three POS PARAMs with
+    xtypes circle/range/polygon on text is refused by VOTable validators (DALI's
+    circle and polygon are double arrays; range is not a DALI xtype).
+    """
+    attributes = {"name": parameter.name}
+    if parameter.kind in ("overlap", "within"):
+        attributes.update(datatype="double", arraysize="2", xtype="interval")
+    elif parameter.kind == "int":
+        attributes.update(datatype="int")
+    else:
+        attributes.update(datatype="char", arraysize="*")
+    if parameter.unit is not None:
+        attributes["unit"] = parameter.unit
+    param = _element(group, "PARAM", **attributes, value="")
+    _element(param, "DESCRIPTION").text = parameter.description
+    return param
+
+
+def _options(param: etree._Element, values: Iterable[str]) -> None:
+    listed = _element(param, "VALUES")
+    for value in values:
+        _element(listed, "OPTION", value=value)
+
+
+def self_description(query_url: str, options: Mapping[str, Sequence[str]] | None
+                     ) -> etree._Element:
+    """The query's self-describing service descriptor (SIA 2.0 sect. 2.3); with
+    ``options``, the values to offer per parameter name (MAXREC=0)."""
+    resource = _element(None, "RESOURCE", type="meta", utype="adhoc:service", name=THIS,
+                        ID=THIS)
+    _element(resource, "DESCRIPTION").text = (
+        "SIA 2.0 image search of the Lick Observatory archive: images (dataproduct_type "
+        "image or cube) whose ObsCore metadata satisfy every parameter given; repeated "
+        "parameters are alternatives.  Spectra are found through the TAP service.")
+    _text_param(resource, "standardID", SIA_STANDARD_ID)
+    _text_param(resource, "accessURL", query_url)
+    group = _element(resource, "GROUP", name="inputParams")
+    for parameter in PARAMETERS:
+        param = _input(group, parameter)
+        if parameter.kind == "pol":
+            _options(param, POL_STATES)
+        elif options is not None and parameter.name in options:
+            _options(param, options[parameter.name])
+    maxrec = _element(group, "PARAM", name="MAXREC", datatype="int", value="")
+    _element(maxrec, "DESCRIPTION").text = ("Most rows to return; 0 for this description "
+                                            "and the columns only")
+    responseformat = _element(group, "PARAM", name="RESPONSEFORMAT", datatype="char",
+                              arraysize="*", value="")
+    _element(responseformat, "DESCRIPTION").text = "Output format (default: VOTable BINARY2)"
+    _options(responseformat, [f.mime_type for f in SUPPORTED_FORMATS])
+    return resource
+
+
+def datalink_descriptor(links_url: str, columns: Sequence[ResultColumn]) -> etree._Element:
+    """The DataLink {links} service of every row, by its obs_publisher_did FIELD."""
+    names = [c.name for c in columns]
+    field_id = safe_ids(names)[names.index(_DID)]  # the ID the result writers give it
+    resource = _element(None, "RESOURCE", type="meta", utype="adhoc:service",
+                        name="datalink", ID="datalink")
+    _element(resource, "DESCRIPTION").text = (
+        "DataLink links of each dataset: the file, its header, a preview, the night's "
+        "calibration frames and cutouts.")
+    _text_param(resource, "standardID", DATALINK_STANDARD_ID)
+    _text_param(resource, "accessURL", links_url)
+    _text_param(resource, "contentType", DATALINK_CONTENT_TYPE)
+    group = _element(resource, "GROUP", name="inputParams")
+    _element(group, "PARAM", name="ID", datatype="char", arraysize="*", ucd="meta.id;meta.main",
+             ref=field_id, value="")
+    return resource
+
+
+def descriptors(query_url: str, links_url: str, columns: Sequence[ResultColumn],
+                options: Mapping[str, Sequence[str]] | None) -> bytes:
+    """Both descriptors, serialized for :func:`with_resources`."""
+    ids = {i.lower() for i in safe_ids([c.name for c in columns])}
+    assert not ids & {THIS, "datalink"}, "a FIELD ID would clash with a descriptor's"
+    return b"".join(etree.tostring(element, encoding="UTF-8", pretty_print=True)
+                    .replace(b"<?xml version='1.0' encoding='UTF-8'?>\n", b"")
+                    for element in (datalink_descriptor(links_url, columns),
+                                    self_description(query_url, options)))
+
+
+def with_resources(chunks: Iterable[bytes], resources: bytes) -> Iterator[bytes]:
+    """The VOTable ``chunks`` with ``resources`` before the final ``</VOTABLE>``.
+
+    The last chunk is held back until the stream ends, so the rest streams as it
+    comes.  A document that does not end as a VOTable must (a writer broke off) is
+    passed on unchanged.
+    """
+    held: bytes | None = None
+    for chunk in chunks:
+        if held is not None:
+            yield held
+        held = chunk
+    if held is None:
+        return
+    end = held.rfind(_END)
+    if end < 0 or held[end + len(_END):].strip():
+        log.warning("an SIA result did not end with </VOTABLE>; descriptors left out")
+        yield held
+        return
+    yield held[:end] + resources + held[end:]
+
+
+def sia_capabilities(base_url: str, max_records: int) -> bytes:
+    """VOSI capabilities of the SIA service (SIA 2.0 sect. 2.5): the query with
+    SimpleDALRegExt's SimpleImageAccess details, VOSI capabilities and availability;
+    each with the interfaces every capability of this service declares."""
+    nsmap = {"vosi": vosi.CAPABILITIES_NS, "vr": vosi.VR_NS, "vs": vosi.VS_NS,
+             "sia": SIA_NS, "xsi": vosi.XSI_NS}
+    root = etree.Element(f"{{{vosi.CAPABILITIES_NS}}}capabilities", nsmap=nsmap)
+    for endpoint in (
+        vosi.Endpoint("ivo://ivoa.net/std/VOSI#capabilities", f"{base_url}/capabilities"),
+        vosi.Endpoint("ivo://ivoa.net/std/VOSI#availability", f"{base_url}/availability"),
+    ):
+        vosi._interfaces(vosi._capability(root, endpoint), endpoint)
+    query = vosi.Endpoint(SIA_STANDARD_ID, f"{base_url}/query", role="std", version="2.0",
+                          xsi_type="sia:SimpleImageAccess")
+    capability = vosi._capability(root, query)
+    vosi._interfaces(capability, query)
+    etree.SubElement(capability, "imageServiceType").text = "Pointed"
+    etree.SubElement(capability, "maxRecords").text = str(max_records)
+    return vosi._tostring(root)
