@@ -173,7 +173,7 @@ class Factory:
             datasets=datasets,
             sia=SiaService(tap, base_url),
             capabilities=tap_capabilities(settings),
-            sia_capabilities=sia_capabilities(f"{base_url}/sia", settings.tap.hard_maxrec),
+            sia_capabilities=sia_capabilities(f"{base_url}/sia"),
             fetch_limiter=anyio.CapacityLimiter(FETCH_THREADS),
             cancel_limiter=anyio.CapacityLimiter(CANCEL_THREADS),
             file_limiter=anyio.CapacityLimiter(settings.downloads.threads),

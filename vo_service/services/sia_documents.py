@@ -31,7 +31,6 @@ log = logging.getLogger("lick_archive.sia")
 SIA_STANDARD_ID = "ivo://ivoa.net/std/SIA#query-2.0"
 DATALINK_STANDARD_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
 DATALINK_CONTENT_TYPE = "application/x-votable+xml;content=datalink"
-SIA_NS = "http://www.ivoa.net/xml/SIA/v1.1"
 #: The ID of the self-description (SIA 2.0's ``name="this"``, also as its XML ID).
 THIS = "this"
 _DID = "obs_publisher_did"
@@ -158,22 +157,23 @@ def with_resources(chunks: Iterable[bytes], resources: bytes) -> Iterator[bytes]
     yield held[:end] + resources + held[end:]
 
 
-def sia_capabilities(base_url: str, max_records: int) -> bytes:
-    """VOSI capabilities of the SIA service (SIA 2.0 sect. 2.5): the query with
-    SimpleDALRegExt's SimpleImageAccess details, VOSI capabilities and availability;
-    each with the interfaces every capability of this service declares."""
+def sia_capabilities(base_url: str) -> bytes:
+    """VOSI capabilities of the SIA service (SIA 2.0 sect. 2.5): the query, VOSI
+    capabilities and availability, each with the interfaces every capability of
+    this service declares.
+
+    The query capability is the plain one of SIA 2.0's example, without
+    SimpleDALRegExt's ``sia:SimpleImageAccess`` details: pyvo (1.10) warns three
+    times on every ``SIA2Service`` about that type and its elements, and nothing
+    in it matters to a client (its limits are in the self-description).
+    """
     nsmap = {"vosi": vosi.CAPABILITIES_NS, "vr": vosi.VR_NS, "vs": vosi.VS_NS,
-             "sia": SIA_NS, "xsi": vosi.XSI_NS}
+             "xsi": vosi.XSI_NS}
     root = etree.Element(f"{{{vosi.CAPABILITIES_NS}}}capabilities", nsmap=nsmap)
     for endpoint in (
+        vosi.Endpoint(SIA_STANDARD_ID, f"{base_url}/query", role="std", version="2.0"),
         vosi.Endpoint("ivo://ivoa.net/std/VOSI#capabilities", f"{base_url}/capabilities"),
         vosi.Endpoint("ivo://ivoa.net/std/VOSI#availability", f"{base_url}/availability"),
     ):
         vosi._interfaces(vosi._capability(root, endpoint), endpoint)
-    query = vosi.Endpoint(SIA_STANDARD_ID, f"{base_url}/query", role="std", version="2.0",
-                          xsi_type="sia:SimpleImageAccess")
-    capability = vosi._capability(root, query)
-    vosi._interfaces(capability, query)
-    etree.SubElement(capability, "imageServiceType").text = "Pointed"
-    etree.SubElement(capability, "maxRecords").text = str(max_records)
     return vosi._tostring(root)
