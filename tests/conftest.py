@@ -177,6 +177,19 @@ def running_server(database: TestDatabase, extra_env: dict[str, str] | None = No
             process.kill()
 
 
+def embedded_url(database: TestDatabase, dbname: str) -> str:
+    """An owner URL of a database of the suite's embedded cluster (from any data dir)."""
+    socket_dir = Path(database.settings.service.data_dir) / "postgres" / "socket"
+    role = database.settings.database.owner_role
+    return f"postgresql://{role}@/{dbname}?host={socket_dir}"
+
+
+def database_env(suite: TestDatabase, own: TestDatabase) -> dict[str, str]:
+    """The environment that points a server at ``own`` (from :meth:`new_database`)."""
+    return {"LICK_ARCHIVE_DATABASE_URL":
+            own.settings.database.url or embedded_url(suite, own.target.dbname)}
+
+
 @pytest.fixture(scope="session")
 def server(database: TestDatabase) -> Iterator[RunningServer]:
     with running_server(database) as running:

@@ -17,7 +17,14 @@ import psycopg2
 import pytest
 from lxml import etree
 
-from tests.conftest import PROJECT, RunningServer, TestDatabase, fetch, running_server
+from tests.conftest import (
+    PROJECT,
+    RunningServer,
+    TestDatabase,
+    database_env,
+    fetch,
+    running_server,
+)
 from vo_service.database import setup
 from vo_service.settings import load_settings
 
@@ -149,8 +156,7 @@ def isolated(database: TestDatabase) -> tuple[TestDatabase, dict[str, str]]:
     server at it: its job queue is not shared with the suite's other servers (whose
     runners would otherwise claim these jobs and write them elsewhere)."""
     own = database.new_database("outage")
-    url = own.settings.database.url or _embedded_url(database, own.target.dbname)
-    return own, {"LICK_ARCHIVE_DATABASE_URL": url}
+    return own, database_env(database, own)
 
 
 def test_killed_server_leaves_no_query_running(isolated) -> None:
@@ -230,13 +236,6 @@ def test_full_or_read_only_results_directory(isolated, small_jobs_dir: Path) -> 
         again = _submit(server, TOP["QUERY"])
         assert _wait_phase(again, {"ERROR", "COMPLETED"})[0] == "COMPLETED"
         assert "Traceback" not in server.log()
-
-
-def _embedded_url(database: TestDatabase, dbname: str) -> str:
-    """An owner URL of a database of the suite's embedded cluster (from any data dir)."""
-    socket_dir = Path(database.settings.service.data_dir) / "postgres" / "socket"
-    role = database.settings.database.owner_role
-    return f"postgresql://{role}@/{dbname}?host={socket_dir}"
 
 
 def _used(directory: Path) -> int:
