@@ -100,6 +100,13 @@ def test_names_are_case_insensitive_and_post_equals_get(server, rows):
     assert dids(posted) == expected
 
 
+def test_negative_zero_radius_is_zero(server, rows):
+    """'-0' parses as -0.0, which pgSphere's parser refuses as a radius (was a 500)."""
+    query = {"POS": ["CIRCLE 10 20 -0"]}
+    assert dids(get(server.base_url, query)) == reference.expected(
+        rows, {"POS": ["CIRCLE 10 20 0"]})
+
+
 def test_unknown_parameters_and_blank_values_are_ignored(server, rows):
     reply = get(server.base_url, {"FOO": ["1"], "BAND": [""], "REQUEST": ["query"]},
                 MAXREC="100000")

@@ -20,7 +20,8 @@ ROTATE_TO = "strans(0, -({lat}), {lon}, 'ZYZ')"
 
 
 def _fmt(value: float) -> str:
-    return repr(float(value))
+    # + 0.0 turns -0.0 into 0.0: pgSphere's parser takes no sign on a circle's radius.
+    return repr(float(value) + 0.0)
 
 
 def spoly_text(vertices: Sequence[tuple[float, float]]) -> str:

@@ -32,7 +32,7 @@ import psycopg2.extensions
 from auth.principals import Principal
 from tap_schema.declaration import OBSCORE
 from vo_service.adql import Metadata, Translation, translate
-from vo_service.adql.geometry import check_polygon, scircle_text, spoly_text
+from vo_service.adql.geometry import check_polygon, scircle_text, spoint_text, spoly_text
 from vo_service.errors import UsageFault
 from vo_service.params import Params
 from vo_service.result import ResultColumn
@@ -165,8 +165,9 @@ def _intersects(statement: _Statement, column: str, shape: Shape) -> str:
 
 
 def _sbox_text(shape: Range) -> str:
-    return (f"(({shape.lon_min!r}d,{shape.lat_min!r}d),"
-            f"({shape.lon_max!r}d,{shape.lat_max!r}d))")
+    """pgSphere's box: lower-left and upper-right corners, longitudes counted east."""
+    return (f"({spoint_text(shape.lon_min, shape.lat_min)},"
+            f"{spoint_text(shape.lon_max, shape.lat_max)})")
 
 
 def range_circle(shape: Range) -> tuple[float, float, float] | None:
