@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("adql", "ingest_extract", "ingest", "serialize", "auth_rls", "tap", "load",
+BENCHMARKS = ("adql", "ingest_extract", "ingest", "serialize", "auth_rls", "tap", "sia", "load",
               "datalink")
 
 

@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 
 import psycopg2.extensions
@@ -215,6 +218,7 @@ class SiaService:
         self.tap = tap
         self.base_url = base_url.rstrip("/")
         self.query_url = f"{self.base_url}/sia/query"
+        self._values = _ValuesCache()
 
     def parse(self, params: Params) -> SiaRequest:
         return parse_sia_request(params, self.tap.tap)
@@ -237,7 +241,10 @@ class SiaService:
         its parameters are still checked, so that a bad one is reported.
         """
         compile_query(request)
-        options = self.tap.read_as(principal, _current_values)
+        options = self._values.get(principal.user_id)
+        if options is None:
+            options = self.tap.read_as(principal, _current_values)
+            self._values.put(principal.user_id, options)
         chunks = stream_result(request.format, obscore_columns(), iter(()), maxrec=0,
                                info=ResultInfo())
         return b"".join(self._described(chunks, request, options))
@@ -249,6 +256,40 @@ class SiaService:
         resources = documents.descriptors(self.query_url, f"{self.base_url}/datalink/links",
                                           obscore_columns(), options)
         return documents.with_resources(chunks, resources)
+
+
+#: Seconds the values of one requester are reused: reading them scans every row
+#: (about 0.5 s for a million), and they change only with ingest and releases.
+VALUES_TTL_S = 60.0
+#: Requesters whose values are kept at most (the oldest entry goes first).
+VALUES_ENTRIES = 256
+
+
+class _ValuesCache:
+    """The MAXREC=0 values per requester, reused for :data:`VALUES_TTL_S` seconds.
+
+    Keyed by user id (None: anonymous): row-level security decides visibility from
+    the verified user id alone, so one user's values are never shown to another.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[int | None, tuple[float, dict[str, list[str]]]] = \
+            OrderedDict()
+
+    def get(self, user_id: int | None) -> dict[str, list[str]] | None:
+        with self._lock:
+            entry = self._entries.get(user_id)
+            if entry is None or time.monotonic() > entry[0]:
+                return None
+            return entry[1]
+
+    def put(self, user_id: int | None, values: dict[str, list[str]]) -> None:
+        with self._lock:
+            self._entries.pop(user_id, None)
+            self._entries[user_id] = (time.monotonic() + VALUES_TTL_S, values)
+            while len(self._entries) > VALUES_ENTRIES:
+                self._entries.popitem(last=False)
 
 
 def _current_values(cursor: psycopg2.extensions.cursor) -> dict[str, list[str]]:
