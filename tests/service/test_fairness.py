@@ -10,7 +10,7 @@ import asyncio
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import psycopg2
@@ -136,7 +136,16 @@ def test_slow_queries_do_not_delay_other_requests(small_server: RunningServer) -
     assert 500 not in statuses
 
 
-async def _cone_clients(base: str, clients: int, seconds: float) -> tuple[int, list[str]]:
+def _tap_cone(i: int) -> tuple[str, dict[str, str]]:
+    return "/tap/sync", {"LANG": "ADQL", "MAXREC": "100",
+                         "QUERY": CONE.format(ra=(i * 7.3) % 360, dec=(i * 3.1) % 120 - 60)}
+
+
+async def _cone_clients(base: str, clients: int, seconds: float,
+                        request: Callable[[int], tuple[str, dict[str, str]]] = _tap_cone
+                        ) -> tuple[int, list[str]]:
+    """``clients`` clients in a loop, each sending ``request(i)`` (path, parameters)
+    for i = its number, + clients, + 2 clients...; (answers, errors)."""
     errors: list[str] = []
     done = 0
     deadline = time.perf_counter() + seconds
@@ -147,10 +156,9 @@ async def _cone_clients(base: str, clients: int, seconds: float) -> tuple[int, l
             i = seed
             while time.perf_counter() < deadline:
                 i += clients
-                params = {"LANG": "ADQL", "MAXREC": "100",
-                          "QUERY": CONE.format(ra=(i * 7.3) % 360, dec=(i * 3.1) % 120 - 60)}
+                path, params = request(i)
                 try:
-                    reply = await client.get("/tap/sync", params=params)
+                    reply = await client.get(path, params=params)
                 except httpx.HTTPError as exc:
                     errors.append(f"{type(exc).__name__}: {exc}")
                     continue

@@ -20,6 +20,7 @@ from tests.service import test_fairness as fairness
 from tests.service.test_fairness import (
     _busy_backends,
     _cancel_queries,
+    _cone_clients,
     _latencies,
     _p99,
     _slow_queries,
@@ -28,31 +29,10 @@ from tests.service.test_fairness import (
 small_server = fairness.small_server  # the fixture: a server with 4 query slots
 
 
-async def _sia_clients(base: str, clients: int, seconds: float) -> tuple[int, list[str]]:
-    """``clients`` SIA clients in a loop: cones (one in five asks MAXREC=0)."""
-    errors: list[str] = []
-    done = 0
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
-        async def one(seed: int) -> None:
-            nonlocal done
-            i = seed
-            while time.perf_counter() < deadline:
-                i += clients
-                params = {"POS": f"CIRCLE {(i * 7.3) % 360} {(i * 3.1) % 120 - 60} 30",
+def _sia_cone(i: int) -> tuple[str, dict[str, str]]:
+    """A cone; one request in five asks MAXREC=0 (the self-description)."""
+    return "/sia/query", {"POS": f"CIRCLE {(i * 7.3) % 360} {(i * 3.1) % 120 - 60} 30",
                           "MAXREC": "0" if i % 5 == 0 else "100"}
-                try:
-                    reply = await client.get("/sia/query", params=params)
-                except httpx.HTTPError as exc:
-                    errors.append(f"{type(exc).__name__}: {exc}")
-                    continue
-                if reply.status_code != 200 or b"</VOTABLE>" not in reply.content:
-                    errors.append(f"{reply.status_code}: {reply.text[:200]}")
-                done += 1
-
-        await asyncio.gather(*(one(n) for n in range(clients)))
-    return done, errors
 
 
 def test_more_sia_clients_than_slots_all_get_answers(small_server) -> None:
@@ -61,7 +41,8 @@ def test_more_sia_clients_than_slots_all_get_answers(small_server) -> None:
     stop = threading.Event()
     statuses = _slow_queries(small_server, 1, stop)
     try:
-        done, errors = asyncio.run(_sia_clients(small_server.base_url, 64, 15.0))
+        done, errors = asyncio.run(_cone_clients(small_server.base_url, 64, 15.0,
+                                                 _sia_cone))
     finally:
         stop.set()
         _cancel_queries(small_server)
