@@ -136,7 +136,7 @@ def _options(resource, name: str) -> list[str]:
 def test_maxrec_zero_describes_the_service_with_visible_values(server, rows, owner):
     reply = get(server.base_url, {"POS": ["CIRCLE 10 20 1"]}, MAXREC="0")
     assert reply.status_code == 200
-    assert status(reply)[0] == "OK"  # metadata only: no OVERFLOW (SIA 2.0 sect. 2.2.16)
+    assert status(reply)[0] == "OK"  # metadata only, no OVERFLOW (SIA 2.0, MAXREC)
     table = parse(io.BytesIO(reply.content)).get_first_table()
     assert len(table.array) == 0 and "s_region" in [f.name for f in table.fields]
     this = _resources(reply)["this"]

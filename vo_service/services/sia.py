@@ -13,12 +13,12 @@ COPY, the streaming writers and the MAXREC+1 honest OVERFLOW.  The output column
 their FIELD metadata are those of ADQL's ``SELECT * FROM ivoa.obscore``, taken from
 the translator itself, so SIA and TAP describe ObsCore identically.
 
-SIA semantics (SIA 2.0 sect. 2.2): values of one parameter OR, parameters AND, NULL
+SIA semantics (SIA 2.0, the {query} resource): values of one parameter OR, parameters AND, NULL
 never matches (a row with unknown t_min/t_max matches no TIME).  Spatial tests go
 through the indexed bounding circle of s_region first (``Column.bound``; its
 operator is LEAKPROOF, so the index serves under row-level security), then the
 exact pgSphere test.  SIA serves images: rows whose dataproduct_type is image or
-cube (SIA 2.0 sect. 2.2.13); the spectrographs' frames are found through TAP.
+cube (SIA 2.0, DPTYPE); the spectrographs' frames are found through TAP.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from vo_service.services.sia_params import (
 )
 from vo_service.services.tap import CancelHandle, Execution, TapService
 
-#: The data products SIA serves (SIA 2.0 sect. 2.2.13: "image" and "cube").
+#: The data products SIA serves (SIA 2.0, DPTYPE: "image" and "cube").
 PRODUCT_TYPES = ("image", "cube")
 #: Parameters whose current values the MAXREC=0 descriptor lists (read as the
 #: requester: only values of rows they may see).
@@ -87,9 +87,12 @@ class _Statement:
         return f"%({name})s"
 
 
+_DECLARED = frozenset(c.name for c in OBSCORE.columns)
+
+
 def _column(name: str) -> str:
     # Declared names only (the table in tap_schema.declaration), never request text.
-    if name not in {c.name for c in OBSCORE.columns}:
+    if name not in _DECLARED:
         raise AssertionError(f"{name} is not an ivoa.obscore column")
     return f"t0.{name}"
 
@@ -235,7 +238,8 @@ class SiaService:
 
     def describe(self, principal: Principal, request: SiaRequest) -> bytes:
         """MAXREC=0: no rows, the columns, and the self-description with the values of
-        COLLECTION, FACILITY... that ``principal`` may see (SIA 2.0 sect. 2.2.18).
+        COLLECTION, FACILITY... that ``principal`` may see (SIA 2.0: MAXREC, and the
+        service parameter self-description).
 
         Whether the query has rows is not asked (SIA: metadata only, no OVERFLOW);
         its parameters are still checked, so that a bad one is reported.

@@ -1,11 +1,12 @@
 """The SIA service's own documents: its VOSI capabilities and the service descriptors
-its results carry (DataLink 1.1 sect. 4).
+its results carry (DataLink 1.1 sect. 4, Service Descriptors).
 
 Every SIA result VOTable gets two ``RESOURCE type="meta" utype="adhoc:service"``
 elements after its results: the DataLink {links} service (its ID parameter refers to
 the obs_publisher_did FIELD, so that pyvo and TOPCAT find each row's links), and the
-self-description ``name="this"`` of the query's parameters (SIA 2.0 sect. 2.3),
-which under MAXREC=0 also lists the current values of COLLECTION, INSTRUMENT...
+self-description ``name="this"`` of the query's parameters (SIA 2.0, the SIA {query}
+service descriptor), which under MAXREC=0 also lists the current values of
+COLLECTION, INSTRUMENT...
 
 The result writers (:mod:`vo_service.serialize.results`) have no place for extra
 resources yet, so :func:`with_resources` puts them before the closing
@@ -79,7 +80,8 @@ def _options(param: etree._Element, values: Iterable[str]) -> None:
 
 def self_description(query_url: str, options: Mapping[str, Sequence[str]] | None
                      ) -> etree._Element:
-    """The query's self-describing service descriptor (SIA 2.0 sect. 2.3); with
+    """The query's self-describing service descriptor (SIA 2.0, the SIA {query} service
+    descriptor); with
     ``options``, the values to offer per parameter name (MAXREC=0)."""
     resource = _element(None, "RESOURCE", type="meta", utype="adhoc:service", name=THIS,
                         ID=THIS)
@@ -158,7 +160,7 @@ def with_resources(chunks: Iterable[bytes], resources: bytes) -> Iterator[bytes]
 
 
 def sia_capabilities(base_url: str) -> bytes:
-    """VOSI capabilities of the SIA service (SIA 2.0 sect. 2.5): the query, VOSI
+    """VOSI capabilities of the SIA service (SIA 2.0, Capabilities): the query, VOSI
     capabilities and availability, each with the interfaces every capability of
     this service declares.
 

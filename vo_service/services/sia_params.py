@@ -6,7 +6,7 @@ the parser below, the SQL in :mod:`vo_service.services.sia` and the self-describ
 service descriptor in :mod:`vo_service.services.sia_documents`, so that the three
 cannot disagree.
 
-Syntax follows SIA 2.0 sect. 2.2 and DALI 1.1: names are case-insensitive, every
+Syntax follows SIA 2.0 (the {query} resource) and DALI 1.1: names are case-insensitive, every
 parameter may repeat (repeats OR, different parameters AND), numeric parameters take
 a value or a DALI interval ``low high`` whose bounds may be ``-Inf``/``+Inf``
 (inclusive; a single value is the interval [v, v]), strings match exactly (except
@@ -235,7 +235,7 @@ def _parse_calib(text: str) -> int:
 
 
 def parse_pos(text: str) -> Shape:
-    """CIRCLE, RANGE or POLYGON (SIA 2.0 sect. 2.2.1), ICRS degrees.
+    """CIRCLE, RANGE or POLYGON (SIA 2.0, POS), ICRS degrees.
 
     Longitudes lie in [0, 360], latitudes in [-90, 90].  RANGE takes open bounds
     (-Inf/+Inf: the sphere's limits); a longitude range crossing 0 is two POS values.
@@ -299,7 +299,7 @@ def id_candidates(identifier: str) -> tuple[str, ...]:
     """The stored forms an ID may match: as given, and with its registry part (up to
     '?') in lower case.
 
-    SIA 2.0 sect. 2.2.10 asks for IVOIDs to be compared case-insensitively; IVOA
+    SIA 2.0 (ID) asks for IVOIDs to be compared case-insensitively; IVOA
     Identifiers 2.0 sect. 2.1 makes the registry part (authority and resource key)
     case-insensitive and leaves the local part after '?' to the publisher.  This
     archive's local part is a file path, which is case-sensitive, and its identifiers
