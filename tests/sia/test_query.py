@@ -191,6 +191,24 @@ def test_results_carry_the_datalink_descriptor(server, rows):
                for p in service.params)
 
 
+def test_pyvo_follows_the_descriptor_to_each_rows_links(server, rows):
+    """From SIA rows to their DataLink documents, as pyvo does it (one call for a
+    batch of rows through the descriptor, or per row)."""
+    results = pyvo.dal.SIA2Service(f"{server.base_url}/sia").search(
+        pos=(10, 20, 90), maxrec=3)
+    wanted = {str(d) for d in results.to_table()["obs_publisher_did"]}
+    assert len(wanted) == 3
+
+    def this(links) -> set[str]:  # (pyvo's bysemantics reads a vocabulary from the net)
+        table = links.to_table()
+        return {str(i) for i, s in zip(table["ID"], table["semantics"], strict=True)
+                if s == "#this"}
+
+    assert set().union(*(this(links) for links in results.iter_datalinks())) == wanted
+    record = results[0]
+    assert this(record.getdatalink()) == {str(record["obs_publisher_did"])}
+
+
 @pytest.mark.parametrize("fmt", ["votable", "votable/td", "votable/b", "csv", "tsv", "fits"])
 def test_output_formats_hold_the_same_rows(server, rows, fmt):
     query = {"POS": ["CIRCLE 10 20 90", "CIRCLE 200 -20 90"]}

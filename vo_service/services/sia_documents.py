@@ -25,13 +25,13 @@ from vo_service.result import ResultColumn
 from vo_service.serialize import vosi
 from vo_service.serialize.formats import SUPPORTED_FORMATS
 from vo_service.serialize.votable import VOTABLE_NS, safe_ids
+from vo_service.services.datalink import DATALINK_MEDIA_TYPE
+from vo_service.services.datalink_votable import DATALINK_STANDARD_ID
 from vo_service.services.sia_params import PARAMETERS, POL_STATES, SiaParameter
 
 log = logging.getLogger("lick_archive.sia")
 
 SIA_STANDARD_ID = "ivo://ivoa.net/std/SIA#query-2.0"
-DATALINK_STANDARD_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
-DATALINK_CONTENT_TYPE = "application/x-votable+xml;content=datalink"
 #: The ID of the self-description (SIA 2.0's ``name="this"``, also as its XML ID).
 THIS = "this"
 _DID = "obs_publisher_did"
@@ -119,7 +119,7 @@ def datalink_descriptor(links_url: str, columns: Sequence[ResultColumn]) -> etre
         "calibration frames and cutouts.")
     _text_param(resource, "standardID", DATALINK_STANDARD_ID)
     _text_param(resource, "accessURL", links_url)
-    _text_param(resource, "contentType", DATALINK_CONTENT_TYPE)
+    _text_param(resource, "contentType", DATALINK_MEDIA_TYPE)
     group = _element(resource, "GROUP", name="inputParams")
     _element(group, "PARAM", name="ID", datatype="char", arraysize="*", ucd="meta.id;meta.main",
              ref=field_id, value="")
