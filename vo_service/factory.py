@@ -136,7 +136,8 @@ class Factory:
                                  db.async_temp_file_limit if self.settings.embedded else None)
         else:
             limits = QueryLimits(db.sync_statement_timeout_ms, db.sync_work_mem)
-        return TapService(pool, self.settings.tap, limits, secret)
+        links_url = f"{self.settings.service.base_url.rstrip('/')}/datalink/links"
+        return TapService(pool, self.settings.tap, limits, secret, links_url)
 
     def open(self) -> Services:
         settings = self.settings

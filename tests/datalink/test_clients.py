@@ -103,3 +103,32 @@ def _by_semantics(links, term: str) -> list:
     """Rows with exactly this term (pyvo's bysemantics also fetches the vocabulary from
     the IVOA web site to add narrower terms: no network here)."""
     return [row for row in links if row.semantics == term]
+
+
+def test_tap_results_carry_the_datalink_descriptor(server, archive) -> None:
+    """A TAP result with obs_publisher_did (sync and async, every VOTable serialization)
+    names the {links} service for its rows; pyvo then asks for links 50 IDs at a time
+    instead of once per row."""
+    from lxml import etree
+
+    vot = "{http://www.ivoa.net/xml/VOTable/v1.3}"
+    query = "SELECT TOP 5 obs_publisher_did, s_ra FROM ivoa.obscore"
+    for fmt in ("votable", "votable/td", "votable/b"):
+        body = requests.get(f"{server.tap_url}/sync", timeout=60, params={
+            "LANG": "ADQL", "QUERY": query, "RESPONSEFORMAT": fmt}).content
+        root = etree.fromstring(body)
+        (descriptor,) = root.findall(f"{vot}RESOURCE[@utype='adhoc:service']")
+        ref = descriptor.find(f"{vot}GROUP/{vot}PARAM[@name='ID']").get("ref")
+        assert root.find(f".//{vot}FIELD[@ID='{ref}']").get("name") == "obs_publisher_did"
+        params = {p.get("name"): p.get("value") for p in descriptor.findall(f"{vot}PARAM")}
+        assert params["accessURL"] == f"{server.base_url}/datalink/links"
+    plain = requests.get(f"{server.tap_url}/sync", timeout=60, params={
+        "LANG": "ADQL", "QUERY": "SELECT TOP 5 s_ra FROM ivoa.obscore"}).content
+    assert b"adhoc:service" not in plain
+    job = pyvo.dal.TAPService(server.tap_url).run_async(query)
+    assert len(job) == 5 and job.resultstable is not None
+    tap = pyvo.dal.TAPService(server.tap_url)
+    results = tap.search("SELECT TOP 120 * FROM ivoa.obscore ORDER BY obs_publisher_did")
+    before = server.log().count("/datalink/links ")
+    assert sum(1 for _ in results.iter_datalinks()) == 120
+    assert server.log().count("/datalink/links ") - before <= 3

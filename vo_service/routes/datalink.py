@@ -16,8 +16,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from vo_service.routes.common import principal_of, read_form, services
-from vo_service.services.datalink import DATALINK_MEDIA_TYPE, parse_links_request
+from vo_service.services.datalink import parse_links_request
 from vo_service.services.datalink_votable import links_votable
+from vo_service.services.descriptors import DATALINK_MEDIA_TYPE
 
 
 async def links(request: Request) -> Response:
@@ -26,7 +27,7 @@ async def links(request: Request) -> Response:
     wanted = parse_links_request(params, found.settings.downloads.datalink_max_ids)
     principal = principal_of(request)
     rows = await found.pools.datasets.run(lambda: found.datalink.links(principal, wanted.ids))
-    document = links_votable(rows, found.datalink.urls.soda_sync)
+    document = links_votable(rows, found.datalink.urls.soda_sync, overflow=wanted.overflow)
     return Response(document, headers={"Content-Type": DATALINK_MEDIA_TYPE})
 
 

@@ -28,7 +28,6 @@ from starlette.types import Receive, Scope, Send
 from vo_service.factory import Services
 from vo_service.routes.common import principal_of, read_form, services
 from vo_service.routes.streaming import client_gone, failure_reason, until_disconnect
-from vo_service.serialize.results import ResultInfo
 from vo_service.services.examples import examples_document
 from vo_service.services.tap import CancelHandle, Execution, fetch_uploads
 
@@ -50,8 +49,7 @@ async def sync(request: Request) -> Response:
     return await query_response(
         request, found,
         lambda handle: found.tap.start(principal, tap_request, handle),
-        lambda execution: execution.stream(tap_request.format, tap_request.maxrec,
-                                           ResultInfo(query=tap_request.query)),
+        lambda execution: found.tap.write(execution, tap_request),
         tap_request.format.mime_type)
 
 

@@ -60,13 +60,16 @@ class ResultInfo:
     """What the result document says besides the rows, and what happened while writing.
 
     ``query`` (the user's ADQL) is echoed in an ``INFO name="QUERY"``; ``infos`` are
-    further (name, value) INFOs (e.g. request parameters).  The writer fills in
+    further (name, value) INFOs (e.g. request parameters); ``resources`` are further
+    VOTable RESOURCE elements (serialized) written after the results, such as the
+    DataLink service descriptors of DataLink 1.1 sect. 4.  The writer fills in
     ``rows``, ``overflow`` and ``error`` so that the caller (e.g. the UWS runner)
     can record the outcome once the stream is exhausted.
     """
 
     query: str | None = None
     infos: list[tuple[str, str]] = field(default_factory=list)
+    resources: bytes = b""
     rows: int = 0
     overflow: bool = False
     error: str | None = None
@@ -210,7 +213,8 @@ class _VOTableWriter(_Writer):
         status = "ERROR" if error is not None else ("OVERFLOW" if overflow else None)
         message = error if error is not None else (
             "the result was truncated at MAXREC rows" if overflow else None)
-        return rest + self._close_data + votable.trailer(status, message)
+        return rest + self._close_data + votable.trailer(status, message,
+                                                          self.info.resources)
 
 
 class _DelimitedWriter(_Writer):

@@ -91,14 +91,15 @@ def document_parts(plans: Sequence[ColumnPlan], serialization: str,
     return head + b"\n", b"\n" + tail.lstrip() + b"\n"
 
 
-def trailer(status: str | None, message: str | None) -> bytes:
-    """The trailing QUERY_STATUS INFO (OVERFLOW or ERROR, DALI 4.4.1/4.4.2) and end tags."""
+def trailer(status: str | None, message: str | None, resources: bytes = b"") -> bytes:
+    """The trailing QUERY_STATUS INFO (OVERFLOW or ERROR, DALI 4.4.1/4.4.2), the end of
+    the results RESOURCE, the further ``resources`` (service descriptors) and the end."""
     parts = []
     if status:
         body = col.xml_escape(message) if message else ""
         parts.append(f'<INFO name="QUERY_STATUS" value="{status}">{body}</INFO>\n')
-    parts.append("</RESOURCE>\n</VOTABLE>\n")
-    return "".join(parts).encode()
+    parts.append("</RESOURCE>\n")
+    return "".join(parts).encode() + resources + b"</VOTABLE>\n"
 
 
 # ---------------------------------------------------------------- TABLEDATA

@@ -327,12 +327,12 @@ class CopyStream:
         rest = self.sink.base64.finish()
         if self.failure is not None:
             stream_failure(info, self.failure)
-            yield rest + close_data + votable.trailer("ERROR", info.error)
+            yield rest + close_data + votable.trailer("ERROR", info.error, info.resources)
             log_reported_failure(info, self.failure)
             return
         status = "OVERFLOW" if info.overflow else None
         message = "the result was truncated at MAXREC rows" if info.overflow else None
-        yield rest + close_data + votable.trailer(status, message)
+        yield rest + close_data + votable.trailer(status, message, info.resources)
 
     def csv(self, info: ResultInfo) -> Iterator[bytes]:
         """CSV has no place for a status: a failure mid-stream raises

@@ -34,11 +34,11 @@ from auth.principals import Principal
 from vo_service.errors import UsageFault
 from vo_service.params import Params
 from vo_service.services.datasets import Dataset, DatasetLookup
+from vo_service.services.descriptors import DATALINK_MEDIA_TYPE
 from vo_service.services.downloads import is_fits, media_type_of, not_visible_message
 from vo_service.services.previews import PNG_MEDIA_TYPE
 
 #: The DataLink MIME type (DataLink 1.1 sect. 3.1), sent whatever the client accepts.
-DATALINK_MEDIA_TYPE = "application/x-votable+xml;content=datalink"
 #: The XML ID of the SODA service descriptor that cutout rows reference.
 SODA_DESCRIPTOR_ID = "soda-sync"
 #: frame types with a term of their own in http://www.ivoa.net/rdf/datalink/core
@@ -67,24 +67,26 @@ class Link:
 
 @dataclass(frozen=True)
 class LinksRequest:
+    """The identifiers to answer; ``overflow``: more were sent than one answer takes."""
+
     ids: tuple[str, ...]
+    overflow: bool = False
 
 
 def parse_links_request(params: Params, max_ids: int) -> LinksRequest:
-    """ID (repeatable, one to ``max_ids``) and RESPONSEFORMAT (VOTable only).
+    """ID (repeatable) and RESPONSEFORMAT (VOTable only).
 
-    No identifier at all is not an error: the answer is an empty table (DataLink 1.1
-    sect. 3.4 describes that for self-description).
+    DataLink 1.1 sect. 3.3 (ID): a service may limit the identifiers of one request; it
+    then answers the first ``max_ids`` and marks the result OVERFLOW, and the client
+    (pyvo's iter_datalinks) asks again for the rest.  No identifier at all is not an
+    error: the answer is an empty table.
     """
-    ids = params.get_all("ID")
-    if len(ids) > max_ids:
-        raise UsageFault(f"at most {max_ids} ID values per request, not {len(ids)}; "
-                         "split the identifiers over several requests")
+    ids = list(dict.fromkeys(params.get_all("ID")))
     fmt = params.get("RESPONSEFORMAT")
     if fmt is not None and fmt.strip() and fmt.strip().lower() not in _RESPONSE_FORMATS:
         raise UsageFault(f"RESPONSEFORMAT={fmt[:60]!r} is not offered; the links come as "
                          f"VOTable ({DATALINK_MEDIA_TYPE})")
-    return LinksRequest(tuple(ids))
+    return LinksRequest(tuple(ids[:max_ids]), overflow=len(ids) > max_ids)
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from lxml import etree
 
 from vo_service.errors import VOTABLE_NS
 from vo_service.services.datalink import SODA_DESCRIPTOR_ID, Link
+from vo_service.services.descriptors import DATALINK_STANDARD_ID
 from vo_service.xml_text import xml_text
 
-DATALINK_STANDARD_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
 SODA_STANDARD_ID = "ivo://ivoa.net/std/SODA#sync-1.0"
 _ID_FIELD = "dl_id"
 
@@ -76,12 +76,17 @@ def _cell(value: str | int | bool | None) -> str:
     return xml_text(str(value))
 
 
-def links_votable(links: Sequence[Link], soda_url: str) -> bytes:
-    """The links document (UTF-8 bytes, with XML declaration)."""
+def links_votable(links: Sequence[Link], soda_url: str, *, overflow: bool = False) -> bytes:
+    """The links document (UTF-8 bytes, with XML declaration); ``overflow``: the links
+    of some identifiers were left for another request (QUERY_STATUS OVERFLOW, DALI)."""
     root = etree.Element(f"{{{VOTABLE_NS}}}VOTABLE", nsmap={None: VOTABLE_NS},
                          version="1.4")
     resource = _el(root, "RESOURCE", type="results")
     _el(resource, "INFO", name="standardID", value=DATALINK_STANDARD_ID)
+    if overflow:
+        _el(resource, "INFO", name="QUERY_STATUS", value="OVERFLOW").text = (
+            "more identifiers were sent than one request answers; ask again for the "
+            "identifiers that have no links here")
     table = _el(resource, "TABLE")
     for name, datatype, ucd, extra in _FIELDS:
         attributes = {"name": name, "datatype": datatype, "ucd": ucd, **extra}

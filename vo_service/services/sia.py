@@ -232,9 +232,9 @@ class SiaService:
                                         request.maxrec, handle)
 
     def write(self, execution: Execution, request: SiaRequest) -> Iterator[bytes]:
-        """The result document: TAP's writers, plus the service descriptors."""
-        chunks = execution.stream(request.format, request.maxrec, ResultInfo())
-        return self._described(chunks, request, None)
+        """The result document: TAP's writers, with the service descriptors."""
+        return execution.stream(request.format, request.maxrec,
+                                self._info(request, None))
 
     def describe(self, principal: Principal, request: SiaRequest) -> bytes:
         """MAXREC=0: no rows, the columns, and the self-description with the values of
@@ -249,17 +249,15 @@ class SiaService:
         if options is None:
             options = self.tap.read_as(principal, _current_values)
             self._values.put(principal.user_id, options)
-        chunks = stream_result(request.format, obscore_columns(), iter(()), maxrec=0,
-                               info=ResultInfo())
-        return b"".join(self._described(chunks, request, options))
+        return b"".join(stream_result(request.format, obscore_columns(), iter(()), maxrec=0,
+                                      info=self._info(request, options)))
 
-    def _described(self, chunks: Iterator[bytes], request: SiaRequest,
-                   options: dict[str, list[str]] | None) -> Iterator[bytes]:
+    def _info(self, request: SiaRequest, options: dict[str, list[str]] | None
+              ) -> ResultInfo:
         if not request.format.is_votable:
-            return chunks
-        resources = documents.descriptors(self.query_url, f"{self.base_url}/datalink/links",
-                                          obscore_columns(), options)
-        return documents.with_resources(chunks, resources)
+            return ResultInfo()
+        return ResultInfo(resources=documents.descriptors(
+            self.query_url, f"{self.base_url}/datalink/links", obscore_columns(), options))
 
 
 #: Seconds the values of one requester are reused: reading them scans every row

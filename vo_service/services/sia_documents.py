@@ -8,16 +8,13 @@ self-description ``name="this"`` of the query's parameters (SIA 2.0, the SIA {qu
 service descriptor), which under MAXREC=0 also lists the current values of
 COLLECTION, INSTRUMENT...
 
-The result writers (:mod:`vo_service.serialize.results`) have no place for extra
-resources yet, so :func:`with_resources` puts them before the closing
-``</VOTABLE>`` of the finished document; it is meant to give way to a writer hook
-(a ``resources`` field of ``ResultInfo`` written by ``votable.trailer``).
+Both go to the result writers as ``ResultInfo.resources``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from lxml import etree
 
@@ -25,8 +22,7 @@ from vo_service.result import ResultColumn
 from vo_service.serialize import vosi
 from vo_service.serialize.formats import SUPPORTED_FORMATS
 from vo_service.serialize.votable import VOTABLE_NS, safe_ids
-from vo_service.services.datalink import DATALINK_MEDIA_TYPE
-from vo_service.services.datalink_votable import DATALINK_STANDARD_ID
+from vo_service.services.descriptors import links_descriptor, serialized
 from vo_service.services.sia_params import PARAMETERS, POL_STATES, SiaParameter
 
 log = logging.getLogger("lick_archive.sia")
@@ -34,8 +30,6 @@ log = logging.getLogger("lick_archive.sia")
 SIA_STANDARD_ID = "ivo://ivoa.net/std/SIA#query-2.0"
 #: The ID of the self-description (SIA 2.0's ``name="this"``, also as its XML ID).
 THIS = "this"
-_DID = "obs_publisher_did"
-_END = b"</VOTABLE>"
 
 
 
@@ -108,55 +102,13 @@ def self_description(query_url: str, options: Mapping[str, Sequence[str]] | None
     return resource
 
 
-def datalink_descriptor(links_url: str, columns: Sequence[ResultColumn]) -> etree._Element:
-    """The DataLink {links} service of every row, by its obs_publisher_did FIELD."""
-    names = [c.name for c in columns]
-    field_id = safe_ids(names)[names.index(_DID)]  # the ID the result writers give it
-    resource = _element(None, "RESOURCE", type="meta", utype="adhoc:service",
-                        name="datalink", ID="datalink")
-    _element(resource, "DESCRIPTION").text = (
-        "DataLink links of each dataset: the file, its header, a preview, the night's "
-        "calibration frames and cutouts.")
-    _text_param(resource, "standardID", DATALINK_STANDARD_ID)
-    _text_param(resource, "accessURL", links_url)
-    _text_param(resource, "contentType", DATALINK_MEDIA_TYPE)
-    group = _element(resource, "GROUP", name="inputParams")
-    _element(group, "PARAM", name="ID", datatype="char", arraysize="*", ucd="meta.id;meta.main",
-             ref=field_id, value="")
-    return resource
-
-
 def descriptors(query_url: str, links_url: str, columns: Sequence[ResultColumn],
                 options: Mapping[str, Sequence[str]] | None) -> bytes:
-    """Both descriptors, serialized for :func:`with_resources`."""
+    """Both descriptors, serialized for the results' ``ResultInfo.resources``."""
     ids = {i.lower() for i in safe_ids([c.name for c in columns])}
-    assert not ids & {THIS, "datalink"}, "a FIELD ID would clash with a descriptor's"
-    return b"".join(etree.tostring(element, encoding="UTF-8", pretty_print=True)
-                    .replace(b"<?xml version='1.0' encoding='UTF-8'?>\n", b"")
-                    for element in (datalink_descriptor(links_url, columns),
-                                    self_description(query_url, options)))
-
-
-def with_resources(chunks: Iterable[bytes], resources: bytes) -> Iterator[bytes]:
-    """The VOTable ``chunks`` with ``resources`` before the final ``</VOTABLE>``.
-
-    The last chunk is held back until the stream ends, so the rest streams as it
-    comes.  A document that does not end as a VOTable must (a writer broke off) is
-    passed on unchanged.
-    """
-    held: bytes | None = None
-    for chunk in chunks:
-        if held is not None:
-            yield held
-        held = chunk
-    if held is None:
-        return
-    end = held.rfind(_END)
-    if end < 0 or held[end + len(_END):].strip():
-        log.warning("an SIA result did not end with </VOTABLE>; descriptors left out")
-        yield held
-        return
-    yield held[:end] + resources + held[end:]
+    assert THIS not in ids, "a FIELD ID would clash with the self-description's"
+    return links_descriptor(links_url, columns) + serialized(
+        self_description(query_url, options))
 
 
 def sia_capabilities(base_url: str) -> bytes:

@@ -41,6 +41,7 @@ from vo_service.serialize.results import (
 from vo_service.serialize.stcs import convert_rows
 from vo_service.serialize.upload import UploadedTable, parse_votable
 from vo_service.services.copy_results import CopyStream, csv_row_sql, row_sql
+from vo_service.services.descriptors import links_descriptor
 from vo_service.services.fetch import fetch_upload
 from vo_service.settings import TapSettings
 
@@ -331,14 +332,28 @@ class TapService:
     """
 
     def __init__(self, pool: Pool, tap: TapSettings, limits: QueryLimits,
-                 secret: IdentitySecret) -> None:
+                 secret: IdentitySecret, links_url: str) -> None:
         self.pool = pool
         self.tap = tap
         self.limits = limits
         self.secret = secret
+        self.links_url = links_url
 
     def parse(self, params: Params) -> TapRequest:
         return parse_tap_request(params, self.tap)
+
+    def result_info(self, execution: Execution, request: TapRequest) -> ResultInfo:
+        """What the document says besides its rows; a VOTable with an
+        ``obs_publisher_did`` column carries the DataLink service descriptor, so that
+        clients find each row's links."""
+        resources = (links_descriptor(self.links_url, execution.columns)
+                     if request.format.is_votable else b"")
+        return ResultInfo(query=request.query, resources=resources)
+
+    def write(self, execution: Execution, request: TapRequest) -> Iterator[bytes]:
+        """The result document (:meth:`result_info` around the rows)."""
+        return execution.stream(request.format, request.maxrec,
+                                self.result_info(execution, request))
 
     def start(self, principal: Principal, request: TapRequest,
               handle: CancelHandle | None = None) -> Execution:

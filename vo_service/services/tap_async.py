@@ -12,7 +12,6 @@ from __future__ import annotations
 from auth.principals import ANONYMOUS, Principal
 from vo_service.errors import ServiceError
 from vo_service.params import Params
-from vo_service.serialize.results import ResultInfo
 from vo_service.services.tap import CancelHandle, TapService, fetch_uploads
 from vo_service.uws.errors import ExecutionFailed
 from vo_service.uws.model import Job, JobResult
@@ -41,10 +40,10 @@ def make_executor(tap: TapService) -> Executor:
             execution = tap.start(_owner(job), request, handle)
         except ServiceError as exc:
             raise ExecutionFailed(exc.message, transient=exc.status >= 500) from exc
-        info = ResultInfo(query=request.query)
         result = workspace.result_file(f"result.{request.format.extension or 'dat'}")
         try:
             with result:
+                info = tap.result_info(execution, request)
                 for chunk in execution.stream(request.format, request.maxrec, info):
                     result.write(chunk)
         except ServiceError as exc:
