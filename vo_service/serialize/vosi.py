@@ -37,6 +37,22 @@ def availability(available: bool, note: str, up_since: datetime | None = None) -
     return _tostring(root)
 
 
+def service_capabilities(service: Endpoint, base_url: str) -> bytes:
+    """The VOSI capabilities of a service without registry extensions of its own (SIA
+    2.0 as in its example, SODA 1.0): ``service``, then VOSI capabilities and
+    availability at ``base_url``, each with the interfaces every capability of this
+    site declares."""
+    nsmap = {"vosi": CAPABILITIES_NS, "vr": VR_NS, "vs": VS_NS, "xsi": XSI_NS}
+    root = etree.Element(f"{{{CAPABILITIES_NS}}}capabilities", nsmap=nsmap)
+    for endpoint in (
+        service,
+        Endpoint("ivo://ivoa.net/std/VOSI#capabilities", f"{base_url}/capabilities"),
+        Endpoint("ivo://ivoa.net/std/VOSI#availability", f"{base_url}/availability"),
+    ):
+        _interfaces(_capability(root, endpoint), endpoint)
+    return _tostring(root)
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One capability: its standardID and access URL (``use`` per VOResource)."""

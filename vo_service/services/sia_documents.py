@@ -121,13 +121,6 @@ def sia_capabilities(base_url: str) -> bytes:
     times on every ``SIA2Service`` about that type and its elements, and nothing
     in it matters to a client (its limits are in the self-description).
     """
-    nsmap = {"vosi": vosi.CAPABILITIES_NS, "vr": vosi.VR_NS, "vs": vosi.VS_NS,
-             "xsi": vosi.XSI_NS}
-    root = etree.Element(f"{{{vosi.CAPABILITIES_NS}}}capabilities", nsmap=nsmap)
-    for endpoint in (
+    return vosi.service_capabilities(
         vosi.Endpoint(SIA_STANDARD_ID, f"{base_url}/query", role="std", version="2.0"),
-        vosi.Endpoint("ivo://ivoa.net/std/VOSI#capabilities", f"{base_url}/capabilities"),
-        vosi.Endpoint("ivo://ivoa.net/std/VOSI#availability", f"{base_url}/availability"),
-    ):
-        vosi._interfaces(vosi._capability(root, endpoint), endpoint)
-    return vosi._tostring(root)
+        base_url)
