@@ -8,14 +8,25 @@ It is the only module of ``vo_service`` allowed to import ``ingest`` (through
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vo_service import logs
 from vo_service.database import setup
 from vo_service.database.cluster import ClusterError
-from vo_service.settings import Settings, SettingsError, default_config_path, load_settings
+from vo_service.settings import (
+    CONFIG_ENV,
+    Settings,
+    SettingsError,
+    default_config_path,
+    load_settings,
+)
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 
@@ -74,26 +85,44 @@ def _db_superuser_sql(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
+def service_app(settings: Settings | None = None) -> Starlette:
+    """The application with what the composition root knows from ingest's
+    configuration (archive roots, instrument directories).  ``serve --workers N``
+    names this factory to uvicorn, which calls it in every worker process: each reads
+    the configuration itself (the same file and environment as the parent)."""
     from vo_service.app import create_app
     from vo_service.commands.ingest_commands import ingest_config
 
-    setup.initialize(settings)
+    if settings is None:  # a worker process of `serve --workers N`
+        logs.configure()
+        settings = load_settings(default_config_path())
     archive = ingest_config(settings)
+    return create_app(settings, instrument_dirs=tuple(archive.instrument_dirs),
+                      archive_roots=archive.roots)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    setup.initialize(settings)
     service = settings.service
+    workers = args.workers or service.workers
     trusted = ",".join(service.trusted_proxies)
-    app = create_app(settings, instrument_dirs=tuple(archive.instrument_dirs),
-                     archive_roots=archive.roots)
-    uvicorn.run(app, host=args.host or service.host, port=args.port or service.port,
-                log_level="info",
-                # X-Forwarded-For/-Proto only from the configured proxies (none by default)
-                proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
-                timeout_keep_alive=int(service.keepalive_timeout_s),
-                h11_max_incomplete_event_size=service.max_header_bytes,
-                limit_concurrency=service.max_connections, access_log=False,
-                timeout_graceful_shutdown=10)
+    options = dict(
+        host=args.host or service.host, port=args.port or service.port, log_level="info",
+        # X-Forwarded-For/-Proto only from the configured proxies (none by default)
+        proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
+        timeout_keep_alive=int(service.keepalive_timeout_s),
+        h11_max_incomplete_event_size=service.max_header_bytes,
+        limit_concurrency=service.max_connections, access_log=False,
+        timeout_graceful_shutdown=10)
+    if workers <= 1:
+        uvicorn.run(service_app(settings), **options)  # type: ignore[arg-type]
+        return 0
+    if args.config is not None:  # the workers read the same file
+        os.environ[CONFIG_ENV] = str(args.config.resolve())
+    uvicorn.run("vo_service.cli:service_app", factory=True, workers=workers,
+                **options)  # type: ignore[arg-type]
     return 0
 
 
@@ -118,6 +147,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the web service (starts the embedded db)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int,
+                       help="server processes (default: [service] workers); "
+                       "docs/architecture.md says how many for how many cores")
     serve.set_defaults(handler=_serve)
 
     from vo_service import commands as extra

@@ -45,6 +45,7 @@ class ServiceSettings:
     keepalive_timeout_s: float = 5.0
     max_header_bytes: int = 16_384
     max_connections: int = 1_000
+    workers: int = 1
 
 
 @dataclass(frozen=True)
