@@ -30,6 +30,7 @@ from vo_service.services.identity import IdentityService
 from vo_service.services.previews import PreviewCache
 from vo_service.services.sia import SiaService
 from vo_service.services.sia_documents import sia_capabilities
+from vo_service.services.soda import SodaService
 from vo_service.services.tap import IdentitySecret, QueryLimits, TapService
 from vo_service.services.tap_async import make_executor
 from vo_service.services.tarball import RateLimiter
@@ -89,6 +90,8 @@ class Services:
     previews: PreviewCache
     #: tarball requests per user
     tar_rate: RateLimiter
+    #: SODA cutouts (lookups on the datasets pool, cutting on compute_limiter)
+    soda: SodaService
 
     @property
     def base_url(self) -> str:
@@ -184,6 +187,8 @@ class Factory:
             previews=PreviewCache(settings.data_dir / "previews", downloads.preview_cache_bytes),
             tar_rate=RateLimiter(downloads.tar_burst, downloads.tar_per_hour,
                                  downloads.rate_limit_clients),
+            soda=SodaService(datasets, settings.downloads, settings.service.base_url,
+                             settings.service.short_name),
         )
 
     def close(self) -> None:

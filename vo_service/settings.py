@@ -125,6 +125,8 @@ class DownloadSettings:
     rate_limit_clients: int = 10_000
     preview_max_size: int = 1_024
     preview_cache_bytes: int = 1_000_000_000
+    cutout_max_pixels: int = 4_194_304
+    cutout_max_count: int = 16
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,20 @@
-"""Helpers shared by the handlers: the services, the requester, DALI parameters."""
+"""Helpers shared by the handlers: the services, the requester, DALI parameters,
+CPU work on data."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import anyio
+import anyio.to_thread
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auth.principals import ANONYMOUS, Principal
-from vo_service.errors import UsageFault
+from vo_service.database.errors import RETRY_AFTER_S
+from vo_service.errors import TransientFault, UsageFault
 from vo_service.factory import Services
 from vo_service.params import Params
 from vo_service.routes.responses import error_response
@@ -16,6 +22,8 @@ from vo_service.routes.responses import error_response
 PRINCIPAL_KEY = "lick.principal"
 SESSION_KEY = "lick.session"
 STALE_COOKIE_KEY = "lick.stale_session_cookie"
+
+T = TypeVar("T")
 
 
 def services(request: Request) -> Services:
@@ -27,6 +35,30 @@ def principal_of(request: Request) -> Principal:
     principal = request.scope.get(PRINCIPAL_KEY, ANONYMOUS)
     assert isinstance(principal, Principal)
     return principal
+
+
+async def compute(found: Services, work: Callable[[], T]) -> T:
+    """CPU work on data (cutouts, previews) in a thread of ``compute_limiter``.
+
+    As with a pool's admission (docs/architecture.md), the request waits for a token
+    on the event loop, holding no thread and no connection, at most
+    ``database.admission_wait_s`` seconds (then 503 with Retry-After); the token is
+    its own until the work ends.  The thread is started under a limiter of one of
+    its own: handing ``compute_limiter`` to ``to_thread`` would make the same task
+    ask it for a second token.
+    """
+    limiter = found.compute_limiter
+    wait = found.settings.database.admission_wait_s
+    with anyio.move_on_after(wait) as waited:
+        await limiter.acquire()
+    if waited.cancelled_caught:
+        raise TransientFault(
+            f"the service is busy (all {int(limiter.total_tokens)} compute threads in use "
+            f"for {wait:.0f} s); try again shortly", retry_after=RETRY_AFTER_S)
+    try:
+        return await anyio.to_thread.run_sync(work, limiter=anyio.CapacityLimiter(1))
+    finally:
+        limiter.release()
 
 
 def client_address(scope: Scope) -> str:

@@ -1,0 +1,149 @@
+"""SODA's spatial and BAND values: strict reading, containment and tracing on the sphere."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vo_service.errors import UsageFault
+from vo_service.services.regions import (
+    Circle,
+    Polygon,
+    Range,
+    parse_circle,
+    parse_interval,
+    parse_polygon,
+    parse_pos,
+    trace,
+    unit_vectors,
+)
+
+
+def _separation(lon1, lat1, lon2, lat2):
+    a = unit_vectors(np.atleast_1d(np.asarray(lon1, float)), np.atleast_1d(np.asarray(lat1, float)))
+    b = unit_vectors(np.atleast_1d(np.asarray(lon2, float)), np.atleast_1d(np.asarray(lat2, float)))
+    return np.degrees(np.arccos(np.clip(np.sum(a * b, axis=-1), -1, 1)))
+
+
+def test_circle_and_polygon_and_pos_forms():
+    assert parse_circle("12 34 0.5") == Circle(12.0, 34.0, 0.5)
+    assert parse_circle(" 12\t34  5e-1 ") == Circle(12.0, 34.0, 0.5)
+    assert parse_pos("circle 12 34 0.5") == Circle(12.0, 34.0, 0.5)
+    polygon = parse_polygon("12 34 14 34 14 36 12 36")
+    assert polygon == Polygon(((12, 34), (14, 34), (14, 36), (12, 36)))
+    assert parse_pos("POLYGON 12 34 14 34 14 36 12 36") == polygon
+    assert parse_pos("RANGE 12 14 34 36") == Range(12, 14, 34, 36)
+    assert parse_pos("RANGE -Inf +Inf 89 +inf") == Range(0, 360, 89, 90)
+    assert parse_pos("RANGE 0 360 -2 2").text() == "RANGE 0 360 -2 2"
+
+
+@pytest.mark.parametrize(("function", "value", "words"), [
+    (parse_circle, "12 34", "three numbers"),
+    (parse_circle, "12 34 0.5 1", "three numbers"),
+    (parse_circle, "12 34 0", "radius"),
+    (parse_circle, "12 34 -1", "radius"),
+    (parse_circle, "12 34 181", "radius"),
+    (parse_circle, "361 34 1", "longitude"),
+    (parse_circle, "-1 34 1", "longitude"),
+    (parse_circle, "12 91 1", "latitude"),
+    (parse_circle, "nan 34 1", "not a decimal number"),
+    (parse_circle, "inf 34 1", "not a decimal number"),
+    (parse_circle, "1e999 34 1", "too large"),
+    (parse_circle, "1_0 34 1", "not a decimal number"),
+    (parse_circle, "١٢ 34 1", "not a decimal number"),
+    (parse_circle, "0x10 34 1", "not a decimal number"),
+    (parse_circle, "12,34,1", "not a decimal number"),
+    (parse_polygon, "12 34 14 34", "at least three vertices"),
+    (parse_polygon, "12 34 14 34 14", "at least three vertices"),
+    (parse_polygon, "12 34 12 34 12 34", "three distinct"),
+    (parse_polygon, "0 0 120 0 240 0", "hemisphere"),
+    (parse_polygon, " ".join(["1 2"] * 1001), "at most 1000"),
+    (parse_pos, "BOX 12 34 1 1", "CIRCLE, RANGE or POLYGON"),
+    (parse_pos, "", "CIRCLE, RANGE or POLYGON"),
+    (parse_pos, "RANGE 1 2 3", "four numbers"),
+    (parse_pos, "RANGE 1 2 40 30", "lower to the upper"),
+    (parse_pos, "RANGE 1 2 nan 3", "not a decimal number"),
+    (parse_pos, "CIRCLE 1 2 inf", "not a decimal number"),
+    (parse_interval, "5e-7", "two numbers"),
+    (parse_interval, "6e-7 5e-7", "above the high end"),
+    (parse_interval, "nan 1", "not a decimal number"),
+    (parse_interval, "1 2 3", "two numbers"),
+])
+def test_bad_values_say_what_to_fix(function, value, words):
+    with pytest.raises(UsageFault) as caught:
+        function(value)
+    assert words in caught.value.message
+
+
+def test_intervals_open_and_closed():
+    band = parse_interval("-Inf 5e-7")
+    assert band.low == -math.inf and band.high == 5e-7
+    assert band.overlaps(4e-7, 6e-7) and not band.overlaps(5.1e-7, 6e-7)
+    assert parse_interval("5e-7 5e-7").overlaps(5e-7, 6e-7)
+    assert parse_interval("+Inf +inf").text() == "+Inf +Inf"
+
+
+def test_circle_contains_by_angular_distance():
+    circle = Circle(10.0, 80.0, 1.0)
+    lon = np.array([10.0, 10.0, 10.0, 190.0, 100.0])
+    lat = np.array([80.0, 80.999, 81.001, 89.5, 80.0])
+    # (100, 80) is 90 deg of longitude away at latitude 80: about 9.9 degrees
+    assert circle.contains(lon, lat).tolist() == [True, True, False, False, False]
+    assert Circle(0, 0, 180).contains(np.array([180.0]), np.array([0.0])).all()
+
+
+@pytest.mark.parametrize("winding", [1, -1])
+def test_polygon_contains_either_winding_and_concave(winding):
+    # an L shape around (10, 20): the notch (10.8, 20.8) is outside
+    vertices = [(9, 19), (11, 19), (11, 20), (10, 20), (10, 21), (9, 21)][::winding]
+    polygon = Polygon(tuple(vertices))
+    lon = np.array([9.5, 10.5, 10.8, 9.5, 12.0, 190.0])
+    lat = np.array([19.5, 19.5, 20.8, 20.5, 20.0, -20.0])
+    assert polygon.contains(lon, lat).tolist() == [True, True, False, True, False, False]
+
+
+def test_range_across_zero_and_full_circle():
+    across = parse_pos("RANGE 350 10 -5 5")
+    assert isinstance(across, Range) and across.span == 20
+    lon = np.array([355.0, 5.0, 180.0, 0.0, 5.0])
+    lat = np.array([0.0, 0.0, 0.0, 4.99, 6.0])
+    assert across.contains(lon, lat).tolist() == [True, True, False, True, False]
+    band = parse_pos("RANGE 0 360 -2 2")
+    assert band.contains(np.array([0.0, 123.0, 359.9]), np.array([1.0, -2.0, 2.1])).tolist() \
+        == [True, True, False]
+
+
+def test_trace_circle_near_and_dense():
+    circle = Circle(150.0, -5.0, 0.5)
+    centre = unit_vectors(np.array([150.0]), np.array([-5.0]))[0]
+    lon, lat = trace(circle, centre, math.radians(2.0), math.radians(1 / 3600))
+    assert np.allclose(_separation(lon, lat, 150.0, -5.0), 0.5, atol=1e-9)
+    step = _separation(lon[:-1], lat[:-1], lon[1:], lat[1:])
+    assert step.max() <= 1.01 / 3600
+    # far from the circle: nothing
+    far = unit_vectors(np.array([10.0]), np.array([40.0]))[0]
+    assert len(trace(circle, far, math.radians(1.0), math.radians(1 / 3600))[0]) == 0
+
+
+def test_trace_long_boundary_only_near_the_image():
+    """A band around the equator traced near a small frame: points only within reach,
+    at most a step apart, and far fewer than the whole band at that spacing."""
+    band = parse_pos("RANGE 0 360 -2 2")
+    centre = unit_vectors(np.array([123.0]), np.array([2.0]))[0]
+    reach, step = math.radians(0.1), math.radians(0.5 / 3600)
+    lon, lat = trace(band, centre, reach, step)
+    assert len(lon) and np.all(np.abs(lat - 2.0) < 1e-9)
+    assert _separation(lon, lat, 123.0, 2.0).max() <= 0.1 + 1e-9
+    assert np.diff(np.sort(lon)).max() <= 1.01 * 0.5 / 3600 / math.cos(math.radians(2))
+    assert len(lon) < 5000
+
+
+def test_polygon_edges_are_great_circles():
+    polygon = parse_polygon("0 10 40 10 20 40")
+    centre = unit_vectors(np.array([20.0]), np.array([20.0]))[0]
+    lon, lat = trace(polygon, centre, math.radians(60), math.radians(0.1))
+    edge = (lat < 12) & (lon > 1) & (lon < 39)
+    # the great circle between (0, 10) and (40, 10) bulges north of the parallel
+    assert lat[edge].max() > 10.5
