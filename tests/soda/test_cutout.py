@@ -11,6 +11,7 @@ import io
 import math
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -50,7 +51,7 @@ def _check_box(image: Image, region: Region) -> Box | None:
     return box
 
 
-FRAMES = {
+FRAMES: dict[str, dict[str, Any]] = {
     "nickel": dict(kind="nickel"),
     "nickel_rotated": dict(kind="nickel", rotation_deg=33.0, scale_arcsec=2.0),
     "sharcs": dict(kind="sharcs", shape=(120, 128)),

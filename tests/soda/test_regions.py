@@ -21,7 +21,7 @@ from vo_service.services.regions import (
 )
 
 
-def _separation(lon1, lat1, lon2, lat2):
+def _separation(lon1: object, lat1: object, lon2: object, lat2: object) -> np.ndarray:
     a = unit_vectors(np.atleast_1d(np.asarray(lon1, float)), np.atleast_1d(np.asarray(lat1, float)))
     b = unit_vectors(np.atleast_1d(np.asarray(lon2, float)), np.atleast_1d(np.asarray(lat2, float)))
     return np.degrees(np.arccos(np.clip(np.sum(a * b, axis=-1), -1, 1)))

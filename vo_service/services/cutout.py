@@ -55,6 +55,9 @@ _WCS_KEY = re.compile(
     r"(?:CTYPE|CRVAL|CRPIX|CDELT|CUNIT|CROTA)[12]([A-Z]?)|(?:CD|PC)[12]_[12]([A-Z]?)"
     r"|WCSNAME([A-Z]?)")
 _CHECKSUM_KEYS = ("CHECKSUM", "DATASUM")
+#: Cards astropy writes for the data it holds (with the checksums, recomputed).
+_STRUCTURE = ("SIMPLE", "XTENSION", "BITPIX", "PCOUNT", "GCOUNT", "BZERO", "BSCALE", "BLANK",
+              *_CHECKSUM_KEYS)
 
 
 def quiet_astropy() -> None:
@@ -281,9 +284,24 @@ def cut(image: Image, box: Box, history: list[str], *, primary: bool) -> fits.Im
     shift_wcs(header, box.x0, box.y0)
     for line in history:
         header.add_history(line)
-    if primary:
-        return fits.PrimaryHDU(cutout.data, header)
-    return fits.ImageHDU(cutout.data, header)
+    hdu = fits.PrimaryHDU(cutout.data, header) if primary else fits.ImageHDU(cutout.data,
+                                                                            header)
+    _restore(hdu.header, header, primary=primary)
+    return hdu
+
+
+def _restore(new: fits.Header, old: fits.Header, *, primary: bool) -> None:
+    """Put back the cards astropy drops as structural that an instrument wrote
+    anyway (ShARCS's ``GROUPS = 2``, the number of sampling groups; ``EXTEND``), in
+    their order, after the structure."""
+    rewritten = _STRUCTURE if primary else (*_STRUCTURE, "EXTEND")
+    anchor = "NAXIS2"
+    for card in old.cards:
+        keyword = card.keyword
+        if keyword and keyword not in new and keyword not in rewritten \
+                and not keyword.startswith("NAXIS"):
+            new.set(keyword, card.value, card.comment, after=anchor)
+            anchor = keyword
 
 
 def shift_wcs(header: fits.Header, dx: int, dy: int) -> None:
