@@ -11,7 +11,6 @@ archive root of their own, served by a server on a database of its own.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
