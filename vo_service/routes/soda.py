@@ -45,7 +45,9 @@ async def sync(request: Request) -> Response:
 async def _cutouts(request: Request) -> Response:
     found = services(request)
     soda = found.soda
-    params = await read_form(request, 0)
+    # SODA has no uploads: file parts of a multipart body are ignored like unknown
+    # parameters (bounded by service.max_body_bytes all the same)
+    params = await read_form(request, None)
     wanted = soda.parse(params)
     principal = principal_of(request)
     datasets = await found.pools.datasets.run(lambda: soda.lookup(principal, wanted))
