@@ -4,13 +4,12 @@ Part 1 works today: pyvo's ``SodaQuery`` given the service URL and an ID (what
 ``SodaRecordMixin.processed`` builds from a service descriptor) makes cutouts that
 astropy reads, and shows SODA's error text.
 
-Part 2 NEEDS DATALINK (``/datalink/links``, built in parallel, which publishes the
-SODA service descriptor pointing at ``<base_url>/soda/sync`` with ID, CIRCLE,
-POLYGON, POS and BAND): a TAP row's DataLink document (the query ``getdatalink()``
-sends) -> ``processed(circle=...)`` on its row.
-Until that endpoint answers, the test checks what exists on that path (the row's
-access_url is the DataLink URL of its ID; the router answers 404 there) and passes;
-once it answers, the whole chain runs with no change to this file.
+Part 2 goes through DataLink (``/datalink/links``, which publishes the SODA service
+descriptor pointing at ``<base_url>/soda/sync`` with ID, CIRCLE, POLYGON, POS and
+BAND): a TAP row's DataLink document (the query ``getdatalink()`` sends) ->
+``processed(circle=...)`` on its ``#cutout`` row.  It was written while DataLink was
+being built, passing on what existed then; now that DataLink is in, every step is
+required.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import math
 import warnings
 from urllib.parse import quote
 
-import httpx
 import numpy as np
 import pytest
 import pyvo
@@ -81,14 +79,6 @@ def test_soda_query_errors_reach_the_user(server, archive):
     assert caught.value.code == 401
 
 
-def _datalink_answers(server, did: str) -> bool:
-    reply = httpx.get(f"{server.base_url}/datalink/links", params={"ID": did}, timeout=30)
-    if reply.status_code == 200:
-        return True
-    assert reply.status_code == 404, reply.text[:300]  # no such route (yet)
-    return False
-
-
 def test_through_the_datalink_service_descriptor(server, archive):
     frame = frames(server.database, archive.root, "nickel")[0]
     ra, dec, scale = _target(frame, 0.3, 0.6)
@@ -100,15 +90,14 @@ def test_through_the_datalink_service_descriptor(server, archive):
     # ingest wrote the configured base URL (the demo's 127.0.0.1:8000), not this
     # server's: the DataLink query below is what getdatalink() sends, to this server
     assert record.getdataurl().endswith(f"/datalink/links?ID={quote(frame.did, safe='')}")
-    if not _datalink_answers(server, frame.did):
-        return  # DataLink not built yet: part 1 above is what exists
-    # --- needs DataLink from here on ---------------------------------------------
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         links = DatalinkQuery(f"{server.base_url}/datalink/links", id=frame.did).execute()
     descriptor = links.get_adhocservice_by_ivoid(SODA_SYNC)
     access = {p.name: p.value for p in descriptor.params}["accessURL"]
     assert access == f"{server.base_url}/soda/sync"
+    (inputs,) = [g for g in descriptor.groups if g.name == "inputParams"]
+    assert {p.name for p in inputs.entries} == {"ID", "CIRCLE", "POLYGON", "POS", "BAND"}
     # (bysemantics() would fetch the DataLink vocabulary from the network)
     row = next((r for r in links if r["semantics"] == "#cutout"), links[0])
     stream = row.processed(circle=(ra, dec, 5 * scale))
