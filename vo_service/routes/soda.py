@@ -23,7 +23,8 @@ from vo_service.database.errors import database_fault
 from vo_service.errors import ServiceError, TransientFault, UsageFault
 from vo_service.routes.common import compute, principal_of, read_form, services
 from vo_service.routes.responses import CHALLENGE, text_error_response
-from vo_service.services.soda import FITS_MEDIA_TYPE, MultiValuedParamNotSupported
+from vo_service.services.downloads import FITS_MEDIA_TYPE, content_disposition
+from vo_service.services.soda import MultiValuedParamNotSupported
 
 XML = "text/xml; charset=utf-8"
 log = logging.getLogger("lick_archive.soda")
@@ -56,7 +57,7 @@ async def _cutouts(request: Request) -> Response:
         # SODA sect. 5.1: no pixel of any dataset in the region(s).
         return Response(status_code=204)
     return Response(result.content, media_type=FITS_MEDIA_TYPE, headers={
-        "Content-Disposition": f'attachment; filename="{result.filename}"'})
+        "Content-Disposition": content_disposition("attachment", result.filename)})
 
 
 def _error(error: ServiceError) -> Response:

@@ -43,7 +43,7 @@ from astropy.io import fits
 from lxml import etree
 
 from auth.principals import Principal
-from vo_service.errors import AuthorizationFault, NotFoundFault, UsageFault
+from vo_service.errors import NotFoundFault, UsageFault
 from vo_service.params import Params
 from vo_service.serialize.vosi import (
     CAPABILITIES_NS,
@@ -65,6 +65,7 @@ from vo_service.services.cutout import (
     write,
 )
 from vo_service.services.datasets import Dataset, DatasetLookup
+from vo_service.services.downloads import FITS_MEDIA_TYPE, not_visible
 from vo_service.services.regions import (
     Interval,
     Region,
@@ -76,9 +77,8 @@ from vo_service.services.regions import (
 from vo_service.settings import DownloadSettings
 
 SODA_SYNC = "ivo://ivoa.net/std/SODA#sync-1.0"
-FITS_MEDIA_TYPE = "application/fits"
 #: RESPONSEFORMAT values meaning FITS (the only format; SODA's default).
-_FITS_NAMES = ("application/fits", "image/fits", "fits")
+_FITS_NAMES = (FITS_MEDIA_TYPE, "image/fits", "fits")
 #: Standard SODA parameters this service does not offer (its descriptor omits them).
 _REFUSED = ("TIME", "POL", "MOC")
 _SHAPES = ("CIRCLE", "POLYGON", "POS")
@@ -180,12 +180,9 @@ class SodaService:
         found = self.datasets.visible(principal, request.ids)
         for did in request.ids:
             if did not in found:
-                shown = did[:200]
-                if not principal.is_authenticated:
-                    raise AuthorizationFault(
-                        f"no public dataset has ID {shown!r}; proprietary data need a "
-                        "login (HTTP Basic or a bearer token)")
-                raise NotFoundFault(f"no dataset with ID {shown!r} is visible to you")
+                error = not_visible(principal)  # the downloads' rule and words
+                error.message += f" (ID {did[:200]!r})"  # which one, of several
+                raise error
         datasets = [found[did] for did in request.ids]
         for dataset in datasets:
             if dataset.dataproduct_type != "image":
