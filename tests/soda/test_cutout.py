@@ -20,7 +20,7 @@ from astropy.io import fits
 from tests.soda.frames import frame, header, pixel_of, sky_of, wcs_of
 from vo_service.errors import UsageFault
 from vo_service.services.cutout import Box, Image, box_of, cut, write
-from vo_service.services.regions import Region, parse_circle, parse_polygon, parse_pos
+from vo_service.services.regions import Region, region_of
 
 pytestmark = pytest.mark.filterwarnings("ignore::astropy.utils.exceptions.AstropyWarning")
 
@@ -72,18 +72,18 @@ def test_boxes_match_brute_force(tmp_path: Path, name: str) -> None:
         d = radius * 1.5
         d_lon = min(170.0, d / math.cos(math.radians(dec0)))  # as wide as high
         regions = [
-            parse_circle(f"{ra0} {dec0} {radius}"),
-            parse_circle(f"{ra0} {dec0} {radius / 50}"),  # smaller than a pixel
-            parse_circle(f"{ra0} {dec0} 1"),  # bigger than the frame
-            parse_pos(f"RANGE {(ra0 - d_lon) % 360} {(ra0 + d_lon) % 360} {dec0 - d} "
+            region_of("CIRCLE", f"{ra0} {dec0} {radius}"),
+            region_of("CIRCLE", f"{ra0} {dec0} {radius / 50}"),  # smaller than a pixel
+            region_of("CIRCLE", f"{ra0} {dec0} 1"),  # bigger than the frame
+            region_of("POS", f"RANGE {(ra0 - d_lon) % 360} {(ra0 + d_lon) % 360} {dec0 - d} "
                       f"{min(90.0, dec0 + d)}"),
-            parse_pos(f"RANGE -Inf +Inf {dec0} +Inf"),  # half the frame, a parallel edge
-            parse_polygon(f"{(ra0 - d_lon) % 360} {dec0 - d} {(ra0 + d_lon) % 360} {dec0 - d} "
-                          f"{ra0} {min(89.999, dec0 + d)}"),
+            region_of("POS", f"RANGE -Inf +Inf {dec0} +Inf"),  # half the frame, a parallel edge
+            region_of("POLYGON", f"{(ra0 - d_lon) % 360} {dec0 - d} "
+                      f"{(ra0 + d_lon) % 360} {dec0 - d} {ra0} {min(89.999, dec0 + d)}"),
         ]
         for region in regions:
             _check_box(image, region)
-        far = parse_circle(f"{(ra0 + 180) % 360} {-dec0} 1")
+        far = region_of("CIRCLE", f"{(ra0 + 180) % 360} {-dec0} 1")
         assert box_of(image, far) is None
         assert box_of(image, None) == Box(0, columns - 1, 0, rows - 1)
 
@@ -93,7 +93,7 @@ def test_cutout_pixels_header_and_every_wcs(tmp_path: Path) -> None:
     original = fits.getheader(path)
     with Image(path, "ivo://x/lick?d116") as image:
         ra, dec = sky_of(image.wcs, 40.2, 30.7)
-        box = box_of(image, parse_circle(f"{ra} {dec} {8 * math.degrees(image.step)}"))
+        box = box_of(image, region_of("CIRCLE", f"{ra} {dec} {8 * math.degrees(image.step)}"))
         assert box is not None
         content = write([cut(image, box, ["a cutout", "of something"], primary=True)],
                         checksum=False)

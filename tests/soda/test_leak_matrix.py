@@ -17,8 +17,7 @@ import pytest
 
 from tests.auth import leak_matrix
 from tests.auth.leak_matrix import DID_PREFIX, EXPECTED, REFUSED_OVER_HTTP, ROWS, LeakDataset
-from tests.conftest import RunningServer, TestDatabase, fetch, running_server
-from tests.service.test_outages import _embedded_url
+from tests.conftest import RunningServer, TestDatabase, database_env, fetch, running_server
 from tests.soda.frames import frame
 from tests.soda.helpers import read_fits, soda_error
 
@@ -37,9 +36,7 @@ def leak(database: TestDatabase, tmp_path_factory: pytest.TempPathFactory
         path = root / f"{row.night:%Y-%m/%d}" / row.instrument_dir / f"{row.name}.fits"
         path.parent.mkdir(parents=True, exist_ok=True)
         frame(path, "nickel", ra=10.0, dec=20.0, shape=(40, 40))
-    env = {"LICK_ARCHIVE_DATABASE_URL": own.settings.database.url
-           or _embedded_url(database, own.target.dbname),
-           "LICK_ARCHIVE_INGEST_ROOTS": str(root)}
+    env = {**database_env(database, own), "LICK_ARCHIVE_INGEST_ROOTS": str(root)}
     with running_server(own, env) as server:
         yield server, dataset
 

@@ -12,10 +12,10 @@ from vo_service.services.regions import (
     Circle,
     Polygon,
     Range,
-    parse_circle,
-    parse_interval,
-    parse_polygon,
-    parse_pos,
+    band_of,
+    band_text,
+    overlaps,
+    region_of,
     trace,
     unit_vectors,
 )
@@ -28,61 +28,73 @@ def _separation(lon1: object, lat1: object, lon2: object, lat2: object) -> np.nd
 
 
 def test_circle_and_polygon_and_pos_forms():
-    assert parse_circle("12 34 0.5") == Circle(12.0, 34.0, 0.5)
-    assert parse_circle(" 12\t34  5e-1 ") == Circle(12.0, 34.0, 0.5)
-    assert parse_pos("circle 12 34 0.5") == Circle(12.0, 34.0, 0.5)
-    polygon = parse_polygon("12 34 14 34 14 36 12 36")
+    assert region_of("CIRCLE", "12 34 0.5") == Circle(12.0, 34.0, 0.5)
+    assert region_of("CIRCLE", " 12\t34  5e-1 ") == Circle(12.0, 34.0, 0.5)
+    assert region_of("POS", "circle 12 34 0.5") == Circle(12.0, 34.0, 0.5)
+    polygon = region_of("POLYGON", "12 34 14 34 14 36 12 36")
     assert polygon == Polygon(((12, 34), (14, 34), (14, 36), (12, 36)))
-    assert parse_pos("POLYGON 12 34 14 34 14 36 12 36") == polygon
-    assert parse_pos("RANGE 12 14 34 36") == Range(12, 14, 34, 36)
-    assert parse_pos("RANGE -Inf +Inf 89 +inf") == Range(0, 360, 89, 90)
-    assert parse_pos("RANGE 0 360 -2 2").text() == "RANGE 0 360 -2 2"
+    assert region_of("POS", "POLYGON 12 34 14 34 14 36 12 36") == polygon
+    assert region_of("POS", "RANGE 12 14 34 36") == Range(12, 14, 34, 36)
+    assert region_of("POS", "RANGE -Inf +Inf 89 +inf") == Range(0, 360, 89, 90)
+    assert region_of("POS", "RANGE 0 360 -2 2").text() == "RANGE 0 360 -2 2"
 
 
-@pytest.mark.parametrize(("function", "value", "words"), [
-    (parse_circle, "12 34", "three numbers"),
-    (parse_circle, "12 34 0.5 1", "three numbers"),
-    (parse_circle, "12 34 0", "radius"),
-    (parse_circle, "12 34 -1", "radius"),
-    (parse_circle, "12 34 181", "radius"),
-    (parse_circle, "361 34 1", "longitude"),
-    (parse_circle, "-1 34 1", "longitude"),
-    (parse_circle, "12 91 1", "latitude"),
-    (parse_circle, "nan 34 1", "not a decimal number"),
-    (parse_circle, "inf 34 1", "not a decimal number"),
-    (parse_circle, "1e999 34 1", "too large"),
-    (parse_circle, "1_0 34 1", "not a decimal number"),
-    (parse_circle, "١٢ 34 1", "not a decimal number"),
-    (parse_circle, "0x10 34 1", "not a decimal number"),
-    (parse_circle, "12,34,1", "not a decimal number"),
-    (parse_polygon, "12 34 14 34", "at least three vertices"),
-    (parse_polygon, "12 34 14 34 14", "at least three vertices"),
-    (parse_polygon, "12 34 12 34 12 34", "three distinct"),
-    (parse_polygon, "0 0 120 0 240 0", "hemisphere"),
-    (parse_polygon, " ".join(["1 2"] * 1001), "at most 1000"),
-    (parse_pos, "BOX 12 34 1 1", "CIRCLE, RANGE or POLYGON"),
-    (parse_pos, "", "CIRCLE, RANGE or POLYGON"),
-    (parse_pos, "RANGE 1 2 3", "four numbers"),
-    (parse_pos, "RANGE 1 2 40 30", "lower to the upper"),
-    (parse_pos, "RANGE 1 2 nan 3", "not a decimal number"),
-    (parse_pos, "CIRCLE 1 2 inf", "not a decimal number"),
-    (parse_interval, "5e-7", "two numbers"),
-    (parse_interval, "6e-7 5e-7", "above the high end"),
-    (parse_interval, "nan 1", "not a decimal number"),
-    (parse_interval, "1 2 3", "two numbers"),
+@pytest.mark.parametrize(("name", "value", "words"), [
+    ("CIRCLE", "12 34", "three numbers"),
+    ("CIRCLE", "12 34 0.5 1", "three numbers"),
+    ("CIRCLE", "12 34 -1", "radius"),
+    ("CIRCLE", "12 34 91", "radius"),
+    ("CIRCLE", "361 34 1", "longitude"),
+    ("CIRCLE", "-1 34 1", "longitude"),
+    ("CIRCLE", "12 91 1", "latitude"),
+    ("CIRCLE", "nan 34 1", "not a finite number"),
+    ("CIRCLE", "inf 34 1", "not a finite number"),
+    ("CIRCLE", "1e999 34 1", "beyond the range of a double"),
+    ("CIRCLE", "1_0 34 1", "not a finite number"),
+    ("CIRCLE", "١٢ 34 1", "not a finite number"),
+    ("CIRCLE", "0x10 34 1", "not a finite number"),
+    ("CIRCLE", "12,34,1", "three numbers"),
+    ("POLYGON", "12 34 14 34", "at least three vertices"),
+    ("POLYGON", "12 34 14 34 14", "at least three vertices"),
+    ("POLYGON", "12 34 12 34 12 34", "three distinct"),
+    ("POLYGON", "0 0 120 0 240 0", "hemisphere"),
+    ("POLYGON", "0 0 2 2 2 0 0 2", "cross"),
+    ("POLYGON", " ".join(f"{i % 90} {i // 90}" for i in range(101)), "at most 100"),
+    ("POS", "BOX 12 34 1 1", "give CIRCLE"),
+    ("POS", "", "give CIRCLE"),
+    ("POS", "RANGE 1 2 3", "four numbers"),
+    ("POS", "RANGE 1 2 40 30", "lat1 is above lat2"),
+    ("POS", "RANGE 350 10 -5 5", "two POS values"),
+    ("POS", "RANGE 1 2 nan 3", "not a number, -Inf or +Inf"),
+    ("POS", "CIRCLE 1 2 inf", "not a finite number"),
 ])
-def test_bad_values_say_what_to_fix(function, value, words):
+def test_bad_values_say_what_to_fix(name, value, words):
     with pytest.raises(UsageFault) as caught:
-        function(value)
+        region_of(name, value)
+    assert words in caught.value.message
+    if name != "POS":
+        assert caught.value.message.startswith(name)
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("6e-7 5e-7", "above the upper bound"),
+    ("nan 1", "not a number, -Inf or +Inf"),
+    ("1 2 3", "not 3 numbers"),
+    ("green", "not a finite number"),
+])
+def test_bad_bands(value, words):
+    with pytest.raises(UsageFault) as caught:
+        band_of(value)
     assert words in caught.value.message
 
 
 def test_intervals_open_and_closed():
-    band = parse_interval("-Inf 5e-7")
+    band = band_of("-Inf 5e-7")
     assert band.low == -math.inf and band.high == 5e-7
-    assert band.overlaps(4e-7, 6e-7) and not band.overlaps(5.1e-7, 6e-7)
-    assert parse_interval("5e-7 5e-7").overlaps(5e-7, 6e-7)
-    assert parse_interval("+Inf +inf").text() == "+Inf +Inf"
+    assert overlaps(band, 4e-7, 6e-7) and not overlaps(band, 5.1e-7, 6e-7)
+    assert overlaps(band_of("5e-7 5e-7"), 5e-7, 6e-7)
+    assert band_of("5e-7") == band_of("5e-7 5e-7")
+    assert band_text(band_of("-inf +Inf")) == "-Inf +Inf"
 
 
 def test_circle_contains_by_angular_distance():
@@ -105,12 +117,12 @@ def test_polygon_contains_either_winding_and_concave(winding):
 
 
 def test_range_across_zero_and_full_circle():
-    across = parse_pos("RANGE 350 10 -5 5")
-    assert isinstance(across, Range) and across.span == 20
+    across = Range(350, 10, -5, 5)  # SIA's reading refuses it; the test takes it
+    assert across.span == 20
     lon = np.array([355.0, 5.0, 180.0, 0.0, 5.0])
     lat = np.array([0.0, 0.0, 0.0, 4.99, 6.0])
     assert across.contains(lon, lat).tolist() == [True, True, False, True, False]
-    band = parse_pos("RANGE 0 360 -2 2")
+    band = region_of("POS", "RANGE 0 360 -2 2")
     assert band.contains(np.array([0.0, 123.0, 359.9]), np.array([1.0, -2.0, 2.1])).tolist() \
         == [True, True, False]
 
@@ -130,7 +142,7 @@ def test_trace_circle_near_and_dense():
 def test_trace_long_boundary_only_near_the_image():
     """A band around the equator traced near a small frame: points only within reach,
     at most a step apart, and far fewer than the whole band at that spacing."""
-    band = parse_pos("RANGE 0 360 -2 2")
+    band = region_of("POS", "RANGE 0 360 -2 2")
     centre = unit_vectors(np.array([123.0]), np.array([2.0]))[0]
     reach, step = math.radians(0.1), math.radians(0.5 / 3600)
     lon, lat = trace(band, centre, reach, step)
@@ -141,7 +153,7 @@ def test_trace_long_boundary_only_near_the_image():
 
 
 def test_polygon_edges_are_great_circles():
-    polygon = parse_polygon("0 10 40 10 20 40")
+    polygon = region_of("POLYGON", "0 10 40 10 20 40")
     centre = unit_vectors(np.array([20.0]), np.array([20.0]))[0]
     lon, lat = trace(polygon, centre, math.radians(60), math.radians(0.1))
     edge = (lat < 12) & (lon > 1) & (lon < 39)

@@ -1,62 +1,38 @@
-"""Sky regions and intervals of SODA parameters: read from DALI text, tested on the sphere.
+"""Sky regions and wavelength intervals of SODA parameters, tested on the sphere.
 
-SODA 1.0 sect. 3.3 names the shapes (CIRCLE and POLYGON with DALI 1.1's ``circle``
-and ``polygon`` xtypes; POS with its CIRCLE, RANGE and POLYGON forms) and BAND (a
-DALI ``interval`` of wavelengths in metres).  The cutout service evaluates them in
-Python against an image's pixel grid, unlike ADQL geometry, which pgSphere
-evaluates; so each region here can say which sky positions it contains and trace
-its boundary as curves on the unit sphere (:func:`trace`).
-
-Numbers are read strictly (ASCII decimal, as VOTable writes them): Python's
-``float`` would also take ``1_000``, ``nan`` or Arabic-Indic digits, which no VO
-client sends and which would make two services disagree on the same request.
-All positions are ICRS degrees (SODA sect. 3.3.2).
+SODA 1.0 sect. 3.3 takes POS from SIA 2.0 ("for consistency with the SIA-2.0 query
+parameter of the same name") and adds CIRCLE and POLYGON, DALI's circle and polygon,
+which are the bodies of POS's CIRCLE and POLYGON forms; BAND is a DALI interval of
+wavelengths in metres, as in SIA.  So the text is read by SIA's parser
+(:mod:`vo_service.services.sia_params`: strict ASCII numbers, ranges of longitudes,
+latitudes and radii, open RANGE sides, vertex limit), one reading for both services.
+What SODA adds is evaluation: the cutout service tests regions against an image's
+pixel grid in Python (ADQL and SIA geometry is pgSphere's), so each region here can
+say which sky positions it contains and trace its boundary as curves on the unit
+sphere (:func:`trace`).  All positions are ICRS degrees (SODA sect. 3.3.2).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from vo_service.adql.geometry import check_polygon, vertex_centroid
+from vo_service.adql.geometry import check_polygon
 from vo_service.errors import UsageFault
+from vo_service.services import sia_params as sia
+from vo_service.services.sia_params import Interval
 
 Floats = NDArray[np.float64]
 Vectors = NDArray[np.float64]  # shape (n, 3): unit vectors
 Curve = Callable[[Floats], Vectors]  # t in [0, 1] -> points on the sphere
 
-#: Vertices of a POLYGON at most: the containment test costs points x vertices.
-MAX_VERTICES = 1000
-
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_INFINITY = re.compile(r"([+-]?)inf(?:inity)?", re.IGNORECASE)
-
 
 # ---------------------------------------------------------------- numbers
-
-
-def numbers(text: str, name: str, *, infinite: bool = False) -> list[float]:
-    """The blank-separated numbers of a parameter value; ``infinite`` admits
-    ``-Inf``/``+Inf`` (DALI open intervals), never NaN."""
-    values = []
-    for word in text.split():
-        if _NUMBER.fullmatch(word):
-            value = float(word)
-            if not math.isfinite(value):
-                raise UsageFault(f"{name}: {word[:40]!r} is too large a number")
-        elif infinite and (match := _INFINITY.fullmatch(word)):
-            value = -math.inf if match.group(1) == "-" else math.inf
-        else:
-            allowed = " (or -Inf/+Inf)" if infinite else ""
-            raise UsageFault(f"{name}: {word[:40]!r} is not a decimal number{allowed}")
-        values.append(value)
-    return values
 
 
 def _format(value: float) -> str:
@@ -159,13 +135,17 @@ class Polygon(Region):
     """A spherical polygon with great-circle edges, taken as the smaller of the two
     regions its edges bound whatever the winding (as pgSphere does): the winding
     DALI prescribes is often reversed by clients, and a cutout wants the small
-    side.  Edges may cross (even-odd rule)."""
+    side."""
 
     vertices: tuple[tuple[float, float], ...]
 
     def _plane(self) -> tuple[Vectors, Vectors, Vectors]:
-        lon, lat = vertex_centroid(self.vertices)
-        centre = _vector(lon, lat)
+        """The projection's centre: that of the vertices' bounding box, around which
+        :func:`~vo_service.adql.geometry.check_polygon` requires the hemisphere."""
+        corners = unit_vectors(np.array([v[0] for v in self.vertices]),
+                               np.array([v[1] for v in self.vertices]))
+        middle = (corners.min(axis=0) + corners.max(axis=0)) / 2
+        centre = middle / np.linalg.norm(middle)
         east, north = _frame(centre)
         return centre, east, north
 
@@ -201,9 +181,10 @@ class Polygon(Region):
 
 @dataclass(frozen=True)
 class Range(Region):
-    """Longitudes from ``lon1`` eastwards to ``lon2`` (across 0 when ``lon1 > lon2``;
-    all of them when ``lon2 - lon1 >= 360``), latitudes ``lat1..lat2``; the sides are
-    a parallel and a meridian each (SODA's RANGE, not a great-circle box)."""
+    """Longitudes ``lon1..lon2`` (all of them when ``lon2 - lon1 >= 360``), latitudes
+    ``lat1..lat2``; the sides are parallels and meridians (SODA's RANGE, not a
+    great-circle box).  SIA's reading refuses ``lon1 > lon2`` (a range across 0 is two
+    POS values); the test below would take one all the same."""
 
     lon1: float
     lon2: float
@@ -242,113 +223,45 @@ class Range(Region):
                 f"{_format(self.lat2)}")
 
 
-# ---------------------------------------------------------------- parsing
+# ---------------------------------------------------------------- reading
 
 
-def _check_position(name: str, lon: float, lat: float) -> None:
-    if not 0.0 <= lon <= 360.0:
-        raise UsageFault(f"{name}: a longitude must lie between 0 and 360 degrees, not "
-                         f"{_format(lon)}")
-    if not -90.0 <= lat <= 90.0:
-        raise UsageFault(f"{name}: a latitude must lie between -90 and 90 degrees, not "
-                         f"{_format(lat)}")
+def region_of(name: str, text: str) -> Region:
+    """The region of a SODA spatial parameter: ``POS`` as SIA reads it, ``CIRCLE`` and
+    ``POLYGON`` as the bodies of POS's forms of the same name.
 
-
-def parse_circle(text: str, name: str = "CIRCLE") -> Circle:
-    """DALI circle: ``lon lat radius`` in degrees, radius in (0, 180]."""
-    values = numbers(text, name)
-    if len(values) != 3:
-        raise UsageFault(f"{name} needs three numbers, longitude latitude radius in "
-                         f"degrees (ICRS), e.g. {name}=12 34 0.5; got {len(values)}")
-    lon, lat, radius = values
-    _check_position(name, lon, lat)
-    if not 0.0 < radius <= 180.0:
-        raise UsageFault(f"{name}: the radius must be above 0 and at most 180 degrees, "
-                         f"not {_format(radius)}")
-    return Circle(lon, lat, radius)
-
-
-def parse_polygon(text: str, name: str = "POLYGON") -> Polygon:
-    """DALI polygon: at least three ``lon lat`` vertices in degrees, within one
-    hemisphere (the test in :meth:`Polygon.contains` needs it)."""
-    values = numbers(text, name)
-    if len(values) < 6 or len(values) % 2:
-        raise UsageFault(f"{name} needs at least three vertices as longitude latitude "
-                         f"pairs in degrees (ICRS), e.g. {name}=12 34 14 34 14 36; got "
-                         f"{len(values)} numbers")
-    if len(values) > 2 * MAX_VERTICES:
-        raise UsageFault(f"{name}: at most {MAX_VERTICES} vertices, not {len(values) // 2}")
-    vertices = tuple(zip(values[::2], values[1::2], strict=True))
-    for lon, lat in vertices:
-        _check_position(name, lon, lat)
-    problem = check_polygon(vertices)
+    A polygon must also be one pgSphere would take (ADQL's test: distinct vertices,
+    edges under 180 degrees, no crossing edges, within one hemisphere, which
+    :meth:`Polygon.contains` needs too).
+    """
+    try:
+        shape = sia.parse_pos(text if name == "POS" else f"{name} {text}")
+    except UsageFault as exc:
+        if name != "POS":
+            exc.message = f"{name} (read as POS={name} ...): {exc.message}"
+        raise
+    if isinstance(shape, sia.Circle):
+        return Circle(shape.lon, shape.lat, shape.radius)
+    if isinstance(shape, sia.Range):
+        return Range(shape.lon_min, shape.lon_max, shape.lat_min, shape.lat_max)
+    problem = check_polygon(shape.vertices)
     if problem is not None:
         raise UsageFault(f"{name}: {problem}")
-    centre = _vector(*vertex_centroid(vertices))
-    corners = unit_vectors(np.array(values[::2]), np.array(values[1::2]))
-    if float(np.min(corners @ centre)) <= 1e-6:
-        raise UsageFault(f"{name}: the polygon must fit in one hemisphere (every vertex "
-                         "less than 90 degrees from the vertices' centre)")
-    return Polygon(vertices)
+    return Polygon(shape.vertices)
 
 
-def parse_range(values: Sequence[float], name: str = "POS") -> Range:
-    """SODA POS RANGE ``lon1 lon2 lat1 lat2``; ``-Inf``/``+Inf`` open a side."""
-    lon1, lon2, lat1, lat2 = (
-        max(0.0, values[0]), min(360.0, values[1]), max(-90.0, values[2]),
-        min(90.0, values[3]))
-    for lon, lat in ((lon1, lat1), (lon2, lat2)):
-        _check_position(name, lon, lat)
-    if lat1 > lat2:
-        raise UsageFault(f"{name}: RANGE latitudes go from the lower to the upper, not "
-                         f"{_format(lat1)} to {_format(lat2)}")
-    return Range(lon1, lon2, lat1, lat2)
+def band_of(text: str) -> Interval:
+    """BAND: a wavelength in metres or a DALI interval ``low high`` (SIA's reading)."""
+    return sia.parse_interval("BAND", text)
 
 
-def parse_pos(text: str) -> Region:
-    """SODA POS: ``CIRCLE lon lat r``, ``RANGE lon1 lon2 lat1 lat2`` or
-    ``POLYGON lon lat ...`` (shape keyword case-insensitive)."""
-    shape, _, rest = text.strip().partition(" ")
-    keyword = shape.upper()
-    if keyword == "CIRCLE":
-        return parse_circle(rest, "POS CIRCLE")
-    if keyword == "POLYGON":
-        return parse_polygon(rest, "POS POLYGON")
-    if keyword == "RANGE":
-        values = numbers(rest, "POS RANGE", infinite=True)
-        if len(values) != 4:
-            raise UsageFault("POS RANGE needs four numbers, lon1 lon2 lat1 lat2 in degrees "
-                             f"(ICRS), e.g. POS=RANGE 12 14 34 36; got {len(values)}")
-        return parse_range(values, "POS RANGE")
-    raise UsageFault(f"POS must start with CIRCLE, RANGE or POLYGON, not {shape[:20]!r} "
-                     "(e.g. POS=CIRCLE 12 34 0.5)")
+def overlaps(band: Interval, low: float, high: float) -> bool:
+    """Whether ``band`` and [low, high] share a wavelength (bounds inclusive)."""
+    return band.low <= high and band.high >= low
 
 
-@dataclass(frozen=True)
-class Interval:
-    """A closed interval; infinite ends make it open (DALI 1.1 sect. 3.3.4)."""
-
-    low: float
-    high: float
-
-    def overlaps(self, low: float, high: float) -> bool:
-        return self.low <= high and self.high >= low
-
-    def text(self) -> str:
-        return f"{_format(self.low)} {_format(self.high)}"
-
-
-def parse_interval(text: str, name: str = "BAND") -> Interval:
-    """DALI interval: two numbers, low then high, ``-Inf``/``+Inf`` allowed."""
-    values = numbers(text, name, infinite=True)
-    if len(values) != 2:
-        raise UsageFault(f"{name} needs two numbers, the low and high end (e.g. "
-                         f"{name}=5e-7 6e-7, or -Inf/+Inf for an open end); got {len(values)}")
-    low, high = values
-    if low > high:
-        raise UsageFault(f"{name}: the low end {_format(low)} is above the high end "
-                         f"{_format(high)}")
-    return Interval(low, high)
+def band_text(band: Interval) -> str:
+    return f"{_format(band.low)} {_format(band.high)}"
 
 
 # ---------------------------------------------------------------- tracing

@@ -66,14 +66,8 @@ from vo_service.services.cutout import (
 )
 from vo_service.services.datasets import Dataset, DatasetLookup
 from vo_service.services.downloads import FITS_MEDIA_TYPE, not_visible
-from vo_service.services.regions import (
-    Interval,
-    Region,
-    parse_circle,
-    parse_interval,
-    parse_polygon,
-    parse_pos,
-)
+from vo_service.services.regions import Region, band_of, band_text, overlaps, region_of
+from vo_service.services.sia_params import Interval
 from vo_service.settings import DownloadSettings
 
 SODA_SYNC = "ivo://ivoa.net/std/SODA#sync-1.0"
@@ -158,8 +152,8 @@ class SodaService:
         regions: list[Region] = []
         for name, value in params.items():
             if name in _SHAPES and value.strip():
-                regions.append(_region(name, value))
-        bands = [parse_interval(v, "BAND") for v in params.get_all("BAND") if v.strip()]
+                regions.append(region_of(name, value))
+        bands = [band_of(v) for v in params.get_all("BAND") if v.strip()]
         request = SodaRequest(
             ids, tuple(dict.fromkeys(regions)) or (None,), tuple(dict.fromkeys(bands)) or (None,))
         if request.count > self.max_count:
@@ -204,7 +198,7 @@ class SodaService:
             for dataset in datasets:
                 for band in request.bands:
                     if band is not None and not _band_overlaps(dataset, band):
-                        misses.append(f"{dataset.did} BAND {band.text()}: outside the "
+                        misses.append(f"{dataset.did} BAND {band_text(band)}: outside the "
                                       "frame's spectral coverage")
                         continue
                     if dataset.did not in images:
@@ -266,7 +260,7 @@ class SodaService:
                 "pixel sections (DATASEC, BIASSEC...) refer to the original frame",
             ]
             if plan.band is not None:
-                history.append(f"BAND {plan.band.text()} m overlaps the frame's band: no "
+                history.append(f"BAND {band_text(plan.band)} m overlaps the frame's band: no "
                                "spectral cut (single-band image)")
             hdu = cut(image, plan.box, [_ascii(line) for line in history], primary=single)
             if not single:
@@ -277,19 +271,11 @@ class SodaService:
         return write(hdus, checksum=checksum)
 
 
-def _region(name: str, value: str) -> Region:
-    if name == "CIRCLE":
-        return parse_circle(value)
-    if name == "POLYGON":
-        return parse_polygon(value)
-    return parse_pos(value)
-
-
 def _band_overlaps(dataset: Dataset, band: Interval) -> bool:
     """Unknown spectral coverage counts as overlapping: nothing says it does not."""
     low = dataset.em_min if dataset.em_min is not None else -math.inf
     high = dataset.em_max if dataset.em_max is not None else math.inf
-    return band.overlaps(low, high)
+    return overlaps(band, low, high)
 
 
 def _describe(region: Region | None) -> str:
