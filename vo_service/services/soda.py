@@ -40,21 +40,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from astropy.io import fits
-from lxml import etree
 
 from auth.principals import Principal
 from vo_service.errors import NotFoundFault, UsageFault
 from vo_service.params import Params
-from vo_service.serialize.vosi import (
-    CAPABILITIES_NS,
-    VR_NS,
-    VS_NS,
-    XSI_NS,
-    Endpoint,
-    _capability,
-    _interfaces,
-    _tostring,
-)
+from vo_service.serialize.vosi import Endpoint, service_capabilities
 from vo_service.services.cutout import (
     Box,
     Image,
@@ -301,14 +291,7 @@ def _filename(datasets: list[Dataset], count: int) -> str:
 def soda_capabilities(base_url: str) -> bytes:
     """The VOSI capabilities of ``<base_url>/soda`` (SODA sect. 2.5): the sync
     resource and the two VOSI resources, each with every security method the TAP
-    capabilities declare (:mod:`vo_service.security`, through serialize.vosi)."""
+    capabilities declare."""
     soda = f"{base_url.rstrip('/')}/soda"
-    nsmap = {"vosi": CAPABILITIES_NS, "vr": VR_NS, "vs": VS_NS, "xsi": XSI_NS}
-    root = etree.Element(f"{{{CAPABILITIES_NS}}}capabilities", nsmap=nsmap)
-    for endpoint in (
-        Endpoint(SODA_SYNC, f"{soda}/sync", role="std", version="1.0"),
-        Endpoint("ivo://ivoa.net/std/VOSI#capabilities", f"{soda}/capabilities"),
-        Endpoint("ivo://ivoa.net/std/VOSI#availability", f"{soda}/availability"),
-    ):
-        _interfaces(_capability(root, endpoint), endpoint)
-    return _tostring(root)
+    return service_capabilities(Endpoint(SODA_SYNC, f"{soda}/sync", role="std",
+                                         version="1.0"), soda)
