@@ -79,7 +79,7 @@ def _test_settings(data_dir: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def database() -> Iterator[TestDatabase]:
+def database(request: pytest.FixtureRequest) -> Iterator[TestDatabase]:
     data_dir = Path(tempfile.mkdtemp(prefix="lick-test-"))
     data_dir.chmod(0o755)
     settings = _test_settings(data_dir)
@@ -91,6 +91,11 @@ def database() -> Iterator[TestDatabase]:
             setup.embedded_cluster(settings).destroy()
         import shutil
 
+        if request.session.testsfailed:  # keep the servers' logs for the post-mortem
+            kept = PROJECT / "build" / "test-logs"
+            kept.mkdir(parents=True, exist_ok=True)
+            for log in data_dir.glob("server-*.log"):
+                shutil.copy(log, kept / log.name)
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

@@ -27,7 +27,13 @@ from auth.principals import Principal
 from vo_service.errors import NotFoundFault, UsageFault
 from vo_service.factory import Services
 from vo_service.params import Params
-from vo_service.routes.common import client_address, principal_of, read_form, services
+from vo_service.routes.common import (
+    client_address,
+    compute,
+    principal_of,
+    read_form,
+    services,
+)
 from vo_service.routes.streaming import ChunkSource, ThreadedStream
 from vo_service.services.datasets import Dataset
 from vo_service.services.downloads import (
@@ -174,7 +180,7 @@ async def data_preview(request: Request) -> Response:
         return png
 
     try:
-        png = await anyio.to_thread.run_sync(render, limiter=found.compute_limiter)
+        png = await compute(found, render)
     except PreviewUnavailable as exc:
         raise NotFoundFault(f"no preview can be made of this dataset: {exc}") from None
     return Response(png, media_type=PNG_MEDIA_TYPE, headers={
