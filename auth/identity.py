@@ -61,15 +61,18 @@ def observing_night(moment: datetime) -> date:
     return (moment.astimezone(UTC).replace(tzinfo=None) - NIGHT_START_OFFSET).date()
 
 
-def is_public(release_date: datetime | None, now: datetime | None = None) -> bool:
+def is_public(release_date: date | datetime | None, now: datetime | None = None) -> bool:
     """The database's rule in Python: released on or before the current night.
 
-    ``release_date`` is naive UTC as stored; None (undetermined) is never public.
-    For decisions that need no query, such as whether a download must be audited.
+    ``release_date`` is a date, or a naive UTC datetime as stored; None (undetermined)
+    is never public.  For decisions that need no query, such as whether a download must
+    be audited, or the ``data_rights`` ingest writes.
     """
     if release_date is None:
         return False
     night = observing_night(now or datetime.now(UTC))
+    if not isinstance(release_date, datetime):
+        return release_date <= night
     return release_date < datetime(night.year, night.month, night.day) + timedelta(days=1)
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from auth.identity import observing_night
+from auth.identity import is_public
 from ingest.schedule import Observer, Run
 
 log = logging.getLogger(__name__)
@@ -83,11 +83,6 @@ def add_period(start: date, period: Period | str) -> date:
     if start.day <= calendar.monthrange(year, month)[1]:
         return date(year, month, start.day)
     return date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
-
-
-def is_public(release_date: date | None, now: datetime) -> bool:
-    """A file is public once its release date is on or before the current night."""
-    return release_date is not None and release_date <= observing_night(now)
 
 
 # ---------------------------------------------------------------- override files
@@ -233,9 +228,12 @@ def _release(runs: Iterable[Run], night: date, period: Period | str) -> date:
 
 
 def _owned(ids: Iterable[int], release: date | None, obstype: str | None,
-           rule: str) -> AccessDecision:
+           rule: str, now: datetime | None) -> AccessDecision:
+    """Owned until ``release``; ``data_rights`` says what ObsCore clients read today
+    (a file ingested after its release date is public at once)."""
     owners = tuple(sorted(set(ids)))
-    return AccessDecision(owners, release, PROPRIETARY, obstype, rule)
+    rights = PUBLIC if is_public(release, now) else PROPRIETARY
+    return AccessDecision(owners, release, rights, obstype, rule)
 
 
 def _public(night: date, obstype: str | None, rule: str) -> AccessDecision:
@@ -283,13 +281,15 @@ def decide_access(
     observers: Sequence[Observer] = (),
     always_public: Mapping[str, Sequence[str]] | None = None,
     release_period: Period | str,
+    now: datetime | None = None,
 ) -> AccessDecision:
     """Apply the rules to one file.
 
     ``runs`` may hold every run of the night (any telescope); only those on
     ``telescope`` count.  ``frame_type`` is the type read from the header; an
     ``obstype`` override replaces it (and is returned in ``obstype_override``).
-    ``release_period`` has no default here: it is a setting (``[ingest]``).
+    ``release_period`` has no default here: it is a setting (``[ingest]``).  ``now``
+    (default: the clock) decides only ``data_rights``, never who owns the file.
     """
     match = match_overrides(overrides, filename)
     kind = match.obstype or (frame_type or "unknown").lower()
@@ -306,7 +306,7 @@ def decide_access(
             return AccessDecision((), None, PROPRIETARY, match.obstype, "override_unresolved")
         own_runs = [r for r in night_runs if set(r.observer_ids) & set(ids)]
         return _owned(ids, _release(own_runs, night, release_period), match.obstype,
-                      "override")
+                      "override", now)
 
     if is_always_public(filename, instrument_dir, always_public or {}):
         return _public(night, match.obstype, "always_public")
@@ -321,4 +321,4 @@ def decide_access(
     if not scheduled:
         return _public(night, match.obstype, "nobody_scheduled")
     return _owned(scheduled, _release([r for r in chosen if r.observer_ids], night, release_period),
-                  match.obstype, rule)
+                  match.obstype, rule, now)

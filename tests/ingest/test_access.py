@@ -12,14 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auth.identity import observing_night
+from auth.identity import is_public, observing_night
 from ingest.access import (
     PROPRIETARY,
     PUBLIC,
     AccessDecision,
     add_period,
     decide_access,
-    is_public,
     match_overrides,
     override_file,
     parse_overrides,
@@ -186,12 +185,16 @@ RUNS = (
 )
 
 
+# decisions are made as on the night after NIGHT, before any release date
+DECIDED_AT = datetime(2012, 1, 20, tzinfo=UTC)
+
+
 def decide(filename: str, frame_type: str | None = "science", *, instrument_dir: str = "shane",
            telescope: str | None = "Shane", **kw: Any) -> AccessDecision:
     args: dict[str, Any] = {"night": NIGHT, "filename": filename, "instrument_dir": instrument_dir,
             "telescope": telescope, "frame_type": frame_type, "runs": RUNS,
             "observers": OBSERVERS, "always_public": {"allsky": ("*.jpg",)},
-            "release_period": "2 years"}
+            "release_period": "2 years", "now": DECIDED_AT}
     args.update(kw)
     return decide_access(**args)
 
@@ -203,6 +206,9 @@ def test_calibration_belongs_to_everyone_scheduled_on_the_telescope() -> None:
     assert d.release_date == date(2013, 6, 1)
     assert d.data_rights == PROPRIETARY
     assert d.rule == "calibration"
+    # the same file ingested after its release date is public for ObsCore clients at once
+    later = decide("b100.fits", "bias", now=datetime(2013, 6, 2, 4, 0, tzinfo=UTC))
+    assert (later.owner_ids, later.data_rights) == ((1, 2, 3), PUBLIC)
 
 
 def test_science_frame_narrowed_by_program_or_observer_name() -> None:

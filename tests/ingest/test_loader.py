@@ -202,9 +202,10 @@ def test_access_rules_and_recompute(dsn: str, archive: Path) -> None:
         assert row[0] == row[4] and row[1] == row[2]  # both tables agree
         return row
 
-    # Shane run S1 covers 2012-01-18: Kast frames belong to observer 2 until 2013-01-31
+    # Shane run S1 covers 2012-01-18: Kast frames belong to observer 2 until 2013-01-31,
+    # so ObsCore says public today
     kast = access("2012-01/18/shane/r1002.fits")
-    assert (kast[0], kast[1], kast[3]) == ([2], date(2013, 1, 31), "proprietary")
+    assert (kast[0], kast[1], kast[3]) == ([2], date(2013, 1, 31), "public")
     nickel = access("2019-05/06/nickel/d109.fits")
     assert (nickel[0], nickel[1]) == ([3], date(2021, 5, 6))  # no run release date: +2 years
     ao = access("2019-11/09/AO/s1303.fits")  # nobody scheduled: public from the night
