@@ -39,12 +39,12 @@ async def _error(request: Request, exc: Exception) -> Response:
 
 
 def uws_app(service: UwsService, events: PhaseEvents, *, max_upload_bytes: int = 20_000_000,
-            max_wait_s: int = 10) -> Starlette:
+            max_wait_s: int = 10, base_url: str = "http://testserver") -> Starlette:
     settings = Settings().replace(uws={"max_wait_s": max_wait_s})
     app = Starlette(routes=uws_routes(path="/tap/async", max_upload_bytes=max_upload_bytes),
                     exception_handlers={ServiceError: _error})
     app.state.services = SimpleNamespace(
-        uws=service, events=events, settings=settings,
+        uws=service, events=events, settings=settings, base_url=base_url,
         pools=SimpleNamespace(uws=service.store.pool))
     app.add_middleware(FakeLogin)
     return app

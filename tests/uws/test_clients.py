@@ -49,11 +49,11 @@ def _free_port() -> int:
 
 @pytest.fixture
 def tap_url(service: UwsService, events: PhaseEvents) -> Iterator[str]:
-    app = uws_app(service, events)
+    port = _free_port()
+    app = uws_app(service, events, base_url=f"http://127.0.0.1:{port}")
     runner = JobRunner(service.store, votable_executor, service.jobs_dir, threads=2,
                        events=events)
     runner.start()
-    port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -53,11 +53,17 @@ def uws_routes(*, path: str = "/async", max_upload_bytes: int | None = 20_000_00
     """Routes for the job list at ``path`` and every UWS child resource.
 
     ``max_upload_bytes`` bounds the multipart files of one request (TAP UPLOAD).
-    Route names (for ``url_for``): ``uws_jobs``, ``uws_job``, ``uws_job_phase``...
+    URLs in documents and redirects are built from the configured public base URL
+    (``[service] base_url``), never from the request's Host: behind a reverse proxy
+    they must be the proxy's.
     """
+    base = path.rstrip("/")
+
+    def list_url(request: Request) -> str:
+        return services(request).base_url + base
 
     def job_url(request: Request, job_id: str) -> str:
-        return str(request.url_for("uws_job", job_id=job_id))
+        return f"{list_url(request)}/{job_id}"
 
     async def jobs(request: Request) -> Response:
         owner = owner_of(request)
@@ -68,8 +74,8 @@ def uws_routes(*, path: str = "/async", max_upload_bytes: int | None = 20_000_00
             return _see_other(job_url(request, job.job_id))
         filters = parse_list_filters(params)
         refs = await _run(request, lambda s: s.list(owner, filters))
-        list_url = str(request.url_for("uws_jobs"))
-        return Response(xml.job_list_document(refs, list_url), media_type=xml.MEDIA_TYPE)
+        return Response(xml.job_list_document(refs, list_url(request)),
+                        media_type=xml.MEDIA_TYPE)
 
     async def job(request: Request) -> Response:
         owner = owner_of(request)
@@ -83,7 +89,7 @@ def uws_routes(*, path: str = "/async", max_upload_bytes: int | None = 20_000_00
                     " the job's /parameters and PHASE to its /phase"
                 )
             await _run(request, lambda s: s.delete(owner, job_id))
-            return _see_other(request.url_for("uws_jobs"))
+            return _see_other(list_url(request))
         found = services(request)
         wait = parse_wait(params, found.settings.uws.max_wait_s)
 
@@ -147,7 +153,6 @@ def uws_routes(*, path: str = "/async", max_upload_bytes: int | None = 20_000_00
         return FileResponse(path_on_disk, media_type=item.mime_type,
                             headers={"Cache-Control": "private"})
 
-    base = path.rstrip("/")
     child = base + "/{job_id}"
     get_post = ["GET", "POST"]
     return [
