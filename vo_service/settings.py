@@ -60,6 +60,8 @@ class DatabaseSettings:
     pages_pool_size: int = 4
     datasets_pool_size: int = 4
     admission_wait_s: float = 30.0
+    replica_urls: tuple[str, ...] = ()
+    replica_check_s: float = 5.0
     client_check_interval_ms: int = 2_000
     sync_statement_timeout_ms: int = 60_000
     async_statement_timeout_ms: int = 3_600_000
