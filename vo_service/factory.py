@@ -109,28 +109,26 @@ def build_pools(settings: Settings, target: DatabaseTarget,
     """The pools; with ``replicas``, the read-only purposes read from standbys."""
     db = settings.database
     wait = db.admission_wait_s
-    # PostgreSQL ends the query of a client that died (a killed server) within this.
-    check = {"client_connection_check_interval": f"{db.client_check_interval_ms}ms"}
     owner, query = target.owner_dsn, target.query_dsn
     runner_threads = settings.uws.runner_threads
     return Pools(
-        query=Pool("query", query, db.query_pool_size, admission_wait_s=wait, options=check,
+        query=Pool("query", query, db.query_pool_size, admission_wait_s=wait,
                    replicas=replicas),
         probe=Pool("probe", query, 2, admission_wait_s=5.0, replicas=replicas),
         identity=Pool("identity", owner, db.identity_pool_size, admission_wait_s=wait),
         uws=Pool("uws", owner, db.uws_pool_size, admission_wait_s=wait),
         pages=Pool("pages", owner, db.pages_pool_size, admission_wait_s=wait),
         datasets=Pool("datasets", query, db.datasets_pool_size, admission_wait_s=wait,
-                      options=check, replicas=replicas),
-        jobs=Pool("jobs", query, runner_threads, admission_wait_s=wait, options=check,
+                      replicas=replicas),
+        jobs=Pool("jobs", query, runner_threads, admission_wait_s=wait,
                   replicas=replicas),
         # runner threads, its monitor and sweeper, housekeeping and the secret
-        background=Pool("background", owner, runner_threads + 3, admission_wait_s=wait),
+        background=Pool("background", owner, runner_threads + 3, admission_wait_s=wait,
+                        session_dsn=target.session_dsn),
         uploads=None if replicas is None else Pool(
-            "uploads", query, max(2, db.query_pool_size // 4), admission_wait_s=wait,
-            options=check),
+            "uploads", query, max(2, db.query_pool_size // 4), admission_wait_s=wait),
         job_uploads=None if replicas is None else Pool(
-            "job-uploads", query, runner_threads, admission_wait_s=wait, options=check),
+            "job-uploads", query, runner_threads, admission_wait_s=wait),
     )
 
 
@@ -146,7 +144,7 @@ class Factory:
         self.replicas = (Replicas(self.target.owner_dsn, db.replica_urls, db.replica_check_s)
                          if db.replica_urls else None)
         self.pools = build_pools(settings, self.target, self.replicas)
-        self.events = PhaseEvents(self.target.owner_dsn)
+        self.events = PhaseEvents(self.target.session_dsn)
         self._runner: JobRunner | None = None
         self._housekeeping: Housekeeping | None = None
 

@@ -52,6 +52,7 @@ class ServiceSettings:
 class DatabaseSettings:
     url: str = ""
     query_url: str = ""
+    direct_url: str = ""
     owner_role: str = "lick_owner"
     query_role: str = "lick_query"
     query_pool_size: int = 8

@@ -56,26 +56,23 @@ class _Targeted(psycopg2.extensions.connection):
 class Pool:
     """``size`` connections to one role for one purpose (see the module docstring).
 
-    ``options`` are server settings sent at connect time (``-c name=value``), e.g.
-    ``client_connection_check_interval`` so that the queries of a client that died
-    end inside PostgreSQL.  With ``replicas`` (read-only purposes only), each new
-    connection goes to a standby fresh enough to read from, else to ``dsn`` (the
-    primary); a connection whose standby fell behind or went away — or one to the
-    primary once a standby caught up — is replaced at its next checkout, and
-    connections are renewed every few minutes so that they spread over standbys.
+    With ``replicas`` (read-only purposes only), each new connection goes to a standby
+    fresh enough to read from, else to ``dsn`` (the primary); a connection whose standby
+    fell behind or went away, or one to the primary once a standby caught up, is
+    replaced at its next checkout, and connections are renewed every few minutes so
+    that they spread over standbys.
     Nothing connects before the first use.
     """
 
     def __init__(self, name: str, dsn: str, size: int, *, admission_wait_s: float = 30.0,
-                 options: dict[str, str] | None = None,
-                 replicas: Replicas | None = None) -> None:
+                 replicas: Replicas | None = None, session_dsn: str | None = None) -> None:
         if size < 1:
             raise ValueError(f"pool {name} needs at least one connection")
         self.name = name
         self.size = size
         self.admission_wait_s = admission_wait_s
         self._dsn = dsn
-        self._options = " ".join(f"-c {key}={value}" for key, value in (options or {}).items())
+        self._session_dsn = session_dsn or dsn
         self._replicas = replicas
         self._engine: sqlalchemy.Engine | None = None
         self._admission = anyio.Semaphore(size)
@@ -83,8 +80,9 @@ class Pool:
 
     @property
     def dsn(self) -> str:
-        """For the sessions that cannot be pooled (LISTEN, a held advisory lock)."""
-        return self._dsn
+        """For the sessions that cannot be pooled (LISTEN, a held advisory lock): the
+        database itself, even when the pool goes through pgbouncer."""
+        return self._session_dsn
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -115,11 +113,7 @@ class Pool:
 
     def _connect_to(self, dsn: str) -> Connection:
         name = f"lick-archive {self.name}"
-        if self._options:
-            conn = psycopg2.connect(dsn, connection_factory=_Targeted, application_name=name,
-                                    options=self._options)
-        else:
-            conn = psycopg2.connect(dsn, connection_factory=_Targeted, application_name=name)
+        conn = psycopg2.connect(dsn, connection_factory=_Targeted, application_name=name)
         conn.target = dsn
         return conn
 
