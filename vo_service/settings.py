@@ -119,6 +119,7 @@ class DownloadSettings:
     threads: int = 8
     compute_threads: int = 2
     read_chunk_bytes: int = 1_048_576
+    accel_redirect_prefix: str = ""
     datalink_max_ids: int = 50
     tar_max_files: int = 5_000
     tar_max_bytes: int = 20_000_000_000
