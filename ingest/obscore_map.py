@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
+from typing import Any
 from urllib.parse import quote
 
 from ingest.instruments.common import night_window
@@ -45,8 +46,22 @@ def publisher_did(authority: str, path: str) -> str:
     return f"ivo://{authority}/lick?{path}"
 
 
+#: what follows the base URL in every access_url: the dataset's DataLink document
+LINKS_PATH = "/datalink/links?ID="
+
+
 def access_url(base_url: str, did: str) -> str:
-    return f"{base_url.rstrip('/')}/datalink/links?ID={quote(did, safe='')}"
+    return f"{base_url.rstrip('/')}{LINKS_PATH}{quote(did, safe='')}"
+
+
+def rebase_access_urls(cur: Any, base_url: str) -> int:
+    """Point every ``access_url`` written under another base URL at ``base_url`` (the
+    service moved, or went behind a proxy); how many rows changed."""
+    prefix = base_url.rstrip("/") + LINKS_PATH
+    cur.execute("UPDATE ivoa.obscore SET access_url = %s || split_part(access_url, %s, 2) "
+                "WHERE strpos(access_url, %s) > 0 AND NOT starts_with(access_url, %s)",
+                (prefix, LINKS_PATH, LINKS_PATH, prefix))
+    return int(cur.rowcount)
 
 
 def mjd(moment: datetime) -> float:

@@ -37,6 +37,11 @@ def _db_init(settings: Settings, args: argparse.Namespace) -> int:
         if settings.embedded else "external database"
     print(f"database ready ({where}); owner role {target.owner_role}, "
           f"query role {target.query_role}")
+    from vo_service.commands.ingest_commands import rebase_access_urls
+
+    moved = rebase_access_urls(settings, target)
+    if moved:
+        print(f"{moved} access URLs now start with {settings.service.base_url}")
     return 0
 
 

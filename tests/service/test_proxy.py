@@ -8,6 +8,7 @@ import re
 import shutil
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from tests.conftest import (
     DemoArchive,
     RunningServer,
     TestDatabase,
+    cli_env,
     fetch,
     running_server,
 )
@@ -110,8 +112,20 @@ def deployment(database: TestDatabase, archive: DemoArchive) -> Iterator[Deploym
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"nginx did not start: {(prefix / 'error.log').read_text()}")
             time.sleep(0.2)
+        # the archive is published at the proxy's URL: db init rewrites the access URLs
+        # ingest wrote under the configured one, and puts them back afterwards
+        assert "access URLs now start with" in _db_init(database, proxy)
+        stack.callback(lambda: _db_init(database, "http://127.0.0.1:8000"))
         yield Deployment(proxy, a, b, cert)
     shutil.rmtree(prefix, ignore_errors=True)
+
+
+def _db_init(database: TestDatabase, base_url: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "vo_service.cli", "db", "init"],
+                            env={**cli_env(database), "LICK_ARCHIVE_SERVICE_BASE_URL": base_url},
+                            cwd=PROJECT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def test_documents_carry_the_proxy_urls(deployment: Deployment) -> None:
@@ -127,6 +141,14 @@ def test_documents_carry_the_proxy_urls(deployment: Deployment) -> None:
         links = client.get(f"{proxy}/tap/sync", params={
             "LANG": "ADQL", "QUERY": "SELECT TOP 1 obs_publisher_did FROM ivoa.obscore"}).text
         assert f'value="{proxy}/datalink/links"' in links
+        # every access_url names the proxy, and leads to the data through it
+        rows = client.get(f"{proxy}/tap/sync", params={
+            "LANG": "ADQL", "RESPONSEFORMAT": "csv", "MAXREC": "100000",
+            "QUERY": "SELECT access_url FROM ivoa.obscore"}).text.split("\r\n")[1:-1]
+        assert rows and all(r.startswith(f"{proxy}/datalink/links?ID=") for r in rows)
+        document = client.get(rows[0]).text
+        this = re.search(r"<TD>([^<]*/data/file[^<]*)</TD>", document)
+        assert this is not None and this.group(1).startswith(proxy), document[:500]
 
 
 def test_a_job_lives_on_both_instances(deployment: Deployment) -> None:

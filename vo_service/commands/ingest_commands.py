@@ -1,4 +1,5 @@
-"""``demo-data``, ``ingest``, ``ingest report``, ``watch`` and ``access recompute``."""
+"""``demo-data``, ``ingest``, ``ingest report``, ``watch`` and ``access recompute``; and
+the access URLs ``db init`` keeps on the configured base URL."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ingest import obscore_map
 from ingest.config import IngestConfig, IngestSettings
 from vo_service.database import setup
+from vo_service.database.setup import DatabaseTarget
 from vo_service.settings import Settings, SettingsError, section_values
 
 
@@ -134,3 +137,12 @@ def register(commands: Any) -> None:
         "recompute", help="re-apply owners and release dates to a file, directory or night")
     recompute.add_argument("target")
     recompute.set_defaults(handler=_recompute)
+
+
+def rebase_access_urls(settings: Settings, target: DatabaseTarget) -> int:
+    """``db init``: access URLs written under another base URL follow the configured
+    one (the service moved or went behind a proxy); how many rows changed."""
+    with setup.connect(target.session_dsn) as conn, conn.cursor() as cur:
+        moved = obscore_map.rebase_access_urls(cur, settings.service.base_url)
+        conn.commit()
+    return moved
