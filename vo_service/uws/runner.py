@@ -410,7 +410,6 @@ class JobRunner:
             self._running[job.job_id] = item
         _current.running = item
         workdir = self.job_dir(job.job_id)
-        workspace: Workspace | None = None
         try:
             own, total = self.store.stored_bytes(job.owner_id)
             workspace = Workspace(workdir, max(0, min(self.bytes_per_owner - own,
@@ -419,7 +418,10 @@ class JobRunner:
                 workdir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise _storage_failure(exc) from None
-            results = self.executor(job, workspace)
+            try:
+                results = self.executor(job, workspace)
+            finally:  # before the job's phase tells anyone it ended
+                workspace.discard_partial()
         except ExecutionFailed as exc:
             error_type = ErrorType.TRANSIENT if exc.transient else ErrorType.FATAL
             return self._end_in_error(item, exc.message, error_type)
@@ -432,8 +434,6 @@ class JobRunner:
                 item, "the job failed on an internal error; it has been logged",
                 ErrorType.FATAL)
         finally:
-            if workspace is not None:
-                workspace.discard_partial()
             _current.running = None
             with self._running_lock:
                 self._running.pop(job.job_id, None)
