@@ -32,6 +32,8 @@ from datetime import date
 from typing import Any
 
 from auth.principals import Principal
+from vo_service.adql import AdqlError
+from vo_service.adql.lexer import screen
 from vo_service.serialize.formats import resolve_format
 from vo_service.services.tap import QueryExecution, TapRequest, TapService
 
@@ -83,6 +85,7 @@ FIELDS: tuple[Field, ...] = (
     Field("science_filter", "Science filter", "sharcs"),
 )
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
+_NUMERIC = ("float", "ra", "dec", "size")
 FIELD_GROUPS = (("common", "Common"), ("kast", "Kast"), ("sharcs", "ShARCS and Nickel filters"))
 DEFAULT_FIELDS = ("night", "instrument", "frame_type", "object", "date_obs", "exptime",
                   "ra", "dec")
@@ -193,8 +196,8 @@ class FormErrors(Exception):
 # --- reading the form ------------------------------------------------------------------
 
 _SEXAGESIMAL = re.compile(
-    r"^\s*([+-])?\s*(\d{1,3})(?:[:\sdh°]+\s*(\d{1,2})(?:[:\s'm′]+\s*(\d{1,2}(?:\.\d*)?))?)?"
-    r"\s*[s\"″]?\s*$")
+    r"^\s*([+-])?\s*(\d{1,3})(?:\s*[:hd°]\s*|\s+)(\d{1,2})"
+    r"(?:(?:\s*[:m'′]\s*|\s+)(\d{1,2}(?:\.\d*)?))?\s*[s\"″]?\s*$")
 _DECIMAL = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*(d|deg)?\s*$")
 
 
@@ -217,6 +220,15 @@ def parse_angle(text: str, *, hours: bool) -> float:
     if sign == "-":
         value = -value
     return value * 15 if hours else value
+
+
+def _unusable(text: str) -> bool:
+    """Characters no query may hold (the ADQL lexer's one rule refuses them)."""
+    try:
+        screen(text)
+    except AdqlError:
+        return True
+    return False
 
 
 def _first(items: dict[str, list[str]], name: str) -> str:
@@ -253,9 +265,12 @@ def parse_search(pairs: Iterable[tuple[str, str]]) -> SearchRequest:
             items.setdefault(name, []).append(value)
     errors: dict[str, str] = {}
     for name, values in items.items():
-        if any(len(v) > MAX_TEXT or "\x00" in v for v in values) and name not in (
-                "after", "before"):
-            errors[name] = f"at most {MAX_TEXT} characters, no NUL characters"
+        if name in ("after", "before"):
+            continue
+        if any(len(v) > MAX_TEXT for v in values):
+            errors[name] = f"at most {MAX_TEXT} characters"
+        elif any(_unusable(v) for v in values):
+            errors[name] = "remove the control characters from this field"
     if errors:
         raise FormErrors(errors)
 
@@ -304,6 +319,9 @@ def parse_search(pairs: Iterable[tuple[str, str]]) -> SearchRequest:
     elif after or before:
         try:
             key = decode_key(after or before, before=bool(before))
+            numeric = FIELD_BY_NAME[sort].kind in _NUMERIC if sort in FIELD_BY_NAME else False
+            if key.value is not None and isinstance(key.value, float) != numeric:
+                raise ValueError("the key does not fit the sort field")
         except ValueError:
             errors["page"] = "this page link is damaged; start again from the first page"
     if errors:
@@ -378,11 +396,11 @@ def decode_key(token: str, *, before: bool) -> PageKey:
         value, did = json.loads(raw)
     except (binascii.Error, ValueError, TypeError):
         raise ValueError("damaged page key") from None
-    if not isinstance(did, str) or "\x00" in did:
+    if not isinstance(did, str) or _unusable(did):
         raise ValueError("damaged page key")
     if isinstance(value, bool) or not isinstance(value, (str, float, int, type(None))):
         raise ValueError("damaged page key")
-    if isinstance(value, str) and "\x00" in value:
+    if isinstance(value, str) and _unusable(value):
         raise ValueError("damaged page key")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError("damaged page key")
