@@ -25,6 +25,7 @@ from vo_service.routes.common import principal_of, services
 from vo_service.services import search as s
 from vo_service.services.downloads import is_fits, not_visible_message
 from vo_service.web import accounts
+from vo_service.web.rendering import SCRIPT_CSP
 
 if TYPE_CHECKING:
     from vo_service.web.routes import WebPages
@@ -102,12 +103,12 @@ class ArchivePages:
             "base_url": found.base_url,
         }
         if not pairs:
-            return self.pages._page(request, "search.html", **values)
+            return self.pages._page(request, "search.html", headers=SCRIPT_CSP, **values)
         try:
             req = s.parse_search(pairs)
         except s.FormErrors as exc:
             values["errors"] = exc.messages
-            return self.pages._page(request, "search.html", 400, **values,
+            return self.pages._page(request, "search.html", 400, SCRIPT_CSP, **values,
                                     error="Some fields need fixing; see the messages "
                                           "next to them.")
         service = s.SearchService(found.tap)
@@ -119,7 +120,7 @@ class ArchivePages:
             values["count"] = await found.tap.pool.run(lambda: service.count(principal, req))
         else:
             values["page"] = await found.tap.pool.run(lambda: service.page(principal, req))
-        return self.pages._page(request, "search.html", **values)
+        return self.pages._page(request, "search.html", headers=SCRIPT_CSP, **values)
 
     async def dataset(self, request: Request) -> Response:
         found = services(request)
