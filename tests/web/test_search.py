@@ -24,6 +24,12 @@ ID_RE = re.compile(r'name="ID" value="([^"]+)"')
 LINK_RE = r'href="/search(\?[^"]*)" rel="{}"'
 
 
+def _grab(pattern: str, text: str, flags: int = 0) -> str:
+    match = re.search(pattern, text, flags)
+    assert match is not None, f"no {pattern!r} in the page"
+    return html.unescape(match.group(1))
+
+
 def _page(client, query: str, status: int = 200) -> tuple[list[str], str | None, str | None, str]:
     reply = client.get("/search" + query)
     assert reply.status_code == status, reply.text[-3000:]
@@ -172,7 +178,7 @@ def test_path_equals_and_starts_with(client, server, archive):
 def test_count_only(client, server, archive):
     reply = client.get("/search?instrument=nickel_direct&count=1")
     assert reply.status_code == 200
-    count = int(re.search(r'id="result-count"><strong>(\d+)</strong>', reply.text).group(1))
+    count = int(_grab(r'id="result-count"><strong>(\d+)</strong>', reply.text))
     assert count == len(_visible(server.database, "f.instrument = 'Nickel Direct'"))
     assert 'name="ID"' not in reply.text
 
@@ -231,7 +237,7 @@ def test_a_proprietary_row_appears_after_login(make_client, server, observer):
 def test_download_all_and_selected_are_tarballs_of_the_rows(client, server, archive):
     ids, _, _, text = _page(client, "?instrument=sharcs&frame_type=dark&size=1000")
     assert ids
-    tar_link = html.unescape(re.search(r'id="download-all" href="([^"]+)"', text).group(1))
+    tar_link = _grab(r'id="download-all" href="([^"]+)"', text)
     reply = client.get(tar_link)
     assert reply.status_code == 200, reply.text
     expected = sorted(f"{night.isoformat()}-{directory}/{filename}" for night, directory, filename
@@ -249,17 +255,17 @@ def test_download_all_and_selected_are_tarballs_of_the_rows(client, server, arch
 def test_shown_adql_and_exports_return_the_same_rows(client, server, archive):
     name = _public_object(server.database).split()[0]
     ids, _, _, text = _page(client, f"?object={name}&size=1000&field=object&field=night")
-    adql = html.unescape(re.search(r'<pre id="search-adql">(.*?)</pre>', text, re.S).group(1))
+    adql = _grab(r'<pre id="search-adql">(.*?)</pre>', text, re.S)
     assert adql.startswith("SELECT obs_publisher_did, filename, object, night")
-    pyvo = html.unescape(re.search(r'<pre id="search-pyvo">(.*?)</pre>', text, re.S).group(1))
+    pyvo = _grab(r'<pre id="search-pyvo">(.*?)</pre>', text, re.S)
     assert adql in pyvo and f"TAPService('{server.base_url}/tap')" in pyvo
-    export = html.unescape(re.search(r'href="([^"]+)" class="export-csv"', text).group(1))
+    export = _grab(r'href="([^"]+)" class="export-csv"', text)
     params = dict(parse_qsl(urlsplit(export).query))
     assert params["QUERY"] == adql
     reply = httpx.get(server.base_url + export, timeout=60)
     rows = list(csv.DictReader(io.StringIO(reply.text)))
     assert [r["obs_publisher_did"] for r in rows] == ids
-    votable = html.unescape(re.search(r'href="([^"]+)" class="export-votable"', text).group(1))
+    votable = _grab(r'href="([^"]+)" class="export-votable"', text)
     reply = httpx.get(server.base_url + votable, timeout=60)
     assert reply.status_code == 200 and b"<VOTABLE" in reply.content
 
