@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 BENCHMARKS = ("adql", "ingest_extract", "ingest", "serialize", "auth_rls", "tap", "sia", "load",
-              "datalink")
+              "datalink", "search")
 
 
 def main() -> int:

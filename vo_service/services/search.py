@@ -550,6 +550,35 @@ class Page:
     previous_key: str | None
 
 
+@dataclass(frozen=True)
+class QueryRows:
+    """A small query result held in memory (a page, a count, a TAP_SCHEMA listing)."""
+
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    #: more rows than ``maxrec`` matched
+    overflow: bool
+
+
+def run_query(tap: TapService, principal: Principal, adql: str, maxrec: int) -> QueryRows:
+    """Up to ``maxrec`` rows of an ADQL query, run exactly as a TAP sync query of
+    ``principal`` (blocking: a thread of the TAP ``query`` pool)."""
+    request = TapRequest(query=adql, maxrec=maxrec, format=resolve_format("tsv"))
+    execution = tap.start(principal, request)
+    try:
+        if not isinstance(execution, QueryExecution):
+            raise RuntimeError("an in-memory result runs through a cursor")
+        names = tuple(c.name for c in execution.columns)
+        rows: list[tuple[Any, ...]] = []
+        for batch in execution.batches():
+            rows.extend(batch)
+            if len(rows) > maxrec:
+                break
+        return QueryRows(names, rows[:maxrec], len(rows) > maxrec)
+    finally:
+        execution.close()
+
+
 class SearchService:
     """Runs searches as TAP queries of the requester (blocking: a ``query`` pool thread)."""
 
@@ -558,20 +587,8 @@ class SearchService:
 
     def _rows(self, principal: Principal, adql: str, maxrec: int
               ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
-        request = TapRequest(query=adql, maxrec=maxrec, format=resolve_format("tsv"))
-        execution = self.tap.start(principal, request)
-        try:
-            if not isinstance(execution, QueryExecution):
-                raise RuntimeError("a search runs through a cursor")
-            names = tuple(c.name for c in execution.columns)
-            rows: list[tuple[Any, ...]] = []
-            for batch in execution.batches():
-                rows.extend(batch)
-                if len(rows) >= maxrec:
-                    break
-            return names, rows[:maxrec]
-        finally:
-            execution.close()
+        result = run_query(self.tap, principal, adql, maxrec)
+        return result.columns, result.rows
 
     def count(self, principal: Principal, req: SearchRequest) -> int:
         _, rows = self._rows(principal, search_adql(req), 1)

@@ -40,6 +40,7 @@ from vo_service.routes.common import (
 )
 from vo_service.services.examples import EXAMPLES
 from vo_service.web import accounts, forms
+from vo_service.web.adql import AdqlPages
 from vo_service.web.archive import ArchivePages
 from vo_service.web.rendering import (
     SECURITY_HEADERS,
@@ -62,6 +63,8 @@ NOTICES = {
     "user_enabled": "The account is enabled again.",
     "grant_created": "The grant is in force from the next query.",
     "grant_revoked": "The grant is revoked.",
+    "job_created": "The job is queued; it appears in your job list below.",
+    "job_deleted": "The job and its result are deleted.",
 }
 
 METHOD_LABELS = {
@@ -441,6 +444,7 @@ def web_routes(instrument_dirs: tuple[str, ...]) -> list[BaseRoute]:
     pages = WebPages(environment(), stylesheet(), instrument_dirs,
                      static_file("search.js"))
     archive = ArchivePages(pages)
+    adql = AdqlPages(pages)
 
     def page(path: str, handler: Handler, methods: list[str]) -> Route:
         return Route(path, pages.html_errors(handler), methods=methods)
@@ -459,6 +463,9 @@ def web_routes(instrument_dirs: tuple[str, ...]) -> list[BaseRoute]:
         page("/admin/grants/revoke", pages.revoke_grant, ["POST"]),
         page("/search", archive.search, ["GET"]),
         page("/dataset", archive.dataset, ["GET"]),
+        page("/adql", adql.page, ["GET"]),
+        page("/adql/jobs", adql.submit, ["POST"]),
+        page("/adql/jobs/delete", adql.delete, ["POST"]),
         Route("/web/style.css", pages.style, methods=["GET"]),
         Route("/web/search.js", pages.search_script, methods=["GET"]),
     ]
