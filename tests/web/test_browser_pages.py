@@ -337,3 +337,58 @@ def test_phone_layout(anonymous, server):
         b.shot("search-phone")
     finally:
         b.driver.set_window_size(1280, 900)
+
+
+def _log_in(b: Browser, observer, next_path: str) -> None:
+    b.open(f"/login?next={quote(next_path, safe='')}")
+    b.css('input[name="email"]').send_keys(observer.login)
+    b.css('input[name="password"]').send_keys(observer.password)
+    old = b.css("footer")
+    b.css('input[name="password"]').submit()
+    b.wait_until(ec.staleness_of(old))
+    b.wait_for(By.CSS_SELECTOR, "footer")
+
+
+def test_adql_sync_run_and_error_position(anonymous, server):
+    b = anonymous
+    b.open("/adql?table=ivoa.obscore")
+    assert b.all("#column-table tbody tr")
+    b.css("#query").send_keys("SELECT TOP 7 obs_publisher_did, target_name\nFROM ivoa.obscore\n"
+                              "ORDER BY obs_publisher_did")
+    b.follow("#run-sync")
+    rows = b.all("#result-table tbody tr")
+    expected = sorted(public_dids(server.database))[:7]
+    assert [r.find_element(By.TAG_NAME, "td").text for r in rows] == expected
+    b.shot("adql-sync-result")
+    b.css("#query").clear()
+    b.css("#query").send_keys("SELECT obs_id\nFROM ivoa.obscore\nWHERE nonsense = 1")
+    b.follow("#run-sync")
+    assert b.css("#error-at").text == "n"
+    assert "line 3, column 7" in b.css("#query-error").text
+    b.shot("adql-error-position")
+
+
+def test_adql_async_job_and_delete(anonymous, server, observer):
+    b = anonymous
+    _log_in(b, observer, "/adql")
+    b.open("/adql?query=" + quote("SELECT TOP 3 obs_id FROM ivoa.obscore", safe=""))
+    before = {row.get_attribute("data-job") for row in b.all("tr.job")}
+    b.follow("#submit-async")
+    rows = [r for r in b.all("tr.job") if r.get_attribute("data-job") not in before]
+    assert len(rows) == 1
+    job_id = rows[0].get_attribute("data-job")
+
+    def finished(driver) -> bool:
+        b.open("/adql")
+        phase = b.css(f'tr.job[data-job="{job_id}"] td.phase').text
+        return phase in ("COMPLETED", "ERROR")
+
+    b.wait_until(finished, "the job did not finish")
+    row = b.css(f'tr.job[data-job="{job_id}"]')
+    assert row.find_element(By.CSS_SELECTOR, "td.phase").text == "COMPLETED"
+    assert row.find_elements(By.CSS_SELECTOR, "a.job-result")
+    b.shot("adql-jobs")
+    b.follow(f'tr.job[data-job="{job_id}"] button.danger')
+    assert not b.all(f'tr.job[data-job="{job_id}"]')
+    assert "deleted" in b.css(".notice").text
+    b.driver.delete_all_cookies()

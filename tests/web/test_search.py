@@ -257,6 +257,8 @@ def test_shown_adql_and_exports_return_the_same_rows(client, server, archive):
     ids, _, _, text = _page(client, f"?object={name}&size=1000&field=object&field=night")
     adql = _grab(r'<pre id="search-adql">(.*?)</pre>', text, re.S)
     assert adql.startswith("SELECT obs_publisher_did, filename, object, night")
+    opened = _grab(r'href="([^"]+)" id="open-adql"', text)
+    assert opened.startswith("/adql?") and dict(parse_qsl(urlsplit(opened).query))["query"] == adql
     pyvo = _grab(r'<pre id="search-pyvo">(.*?)</pre>', text, re.S)
     assert adql in pyvo and f"TAPService('{server.base_url}/tap')" in pyvo
     export = _grab(r'href="([^"]+)" class="export-csv"', text)
