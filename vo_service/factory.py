@@ -58,10 +58,12 @@ class Pools:
     datasets: Pool    # datasets by identifier (DataLink, downloads, cutouts), query role
     jobs: Pool        # async job queries (runner threads), query role
     background: Pool  # runner bookkeeping and housekeeping, owner role
+    schedule: Pool | None = None  # the scheduling database ("my nights"), when configured
 
     def all(self) -> tuple[Pool, ...]:
-        return (self.query, self.probe, self.identity, self.uws, self.pages, self.datasets,
-                self.jobs, self.background)
+        pools = (self.query, self.probe, self.identity, self.uws, self.pages, self.datasets,
+                 self.jobs, self.background)
+        return pools if self.schedule is None else (*pools, self.schedule)
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,9 @@ def build_pools(settings: Settings, target: DatabaseTarget) -> Pools:
         jobs=Pool("jobs", query, runner_threads, admission_wait_s=wait, options=check),
         # runner threads, its monitor and sweeper, housekeeping and the secret
         background=Pool("background", owner, runner_threads + 3, admission_wait_s=wait),
+        # the observatory's database: two connections at most, opened on first use
+        schedule=Pool("schedule", target.schedule_dsn, 2, admission_wait_s=wait)
+        if target.schedule_dsn else None,
     )
 
 

@@ -1,4 +1,5 @@
-"""Hostile input on the archive pages (``/search``, ``/dataset``): never a 500.
+"""Hostile input on the archive pages (``/search``, ``/dataset``, ``/adql``, ``/nights``):
+never a 500.
 
 Reuses the catalogue of trouble, the request encoder, the credentials and the answer
 invariants of tests/service/test_fuzz.py.  Besides those, values the search form
@@ -18,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.service.test_fuzz import FUZZ, TROUBLE, check, credentials, encode
+from tests.service.test_fuzz import FUZZ, QUERIES, TROUBLE, check, credentials, encode
 from vo_service.services import search as s
 
 KNOWN = {
@@ -86,6 +87,30 @@ def test_search(client_web, server, pairs, auth) -> None:
        name=st.sampled_from(["ID", "id", "Id"]), auth=credentials())
 def test_dataset(client_web, server, did, name, auth) -> None:
     check(client_web.get("/dataset?" + encode([(name, did)]), headers=auth), server)
+
+
+@FUZZ
+@given(pairs=st.lists(st.tuples(st.sampled_from(["query", "table", "maxrec", "run", "QUERY"]),
+                                st.one_of(st.sampled_from(TROUBLE), st.sampled_from(QUERIES),
+                                          st.sampled_from(["1", "ivoa.obscore", "lick.files",
+                                                           "0", "99999"]))), max_size=5),
+       auth=credentials())
+def test_adql_page(client_web, server, pairs, auth) -> None:
+    check(client_web.get("/adql?" + encode(pairs), headers=auth), server)
+
+
+@FUZZ
+@given(pairs=st.lists(st.tuples(st.sampled_from(["query", "job_id", "csrf_token"]),
+                                st.sampled_from(TROUBLE)), max_size=4),
+       path=st.sampled_from(["/adql/jobs", "/adql/jobs/delete", "/nights"]),
+       auth=credentials())
+def test_adql_forms_and_nights(client_web, server, pairs, path, auth) -> None:
+    if path == "/nights":
+        reply = client_web.get(path + "?" + encode(pairs), headers=auth)
+    else:
+        reply = client_web.post(path, content=encode(pairs), headers={
+            **auth, "Content-Type": "application/x-www-form-urlencoded"})
+    check(reply, server)
 
 
 def test_search_pages_with_every_sort_key(client_web, server, archive) -> None:

@@ -272,6 +272,9 @@ def test_login_shows_a_proprietary_row(anonymous, server, observer):
     assert "proprietary" in b.css("#access").text
     assert observer.login in b.css("#owners").text
     b.shot("dataset-proprietary")
+    b.follow('header a[href="/nights"]')
+    assert b.all("#runs tr.run")
+    b.shot("my-nights")
     b.driver.delete_all_cookies()
 
 

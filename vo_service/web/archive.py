@@ -1,4 +1,5 @@
-"""HTTP handlers of the archive pages: ``/search`` (form and results) and ``/dataset``.
+"""HTTP handlers of the archive pages: ``/search`` (form and results), ``/dataset`` and
+an observer's ``/nights``.
 
 Thin: the search is read by :func:`vo_service.services.search.parse_search`, run by
 :class:`~vo_service.services.search.SearchService` in a thread of the TAP ``query``
@@ -22,6 +23,7 @@ from starlette.responses import Response
 
 from vo_service.errors import NotFoundFault
 from vo_service.routes.common import principal_of, services
+from vo_service.services import nights
 from vo_service.services import search as s
 from vo_service.services.downloads import is_fits, not_visible_message
 from vo_service.web import accounts
@@ -155,6 +157,29 @@ class ArchivePages:
             header=header, fits=is_fits(dataset.filename), owners=owners,
             quote=lambda text: quote(text, safe=""), format_ra=format_ra,
             format_dec=format_dec)
+
+
+    async def nights(self, request: Request) -> Response:
+        """An observer's runs from the schedule with the archive's files of each."""
+        found = services(request)
+        principal = principal_of(request)
+        if not principal.is_authenticated:
+            return self.pages._to_login(request)
+        schedule = found.pools.schedule
+        runs: list[nights.RunSummary] = []
+        message = None
+        if principal.observer_id is None:
+            message = ("Your account is not an observer's account of the schedule, so it has "
+                       "no runs. The search shows every file you may see.")
+        elif schedule is None:
+            message = "The scheduling database is not configured on this archive."
+        else:
+            observer = principal.observer_id
+            scheduled = await schedule.run(lambda: nights.observer_runs(schedule, observer))
+            runs = await found.tap.pool.run(
+                lambda: nights.summarise(found.tap, principal, scheduled))
+        return self.pages._page(request, "nights.html", runs=runs, message=message,
+                                quote=lambda text: quote(text, safe=""))
 
 
 class _FormState:

@@ -463,6 +463,7 @@ def web_routes(instrument_dirs: tuple[str, ...]) -> list[BaseRoute]:
         page("/admin/grants/revoke", pages.revoke_grant, ["POST"]),
         page("/search", archive.search, ["GET"]),
         page("/dataset", archive.dataset, ["GET"]),
+        page("/nights", archive.nights, ["GET"]),
         page("/adql", adql.page, ["GET"]),
         page("/adql/jobs", adql.submit, ["POST"]),
         page("/adql/jobs/delete", adql.delete, ["POST"]),
