@@ -395,3 +395,69 @@ def test_adql_async_job_and_delete(anonymous, server, observer):
     assert not b.all(f'tr.job[data-job="{job_id}"]')
     assert "deleted" in b.css(".notice").text
     b.driver.delete_all_cookies()
+
+
+UNLABELLED = """
+return Array.from(document.querySelectorAll('input, select, textarea'))
+  .filter(e => e.type !== 'hidden' && !e.hidden)
+  .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label'))
+  .map(e => e.outerHTML.slice(0, 120));
+"""
+
+
+def test_labels_and_keyboard(anonymous, server):
+    b = anonymous
+    did = sorted(public_dids(server.database))[0]
+    for path in ("/search", "/search?size=5", "/adql?table=lick.files", "/login",
+                 f"/dataset?ID={quote(did, safe='')}"):
+        b.open(path)
+        assert b.driver.execute_script(UNLABELLED) == [], path
+    b.open("/search")
+    from selenium.webdriver.common.keys import Keys
+
+    body = b.driver.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    first = b.driver.switch_to.active_element
+    assert first.get_attribute("class") == "skip" and first.is_displayed()
+    first.send_keys(Keys.ENTER)
+    b.wait_until(lambda d: d.current_url.endswith("#main"))
+    b.css("#object").send_keys("HD", Keys.ENTER)  # Enter in a field submits the form
+    b.wait_for(By.CSS_SELECTOR, "#results, #no-results")
+    assert "object=HD" in b.driver.current_url
+
+
+def test_search_and_download_with_javascript_off(anonymous, server):
+    b = anonymous
+    for old in b.downloads.iterdir():
+        old.unlink()
+    b.driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        b.open("/search")
+        b.tick("instrument", "nickel_direct")
+        b.tick("frame_type", "bias")
+        b.fill("size", "3")
+        b.submit_search()
+        b.wait_for(By.ID, "results")
+        assert not b.css('input[data-select-all="ID"]').is_displayed()  # no script: hidden
+        page1 = b.row_ids()
+        assert len(page1) == 3
+        b.follow("#next-page")
+        page2 = b.row_ids()
+        assert page2 and not set(page1) & set(page2)
+        boxes = b.all('#results input[name="ID"]')[:2]
+        for box in boxes:
+            box.click()
+        chosen = [box.get_attribute("value") for box in boxes]
+        b.css("#download-selected").click()
+        tarball = b.wait_until(
+            lambda d: next((p for p in b.downloads.iterdir() if p.suffix == ".tar"), None),
+            "no tarball downloaded")
+        with tarfile.open(fileobj=io.BytesIO(tarball.read_bytes())) as tar:
+            names = sorted(m.name.rsplit("/", 1)[1] for m in tar.getmembers() if m.isfile())
+        expected = sorted(r[0] for r in owner_rows(
+            server.database, "SELECT filename FROM lick.files WHERE obs_publisher_did = ANY(%s)",
+            (chosen,)))
+        assert names == expected
+        b.shot("search-no-javascript")
+    finally:
+        b.driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})

@@ -298,3 +298,30 @@ def test_dataset_page_of_a_public_frame(client, server, archive):
     assert "#calibration" in text or "#bias" in text or "#flat" in text
     assert 'id="access">public' in text and 'id="owners"' not in text
     assert client.get("/dataset").status_code == 400
+
+
+def test_more_searches_at_once_than_query_slots(server, archive):
+    """Three times as many concurrent searchers as the query pool has slots (8): each
+    waits for a slot on the event loop and gets the same rows as when alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    queries = ["?size=500", "?sort=object&order=asc&size=200", "?instrument=kast_blue&size=100",
+               "?night_from=2010-01-01&size=300&field=object"]
+    with httpx.Client(base_url=server.base_url, timeout=120) as alone:
+        expected = {q: ID_RE.findall(alone.get("/search" + q).text) for q in queries}
+    assert all(expected.values())
+
+    def searcher(n: int) -> list[tuple[str, int, list[str]]]:
+        seen = []
+        with httpx.Client(base_url=server.base_url, timeout=120) as http:
+            for i in range(3):
+                query = queries[(n + i) % len(queries)]
+                reply = http.get("/search" + query)
+                seen.append((query, reply.status_code, ID_RE.findall(reply.text)))
+        return seen
+
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        results = [r for batch in pool.map(searcher, range(24)) for r in batch]
+    assert len(results) == 72
+    for query, status, ids in results:
+        assert status == 200 and ids == expected[query], query
