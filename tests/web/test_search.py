@@ -325,3 +325,22 @@ def test_more_searches_at_once_than_query_slots(server, archive):
     assert len(results) == 72
     for query, status, ids in results:
         assert status == 200 and ids == expected[query], query
+
+
+def test_dataset_page_cutout_form_cuts_out(client, server, archive):
+    """An image with a celestial WCS offers the SODA form; its default circle works."""
+    from astropy.io import fits
+
+    candidates = owner_rows(server.database,
+                            "SELECT f.obs_publisher_did FROM lick.files AS f JOIN ivoa.obscore "
+                            "AS o USING (obs_publisher_did) WHERE o.dataproduct_type = 'image' "
+                            "AND f.header ~ 'CTYPE1S? *= +''RA--' ORDER BY f.path")
+    public = public_dids(server.database)
+    did = next(d for (d,) in candidates if d in public)
+    text = client.get("/dataset?ID=" + did).text
+    assert 'id="cutout"' in text
+    circle = _grab(r'name="CIRCLE" value="([^"]+)"', text)
+    reply = client.get("/soda/sync", params={"ID": did, "CIRCLE": circle})
+    assert reply.status_code == 200, reply.text
+    with fits.open(io.BytesIO(reply.content)) as hdus:
+        assert hdus[0].data is not None and hdus[0].data.size > 0
