@@ -181,6 +181,11 @@ def test_count_only(client, server, archive):
     count = int(_grab(r'id="result-count"><strong>(\d+)</strong>', reply.text))
     assert count == len(_visible(server.database, "f.instrument = 'Nickel Direct'"))
     assert 'name="ID"' not in reply.text
+    _, nxt, _, text = _page(client, "?instrument=nickel_direct&size=5")
+    assert nxt is not None
+    _, _, _, text = _page(client, nxt)  # from a later page: the count of the whole search
+    counted = client.get(_grab(r'href="([^"]+)" id="count-all"', text))
+    assert int(_grab(r'id="result-count"><strong>(\d+)</strong>', counted.text)) == count
 
 
 @pytest.mark.parametrize(("query", "field", "words"), [

@@ -103,6 +103,7 @@ class ArchivePages:
             "tar_query": None, "cell": cell, "link": lambda **c: "",
             "quote": lambda text: quote(text, safe=""), "searched": bool(pairs),
             "base_url": found.base_url,
+            "tar_max_files": found.settings.downloads.tar_max_files,
         }
         if not pairs:
             return self.pages._page(request, "search.html", headers=SCRIPT_CSP, **values)
