@@ -15,6 +15,7 @@ works; everything works without JavaScript (``search.js`` only adds "select all"
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -80,6 +81,28 @@ def cell(name: str, value: Any, coords: str) -> str:
     return str(value)
 
 
+@dataclass(frozen=True)
+class RowView:
+    """One result row as the table shows it (computed once, not in the template)."""
+
+    did: str
+    quoted: str  # the identifier as a URL query value
+    filename: str
+    fits: bool
+    cells: list[str]
+
+
+def row_views(page: s.Page, req: s.SearchRequest) -> list[RowView]:
+    views = []
+    fields = req.fields
+    for row in page.rows:
+        did = str(row[s.KEY_COLUMN])
+        filename = str(row["filename"])
+        views.append(RowView(did, quote(did, safe=""), filename, is_fits(filename),
+                             [cell(name, row[name], req.coords) for name in fields]))
+    return views
+
+
 def _query_string(pairs: list[tuple[str, str]], **changes: str | None) -> str:
     kept = [(k, v) for k, v in pairs if k not in changes and k in s.FORM_PARAMETERS]
     kept.extend((k, v) for k, v in changes.items() if v is not None)
@@ -98,7 +121,8 @@ class ArchivePages:
         pairs = [(k, v) for k, v in request.query_params.multi_items()
                  if k in s.FORM_PARAMETERS]
         values: dict[str, Any] = {
-            "form": _FormState(pairs), "s": s, "errors": {}, "page": None, "count": None,
+            "form": _FormState(pairs), "s": s, "errors": {}, "page": None, "rows": [],
+            "count": None,
             "req": None, "adql": None, "pyvo": None, "exports": EXPORTS,
             "tar_query": None, "cell": cell, "link": lambda **c: "",
             "quote": lambda text: quote(text, safe=""), "searched": bool(pairs),
@@ -122,7 +146,8 @@ class ArchivePages:
         if req.count_only:
             values["count"] = await found.tap.pool.run(lambda: service.count(principal, req))
         else:
-            values["page"] = await found.tap.pool.run(lambda: service.page(principal, req))
+            page = await found.tap.pool.run(lambda: service.page(principal, req))
+            values.update(page=page, rows=row_views(page, req))
         return self.pages._page(request, "search.html", headers=SCRIPT_CSP, **values)
 
     async def dataset(self, request: Request) -> Response:
