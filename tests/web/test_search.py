@@ -239,7 +239,9 @@ def test_a_proprietary_row_appears_after_login(make_client, server, observer):
     assert observer.login in page.text.split('id="owners">')[1].split("</dd>")[0]
 
 
-def test_download_all_and_selected_are_tarballs_of_the_rows(client, server, archive):
+def test_download_all_and_selected_are_tarballs_of_the_rows(client, server, archive,
+                                                            fresh_account):
+    client.login(*fresh_account)  # tarballs are rate-limited per user: a budget of its own
     ids, _, _, text = _page(client, "?instrument=sharcs&frame_type=dark&size=1000")
     assert ids
     tar_link = _grab(r'id="download-all" href="([^"]+)"', text)
