@@ -351,3 +351,14 @@ def test_dataset_page_cutout_form_cuts_out(client, server, archive):
     assert reply.status_code == 200, reply.text
     with fits.open(io.BytesIO(reply.content)) as hdus:
         assert hdus[0].data is not None and hdus[0].data.size > 0
+
+
+def test_the_pyvo_snippet_runs_and_returns_the_rows(client, server, archive, capsys):
+    ids, _, _, text = _page(client, "?instrument=kast_red&frame_type=arc&size=1000"
+                                    "&sort=filename&order=asc")
+    snippet = _grab(r'<pre id="search-pyvo">(.*?)</pre>', text, re.S)
+    scope: dict[str, object] = {}
+    exec(compile(snippet, "pyvo-snippet", "exec"), scope)  # the user's copy and paste
+    table = scope["table"]
+    assert [str(v) for v in table["obs_publisher_did"]] == ids  # type: ignore[index]
+    assert capsys.readouterr().out.strip()
