@@ -47,7 +47,10 @@ def contrast(a: str, b: str) -> float:
 @pytest.mark.parametrize(("fg", "bg"), PAIRS)
 def test_text_contrast(theme, fg, bg):
     colours = _themes()[theme]
-    resolve = lambda name: name if name.startswith("#") else colours[name]  # noqa: E731
+
+    def resolve(name: str) -> str:
+        return name if name.startswith("#") else colours[name]
+
     assert contrast(resolve(fg), resolve(bg)) >= 4.5, (theme, fg, bg)
 
 
