@@ -154,13 +154,10 @@ class AdqlPages:
 
     async def submit(self, request: Request) -> Response:
         """Create an async TAP job of the query and start it (PHASE=RUN)."""
-        from vo_service.web.routes import _Refusal
-
         found = services(request)
-        try:
-            post = await self.pages._checked_post(request)
-        except _Refusal as refusal:
-            return refusal.response
+        post = await self.pages.checked_post_or_refusal(request)
+        if isinstance(post, Response):
+            return post
         query = post.form.get("query") or ""
         if not query.strip():
             return self.pages._error(request, 400, "No query",
@@ -179,13 +176,10 @@ class AdqlPages:
         return self.pages._redirect(request, "/adql?done=job_created#jobs")
 
     async def delete(self, request: Request) -> Response:
-        from vo_service.web.routes import _Refusal
-
         found = services(request)
-        try:
-            post = await self.pages._checked_post(request)
-        except _Refusal as refusal:
-            return refusal.response
+        post = await self.pages.checked_post_or_refusal(request)
+        if isinstance(post, Response):
+            return post
         owner = str(post.principal.user_id)
         job_id = (post.form.get("job_id") or "").strip()[:100]
         try:

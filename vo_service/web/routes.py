@@ -211,6 +211,14 @@ class WebPages:
             raise _Refusal(self._forbidden(request))
         return _Post(principal, session, form)
 
+    async def checked_post_or_refusal(self, request: Request) -> _Post | Response:
+        """:meth:`_checked_post` for the other page modules: the checked request, or the
+        response that refuses it."""
+        try:
+            return await self._checked_post(request)
+        except _Refusal as refusal:
+            return refusal.response
+
     def html_errors(self, handler: Handler) -> Handler:
         """Service errors (the database away, limits) as an HTML page for browsers."""
         async def wrapped(request: Request) -> Response:
