@@ -17,7 +17,6 @@ import io
 import shutil
 import tarfile
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -37,6 +36,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 SHOTS = PROJECT / "build" / "screenshots"
 WAIT_S = 90
+#: --bg of each theme in style.css, as the browser computes it
+BODY_BACKGROUND = {"light": "rgb(246, 247, 250)", "dark": "rgb(18, 22, 30)"}
 
 pytestmark = pytest.mark.skipif(
     not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
@@ -110,7 +111,10 @@ class Browser:
             for scheme in ("light", "dark"):
                 self.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {
                     "features": [{"name": "prefers-color-scheme", "value": scheme}]})
-                time.sleep(0.1)  # a repaint
+                expected = BODY_BACKGROUND[scheme]
+                self.wait_until(lambda d, want=expected: d.execute_script(
+                    "return getComputedStyle(document.body).backgroundColor") == want,
+                    f"the page did not switch to the {scheme} theme")
                 self.driver.save_screenshot(str(SHOTS / f"{name}-{scheme}.png"))
         finally:
             self.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
