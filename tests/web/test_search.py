@@ -362,3 +362,19 @@ def test_the_pyvo_snippet_runs_and_returns_the_rows(client, server, archive, cap
     table = scope["table"]
     assert [str(v) for v in table["obs_publisher_did"]] == ids  # type: ignore[index]
     assert capsys.readouterr().out.strip()
+
+
+def test_staff_see_who_may_see_a_proprietary_dataset(make_client, server, observer,
+                                                     staff_account):
+    did = sorted(observer.owned)[0]
+    owners = owner_rows(server.database, "SELECT u.login FROM lick.files AS f CROSS JOIN "
+                                         "LATERAL unnest(f.owner_ids) AS o(id) JOIN auth.users "
+                                         "AS u ON u.observer_id = o.id WHERE "
+                                         "f.obs_publisher_did = %s", (did,))
+    staff = make_client()
+    staff.login(*staff_account)
+    page = staff.get("/dataset?ID=" + did)
+    assert page.status_code == 200
+    shown = _grab(r'id="owners">(.*?)</dd>', page.text, re.S)
+    assert owners and all(login in shown for (login,) in owners)
+    assert "archive staff" in shown
