@@ -41,3 +41,25 @@ def test_observer_sees_their_runs_with_counts(client, server, archive, observer)
                           (run["telescope"], run["first_night"], run["last_night"]))
         visible = [d for d, owners in rows if d in public or observer.obid in owners]
         assert int(shown[str(run["run_id"])]) == len(visible), run
+
+
+def test_an_unreachable_schedule_is_a_503_page(server, archive, observer):
+    from tests.conftest import embedded_url, running_server
+    from tests.web.conftest import WebClient
+
+    database = server.database
+    bogus = (embedded_url(database, "no_such_schedule") if database.settings.embedded
+             else database.settings.database.url.rsplit("/", 1)[0] + "/no_such_schedule")
+    with running_server(database, {"LICK_ARCHIVE_SCHEDULE_DSN": bogus}) as other:
+        web = WebClient(other.base_url)
+        try:
+            web.login(observer.login, observer.password)
+            reply = web.get("/nights")
+            assert reply.status_code == 503 and "retry-after" in reply.headers
+            assert "no_such_schedule" not in reply.text, reply.text[-1500:]
+            assert "scheduling database" in reply.text, reply.text[-1500:]
+            assert "text/html" in reply.headers[
+                "content-type"], reply.text[-1500:]
+            assert web.get("/search?size=5").status_code == 200
+        finally:
+            web.close()

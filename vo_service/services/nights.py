@@ -13,14 +13,21 @@ Blocking: :func:`observer_runs` in a thread of the ``schedule`` pool,
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import psycopg2
+
 from auth.principals import Principal
+from vo_service.database.errors import RETRY_AFTER_S
 from vo_service.database.pool import Pool
+from vo_service.errors import TransientFault
 from vo_service.services.search import run_query
 from vo_service.services.tap import TapService
+
+log = logging.getLogger("lick_archive.nights")
 
 #: runs listed at most (the newest)
 MAX_RUNS = 500
@@ -49,19 +56,28 @@ class RunSummary:
 
 
 def observer_runs(pool: Pool, observer_id: int) -> list[ScheduledRun]:
-    """The observer's runs, newest first (the scheduling database's own schema)."""
-    with pool.connection() as conn:
-        try:
-            with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT r.run_id, r.telescope, r.first_night, r.last_night, "
-                    "r.release_date, r.program FROM runs AS r JOIN run_observers AS o "
-                    "USING (run_id) WHERE o.obid = %s ORDER BY r.first_night DESC, r.run_id "
-                    "LIMIT %s", (observer_id, MAX_RUNS))
-                return [ScheduledRun(str(r[0]), str(r[1]), r[2], r[3], r[4], r[5])
-                        for r in cur.fetchall()]
-        finally:
-            conn.rollback()
+    """The observer's runs, newest first (the scheduling database's own schema).
+
+    The schedule is the observatory's database, not ours: when it cannot be reached
+    (or lacks the tables), the page says so with a 503, and nothing else fails.
+    """
+    try:
+        with pool.connection() as conn:
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(
+                        "SELECT r.run_id, r.telescope, r.first_night, r.last_night, "
+                        "r.release_date, r.program FROM runs AS r JOIN run_observers AS o "
+                        "USING (run_id) WHERE o.obid = %s ORDER BY r.first_night DESC, "
+                        "r.run_id LIMIT %s", (observer_id, MAX_RUNS))
+                    return [ScheduledRun(str(r[0]), str(r[1]), r[2], r[3], r[4], r[5])
+                            for r in cur.fetchall()]
+            finally:
+                conn.rollback()
+    except (psycopg2.Error, TransientFault) as exc:  # the pool maps connection failures
+        log.warning("scheduling database unavailable: %s", exc)
+        raise TransientFault("the observatory's scheduling database cannot be read right "
+                             "now; try again in a while", retry_after=RETRY_AFTER_S) from exc
 
 
 def files_adql(runs: list[ScheduledRun]) -> str:
