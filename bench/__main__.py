@@ -23,7 +23,7 @@ from bench.report import REPORT_ENV, print_table, read
 #: name -> whether it takes ``--rows`` (the size of its synthetic archive)
 BENCHMARKS = {"adql": False, "ingest_extract": False, "ingest": False, "serialize": False,
               "auth_rls": False, "tap": True, "sia": True, "datalink": True, "proxy": False,
-              "load": True}
+              "search": True, "load": True}
 
 
 def main() -> int:

@@ -63,10 +63,11 @@ class Pools:
     #: (sync requests, and async jobs: each its own)
     uploads: Pool | None = None
     job_uploads: Pool | None = None
+    schedule: Pool | None = None  # the scheduling database ("my nights"), when configured
 
     def all(self) -> tuple[Pool, ...]:
         pools = (self.query, self.probe, self.identity, self.uws, self.pages, self.datasets,
-                 self.jobs, self.background, self.uploads, self.job_uploads)
+                 self.jobs, self.background, self.uploads, self.job_uploads, self.schedule)
         return tuple(pool for pool in pools if pool is not None)
 
 
@@ -129,6 +130,9 @@ def build_pools(settings: Settings, target: DatabaseTarget,
             "uploads", query, max(2, db.query_pool_size // 4), admission_wait_s=wait),
         job_uploads=None if replicas is None else Pool(
             "job-uploads", query, runner_threads, admission_wait_s=wait),
+        # the observatory's database: two connections at most, opened on first use
+        schedule=Pool("schedule", target.schedule_dsn, 2, admission_wait_s=wait)
+        if target.schedule_dsn else None,
     )
 
 

@@ -140,3 +140,15 @@ def tap_dids(base_url: str, *, auth=None, headers=None, web: WebClient | None = 
     rows = list(csv.reader(io.StringIO(reply.text)))
     assert rows[0] == ["obs_publisher_did"]
     return {r[0] for r in rows[1:]}
+
+
+@pytest.fixture
+def fresh_account(server) -> tuple[str, str]:
+    """A new local account without roles (it sees what anonymous users see): requests
+    that are rate-limited per user (tarballs) get a budget of their own."""
+    import secrets
+
+    login = f"web-{secrets.token_hex(5)}@lick.example"
+    password = f"pw-{secrets.token_hex(8)}"
+    run_cli(server.database, "users", "add", login, "--password", password)
+    return login, password

@@ -169,3 +169,25 @@ def revoke_grant(pool: Pool, actor: Principal, grant_id: int) -> None:
     with pool.connection() as conn:
         if not grants.revoke_grant(conn, grant_id, revoked_by=actor):
             raise ActionRefused(f"no live grant #{grant_id}", status=404)
+
+
+@dataclass(frozen=True)
+class Owner:
+    observer_id: int
+    login: str | None
+
+
+def dataset_owners(pool: Pool, did: str) -> list[Owner]:
+    """The observers entitled to a dataset before its release (owner role: call only
+    for a dataset the requester was shown through row-level security)."""
+    with pool.connection() as conn:
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT o.id, u.login FROM lick.files AS f "
+                    "CROSS JOIN LATERAL unnest(f.owner_ids) AS o(id) "
+                    "LEFT JOIN auth.users AS u ON u.observer_id = o.id "
+                    "WHERE f.obs_publisher_did = %s ORDER BY o.id", (did,))
+                return [Owner(int(r[0]), r[1]) for r in cur.fetchall()]
+        finally:
+            conn.rollback()

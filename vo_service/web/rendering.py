@@ -2,8 +2,9 @@
 
 Autoescaping is on for every template, so values from users and the database (logins,
 labels, grant notes) cannot inject markup.  Pages carry per-user data, CSRF tokens
-and once-shown tokens, hence ``no-store``; they use no script at all, hence a CSP
-that allows none.
+and once-shown tokens, hence ``no-store``; they use no script, hence a CSP that
+allows none, except the search page, which loads the site's own ``search.js`` (no
+inline script): :data:`SCRIPT_CSP`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+#: The policy of a page that runs the site's own scripts (and no inline script).
+SCRIPT_CSP = {"Content-Security-Policy": SECURITY_HEADERS["Content-Security-Policy"]
+              .replace("default-src 'none';", "default-src 'none'; script-src 'self';")}
 
 
 def utc(value: datetime | None, empty: str = "") -> str:
@@ -45,8 +50,12 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def static_file(name: str) -> bytes:
+    return resources.files("vo_service.web").joinpath(f"static/{name}").read_bytes()
+
+
 def stylesheet() -> bytes:
-    return resources.files("vo_service.web").joinpath("static/style.css").read_bytes()
+    return static_file("style.css")
 
 
 def render(env: jinja2.Environment, template: str, values: dict[str, Any]) -> str:

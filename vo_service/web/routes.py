@@ -1,4 +1,5 @@
-"""HTTP handlers of the identity pages: ``/login``, ``/logout``, ``/account``, ``/admin``.
+"""HTTP handlers of the identity pages: ``/login``, ``/logout``, ``/account``, ``/admin``
+(and the routes of the archive pages, :mod:`vo_service.web.archive`).
 
 Thin: read the form, check the CSRF token, call :mod:`vo_service.web.accounts` in a
 worker thread, render a template or redirect (POST → 303 → GET).  Every change needs
@@ -39,7 +40,15 @@ from vo_service.routes.common import (
 )
 from vo_service.services.examples import EXAMPLES
 from vo_service.web import accounts, forms
-from vo_service.web.rendering import SECURITY_HEADERS, environment, render, stylesheet
+from vo_service.web.adql import AdqlPages
+from vo_service.web.archive import ArchivePages
+from vo_service.web.rendering import (
+    SECURITY_HEADERS,
+    environment,
+    render,
+    static_file,
+    stylesheet,
+)
 
 LOGIN_CSRF_COOKIE = "lick_login_csrf"
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
@@ -54,6 +63,8 @@ NOTICES = {
     "user_enabled": "The account is enabled again.",
     "grant_created": "The grant is in force from the next query.",
     "grant_revoked": "The grant is revoked.",
+    "job_created": "The job is queued; it appears in your job list below.",
+    "job_deleted": "The job and its result are deleted.",
 }
 
 METHOD_LABELS = {
@@ -86,9 +97,10 @@ class WebPages:
     """The handlers, sharing one template environment (built by :func:`web_routes`)."""
 
     def __init__(self, env: jinja2.Environment, css: bytes,
-                 instrument_dirs: tuple[str, ...]) -> None:
+                 instrument_dirs: tuple[str, ...], script: bytes = b"") -> None:
         self.env = env
         self.css = css
+        self.script = script
         self.instrument_dirs = instrument_dirs
 
     # --- plumbing ----------------------------------------------------------------
@@ -198,6 +210,14 @@ class WebPages:
         if staff and not principal.sees_everything:
             raise _Refusal(self._forbidden(request))
         return _Post(principal, session, form)
+
+    async def checked_post_or_refusal(self, request: Request) -> _Post | Response:
+        """:meth:`_checked_post` for the other page modules: the checked request, or the
+        response that refuses it."""
+        try:
+            return await self._checked_post(request)
+        except _Refusal as refusal:
+            return refusal.response
 
     def html_errors(self, handler: Handler) -> Handler:
         """Service errors (the database away, limits) as an HTML page for browsers."""
@@ -407,6 +427,11 @@ class WebPages:
         return Response(self.css, media_type="text/css",
                         headers={"Cache-Control": "public, max-age=3600"})
 
+    async def search_script(self, request: Request) -> Response:
+        return Response(self.script, media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=3600",
+                                 "X-Content-Type-Options": "nosniff"})
+
 
 def _principal(request: Request) -> Principal:
     principal = request.scope.get(PRINCIPAL_KEY)
@@ -424,7 +449,10 @@ def _status(exc: Exception) -> int:
 
 def web_routes(instrument_dirs: tuple[str, ...]) -> list[BaseRoute]:
     """The identity pages; mount them next to the VO endpoints in ``create_app``."""
-    pages = WebPages(environment(), stylesheet(), instrument_dirs)
+    pages = WebPages(environment(), stylesheet(), instrument_dirs,
+                     static_file("search.js"))
+    archive = ArchivePages(pages)
+    adql = AdqlPages(pages)
 
     def page(path: str, handler: Handler, methods: list[str]) -> Route:
         return Route(path, pages.html_errors(handler), methods=methods)
@@ -441,5 +469,12 @@ def web_routes(instrument_dirs: tuple[str, ...]) -> list[BaseRoute]:
         page("/admin/users/active", pages.set_active, ["POST"]),
         page("/admin/grants", pages.create_grant, ["POST"]),
         page("/admin/grants/revoke", pages.revoke_grant, ["POST"]),
+        page("/search", archive.search, ["GET"]),
+        page("/dataset", archive.dataset, ["GET"]),
+        page("/nights", archive.nights, ["GET"]),
+        page("/adql", adql.page, ["GET"]),
+        page("/adql/jobs", adql.submit, ["POST"]),
+        page("/adql/jobs/delete", adql.delete, ["POST"]),
         Route("/web/style.css", pages.style, methods=["GET"]),
+        Route("/web/search.js", pages.search_script, methods=["GET"]),
     ]
