@@ -79,9 +79,6 @@ class Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def get(self, target: str) -> int:
-        return (await self.request("GET", target))[0]
-
     async def request(self, method: str, target: str, body: bytes = b""
                       ) -> tuple[int, bytes, bytes]:
         """One request on the kept-alive socket: (status, head, body)."""
@@ -116,37 +113,8 @@ class Connection:
 
 
 async def run_level(base: str, clients: int, seconds: float, kind: str) -> Outcome:
-    outcome = Outcome()
-    parts = urllib.parse.urlsplit(base)
-    deadline = time.perf_counter() + seconds
-    counter = iter(range(10**9))
-
-    async def one_client() -> None:
-        connection = Connection(parts.hostname or "127.0.0.1", parts.port or 80)
-        try:
-            while time.perf_counter() < deadline:
-                i = next(counter)
-                target = ("/tap/sync?" + urllib.parse.urlencode(cone_params(i))
-                          if kind == "cone" else "/tap/availability")
-                start = time.perf_counter()
-                try:
-                    status = await connection.get(target)
-                    detail = str(status)
-                except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                    status, detail = 0, f"{type(exc).__name__}: {exc}"
-                    await connection.close()
-                if status == 200:
-                    outcome.latencies.append(time.perf_counter() - start)
-                else:
-                    outcome.errors += 1
-                    outcome.first_error = outcome.first_error or detail
-        finally:
-            await connection.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(one_client() for _ in range(clients)))
-    outcome.seconds = time.perf_counter() - started
-    return outcome
+    """``clients`` clients of one kind: "tap" (cone queries) or "availability"."""
+    return (await run_mix(base, clients, seconds, 0, {kind: 1.0}))[kind]
 
 
 def describe(name: str, outcome: Outcome) -> str:
@@ -165,6 +133,8 @@ MIX = {"tap": 0.35, "sia": 0.20, "datalink": 0.20, "download": 0.15, "async": 0.
 
 def _mix_target(kind: str, i: int, rows: int) -> str:
     ra, dec = (i * 7.3) % 360, ((i * 3.1) % 120) - 60
+    if kind == "availability":
+        return "/tap/availability"
     if kind == "tap":
         return "/tap/sync?" + urllib.parse.urlencode(cone_params(i))
     if kind == "sia":
@@ -212,13 +182,15 @@ async def _async_job(connection: Connection, i: int) -> tuple[int, str]:
     return (200, "") if status == 303 else (status, f"delete {status}")
 
 
-async def run_mix(base: str, clients: int, seconds: float, rows: int
-                  ) -> dict[str, Outcome]:
-    outcomes = {kind: Outcome() for kind in MIX}
+async def run_mix(base: str, clients: int, seconds: float, rows: int,
+                  shares: dict[str, float] = MIX) -> dict[str, Outcome]:
+    """``clients`` clients for ``seconds``, each sending its next request (of a kind
+    drawn by ``shares``) as soon as the previous answer is read."""
+    outcomes = {kind: Outcome() for kind in shares}
     parts = urllib.parse.urlsplit(base)
     deadline = time.perf_counter() + seconds
     counter = iter(range(10**9))
-    kinds = [kind for kind, share in MIX.items() for _ in range(round(share * 100))]
+    kinds = [kind for kind, share in shares.items() for _ in range(round(share * 100))]
 
     async def one_client() -> None:
         connection = Connection(parts.hostname or "127.0.0.1", parts.port or 80)
@@ -348,9 +320,9 @@ def cone_levels(args: argparse.Namespace, data_dir: Path) -> None:
     base = f"http://127.0.0.1:{args.port}"
     summary = []
     try:
-        asyncio.run(run_level(base, 4, 2.0, "cone"))  # warm the pools and plans
+        asyncio.run(run_level(base, 4, 2.0, "tap"))  # warm the pools and plans
         for clients in [int(n) for n in args.clients.split(",")]:
-            cone = asyncio.run(run_level(base, clients, args.seconds, "cone"))
+            cone = asyncio.run(run_level(base, clients, args.seconds, "tap"))
             baseline = asyncio.run(run_level(base, clients, args.seconds, "availability"))
             ratio = cone.rate / baseline.rate if baseline.rate else float("nan")
             print(f"{clients:4d} clients  {describe('cone query', cone)}", flush=True)
