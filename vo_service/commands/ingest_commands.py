@@ -75,6 +75,11 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     summary = ingest_paths(config, target.owner_dsn, paths, dry_run=args.dry_run,
                            console=console)
     print_summary(summary, console)
+    if not args.dry_run:
+        # the coverage follows the new data now, not at the server's next round
+        from vo_service.commands.registry_commands import refresh_registry
+
+        refresh_registry(settings, force=False)
     return 0
 
 
