@@ -195,8 +195,8 @@ class RecordBuilder:
             related.append(("isServedBy", self.sia_id))
         root = self._resource(
             "vs:CatalogResource", title, identifier, _short(name),
-            f"The {name} collection of the {self.service.title}: {coverage.datasets} public "
-            f"raw frames ({', '.join(coverage.product_types) or 'data'}) from {instruments}. "
+            f"The {name} collection of the {self.service.title}: raw frames "
+            f"({', '.join(coverage.product_types) or 'data'}) from {instruments}. "
             f"In ivoa.obscore, select obs_collection = '{name}'.  {self.registry.description}",
             content_type="Archive", related_ids=related)
         self._rights(root)
