@@ -125,11 +125,15 @@ class _Accumulator:
     def flush(self) -> None:
         """The footprints gathered so far into the MOC (one mocpy call per kind)."""
         parts: list[MOC] = []
-        if self.polygons:
-            flat: list[np.ndarray] = []
-            for numbers in self.polygons:
-                flat.extend((np.mod(numbers[0::2], 360.0), numbers[1::2]))
-            parts.extend(MOC.from_polygons(flat, max_depth=self.order, n_threads=1))
+        # mocpy takes polygons as one array [lon1, lat1, lon2, lat2...]: one call per
+        # vertex count
+        by_size: dict[int, list[np.ndarray]] = {}
+        for numbers in self.polygons:
+            by_size.setdefault(len(numbers), []).extend(
+                (np.mod(numbers[0::2], 360.0), numbers[1::2]))
+        for flat in by_size.values():
+            parts.extend(MOC.from_polygons(np.array(flat), max_depth=self.order,
+                                           n_threads=1))
         if self.cones:
             ra, dec, radius = (np.array(v) for v in zip(*self.cones, strict=True))
             parts.append(MOC.from_cones(
