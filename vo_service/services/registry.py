@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from tap_schema import vosi
 from vo_service.database.pool import Pool
+from vo_service.errors import TransientFault
 from vo_service.services.capabilities import tap_capabilities
 from vo_service.services.coverage import Coverage, compute_coverages
 from vo_service.services.registry_records import RecordBuilder, ServiceDocuments
@@ -94,7 +95,9 @@ class RegistryRefresher:
         while True:
             try:
                 self.publisher.refresh()
-            except Exception:  # a database outage must not end the thread
+            except TransientFault as exc:  # the database is away: say so, briefly
+                log.warning("registry refresh: %s; will retry", exc.message)
+            except Exception:  # nothing may end the thread
                 log.exception("registry refresh failed; will retry")
             if self._stop.wait(self.interval):
                 return
