@@ -67,3 +67,17 @@ def test_coverage_holds_every_public_pointing(client) -> None:
     inside = moc.contains_lonlat(Longitude(ra * u.deg), Latitude(dec * u.deg))
     assert inside.all(), [p for p, ok in zip(zip(ra, dec, strict=True), inside,
                                              strict=True) if not ok][:5]
+
+
+def test_home_page_links_the_registry(client) -> None:
+    import re
+
+    from tests.registry.harvest import NS
+    from tests.xsd import validate
+
+    page = client.get("/")
+    links = re.findall(r'href="([^"]*/(?:oai|coverage)\?[^"]*)"', page.text)
+    assert len(links) == 2, links
+    identify = validate(client.get(links[0].replace("&amp;", "&")).content)
+    assert identify.find("oai:Identify", NS) is not None
+    assert client.get(links[1].replace("&amp;", "&")).status_code == 200
