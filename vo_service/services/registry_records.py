@@ -25,6 +25,7 @@ import copy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from lxml import etree
 
@@ -163,7 +164,7 @@ class RecordBuilder:
             "vs:CatalogService", title, self.tap_id, "Lick TAP",
             f"{self.registry.description}  This TAP service answers ADQL 2.1 over "
             "ivoa.obscore (ObsCore 1.1) and lick.files (the archive's own columns).",
-            content_type="Archive", related=[("isServiceFor", c) for c in self._collections()])
+            content_type="Archive", related=[("isServiceFor", c) for c in self.coverages])
         self._rights(root)
         self._capabilities(root, self.documents.tap_capabilities)
         self._data(root, union(self.coverages, self.registry.moc_order))
@@ -178,7 +179,7 @@ class RecordBuilder:
             f"{self.registry.description}  This SIA 2.0 service finds the archive's "
             "images by position, time, band and more.",
             content_type="Archive",
-            related=[("isServiceFor", c) for c in self._collections() if c in images])
+            related=[("isServiceFor", c) for c in self.coverages if c in images])
         self._rights(root)
         self._capabilities(root, self.documents.sia_capabilities)
         self._data(root, union(images, self.registry.moc_order))
@@ -208,9 +209,6 @@ class RecordBuilder:
         return BuiltRecord(identifier, "vs:CatalogResource", title, root)
 
     # -- parts -------------------------------------------------------------------------
-
-    def _collections(self) -> list[Coverage]:
-        return self.coverages
 
     def _resource(self, xsi_type: str, title: str, identifier: str, short_name: str,
                   description: str, *, content_type: str,
@@ -289,9 +287,10 @@ class RecordBuilder:
         energy = coverage.energy_span()
         if energy is not None:
             etree.SubElement(element, "spectral").text = f"{energy[0]:.6g} {energy[1]:.6g}"
-        query = f"?COLLECTION={coverage.collection}" if coverage.collection else ""
+        query = ("?" + urlencode({"COLLECTION": coverage.collection})
+                 if coverage.collection else "")
         etree.SubElement(element, "footprint", {"ivo-id": MOC_STANDARD}).text = (
-            f"{self.base_url}/coverage{_quote(query)}")
+            f"{self.base_url}/coverage{query}")
         for band in _wavebands(coverage):
             etree.SubElement(element, "waveband").text = band
 
@@ -314,10 +313,6 @@ class RecordBuilder:
 
 def _short(collection: str) -> str:
     return collection.rsplit("/", 1)[-1][:16] or "collection"
-
-
-def _quote(query: str) -> str:
-    return query.replace("/", "%2F").replace(" ", "%20")
 
 
 def _wavebands(coverage: Coverage) -> list[str]:
