@@ -80,9 +80,10 @@ def build_database(data_dir: Path, rows: int) -> setup.DatabaseTarget:
     return target
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(data_dir: Path, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.update({
+        "LICK_ARCHIVE_SERVICE_WORKERS": str(workers),
         "LICK_ARCHIVE_SERVICE_DATA_DIR": str(data_dir),
         "LICK_ARCHIVE_SERVICE_PORT": str(port),
         "LICK_ARCHIVE_SERVICE_BASE_URL": f"http://127.0.0.1:{port}",

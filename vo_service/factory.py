@@ -19,6 +19,7 @@ from pathlib import Path
 import anyio
 
 from vo_service.database.pool import Pool
+from vo_service.database.replicas import Replicas
 from vo_service.database.setup import DatabaseTarget, database_target
 from vo_service.services.datalink import DataLinkService, LinkUrls
 from vo_service.services.datasets import DatasetLookup
@@ -61,11 +62,17 @@ class Pools:
     jobs: Pool        # async job queries (runner threads), query role
     background: Pool  # runner bookkeeping and housekeeping, owner role
     registry: Pool    # /oai and /coverage requests, publishing, owner role
-    coverage: Pool    # computing the coverage as an anonymous client, query role
+    coverage: Pool    # computing the coverage as an anonymous client, query role (primary)
+    #: queries with uploads, on the primary, when the query pools read from standbys
+    #: (sync requests, and async jobs: each its own)
+    uploads: Pool | None = None
+    job_uploads: Pool | None = None
 
     def all(self) -> tuple[Pool, ...]:
-        return (self.query, self.probe, self.identity, self.uws, self.pages, self.datasets,
-                self.jobs, self.background, self.registry, self.coverage)
+        pools = (self.query, self.probe, self.identity, self.uws, self.pages, self.datasets,
+                 self.jobs, self.background, self.registry, self.coverage, self.uploads,
+                 self.job_uploads)
+        return tuple(pool for pool in pools if pool is not None)
 
 
 @dataclass(frozen=True)
@@ -105,27 +112,35 @@ class Services:
         return self.settings.service.base_url.rstrip("/")
 
 
-def build_pools(settings: Settings, target: DatabaseTarget) -> Pools:
+def build_pools(settings: Settings, target: DatabaseTarget,
+                replicas: Replicas | None = None) -> Pools:
+    """The pools; with ``replicas``, the read-only purposes read from standbys."""
     db = settings.database
     wait = db.admission_wait_s
-    # PostgreSQL ends the query of a client that died (a killed server) within this.
-    check = {"client_connection_check_interval": f"{db.client_check_interval_ms}ms"}
     owner, query = target.owner_dsn, target.query_dsn
     runner_threads = settings.uws.runner_threads
     return Pools(
-        query=Pool("query", query, db.query_pool_size, admission_wait_s=wait, options=check),
-        probe=Pool("probe", query, 2, admission_wait_s=5.0),
+        query=Pool("query", query, db.query_pool_size, admission_wait_s=wait,
+                   replicas=replicas),
+        probe=Pool("probe", query, 2, admission_wait_s=5.0, replicas=replicas),
         identity=Pool("identity", owner, db.identity_pool_size, admission_wait_s=wait),
         uws=Pool("uws", owner, db.uws_pool_size, admission_wait_s=wait),
         pages=Pool("pages", owner, db.pages_pool_size, admission_wait_s=wait),
         datasets=Pool("datasets", query, db.datasets_pool_size, admission_wait_s=wait,
-                      options=check),
-        jobs=Pool("jobs", query, runner_threads, admission_wait_s=wait, options=check),
+                      replicas=replicas),
+        jobs=Pool("jobs", query, runner_threads, admission_wait_s=wait,
+                  replicas=replicas),
         # runner threads, its monitor and sweeper, housekeeping, the registry refresher
         # and the secret
-        background=Pool("background", owner, runner_threads + 4, admission_wait_s=wait),
+        background=Pool("background", owner, runner_threads + 4, admission_wait_s=wait,
+                        session_dsn=target.session_dsn),
         registry=Pool("registry", owner, settings.registry.pool_size, admission_wait_s=wait),
-        coverage=Pool("coverage", query, 1, admission_wait_s=wait, options=check),
+        # on the primary: the coverage follows the data as soon as they change
+        coverage=Pool("coverage", query, 1, admission_wait_s=wait),
+        uploads=None if replicas is None else Pool(
+            "uploads", query, max(2, db.query_pool_size // 4), admission_wait_s=wait),
+        job_uploads=None if replicas is None else Pool(
+            "job-uploads", query, runner_threads, admission_wait_s=wait),
     )
 
 
@@ -137,8 +152,11 @@ class Factory:
         self.settings = settings
         self.archive_roots = tuple(archive_roots)
         self.target = target or database_target(settings)
-        self.pools = build_pools(settings, self.target)
-        self.events = PhaseEvents(self.target.owner_dsn)
+        db = settings.database
+        self.replicas = (Replicas(self.target.owner_dsn, db.replica_urls, db.replica_check_s)
+                         if db.replica_urls else None)
+        self.pools = build_pools(settings, self.target, self.replicas)
+        self.events = PhaseEvents(self.target.session_dsn)
         self._runner: JobRunner | None = None
         self._housekeeping: Housekeeping | None = None
         self._registry: RegistryRefresher | None = None
@@ -151,10 +169,13 @@ class Factory:
         else:
             limits = QueryLimits(db.sync_statement_timeout_ms, db.sync_work_mem)
         links_url = f"{self.settings.service.base_url.rstrip('/')}/datalink/links"
-        return TapService(pool, self.settings.tap, limits, secret, links_url)
+        uploads = self.pools.job_uploads if asynchronous else self.pools.uploads
+        return TapService(pool, self.settings.tap, limits, secret, links_url, uploads)
 
     def open(self) -> Services:
         settings = self.settings
+        if self.replicas is not None:
+            self.replicas.start()
         for pool in self.pools.all():
             pool.open()
         secret = IdentitySecret(self.pools.background)
@@ -221,5 +242,7 @@ class Factory:
         if self._runner is not None:
             self._runner.stop()
         self.events.stop()
+        if self.replicas is not None:
+            self.replicas.stop()
         for pool in self.pools.all():
             pool.close()

@@ -52,6 +52,7 @@ class ServiceSettings:
 class DatabaseSettings:
     url: str = ""
     query_url: str = ""
+    direct_url: str = ""
     owner_role: str = "lick_owner"
     query_role: str = "lick_query"
     query_pool_size: int = 8
@@ -60,6 +61,8 @@ class DatabaseSettings:
     pages_pool_size: int = 4
     datasets_pool_size: int = 4
     admission_wait_s: float = 30.0
+    replica_urls: tuple[str, ...] = ()
+    replica_check_s: float = 5.0
     client_check_interval_ms: int = 2_000
     sync_statement_timeout_ms: int = 60_000
     async_statement_timeout_ms: int = 3_600_000
@@ -116,6 +119,7 @@ class DownloadSettings:
     threads: int = 8
     compute_threads: int = 2
     read_chunk_bytes: int = 1_048_576
+    accel_redirect_prefix: str = ""
     datalink_max_ids: int = 50
     tar_max_files: int = 5_000
     tar_max_bytes: int = 20_000_000_000

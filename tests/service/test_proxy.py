@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
@@ -18,7 +19,15 @@ import httpx
 import pytest
 from lxml import etree
 
-from tests.conftest import PROJECT, DemoArchive, RunningServer, TestDatabase, running_server
+from tests.conftest import (
+    PROJECT,
+    DemoArchive,
+    RunningServer,
+    TestDatabase,
+    fetch,
+    running_server,
+)
+from tests.datalink.helpers import PROPRIETARY, PUBLIC, one, owner_auth
 
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 TOP = {"LANG": "ADQL", "QUERY": "SELECT TOP 2 obs_id FROM ivoa.obscore"}
@@ -30,6 +39,10 @@ class Deployment:
     a: RunningServer
     b: RunningServer
     ca: Path  # the self-signed certificate clients trust
+
+    @property
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca))
 
 
 def _free_port() -> int:
@@ -74,7 +87,8 @@ def deployment(database: TestDatabase, archive: DemoArchive) -> Iterator[Deploym
     port = _free_port()
     proxy = f"https://127.0.0.1:{port}"
     env = {"LICK_ARCHIVE_SERVICE_BASE_URL": proxy,
-           "LICK_ARCHIVE_SERVICE_TRUSTED_PROXIES": "127.0.0.1"}
+           "LICK_ARCHIVE_SERVICE_TRUSTED_PROXIES": "127.0.0.1",
+           "LICK_ARCHIVE_DOWNLOADS_ACCEL_REDIRECT_PREFIX": "/_lick_archive_files"}
     with ExitStack() as stack:
         a = stack.enter_context(running_server(database, env))
         b = stack.enter_context(running_server(database, env))
@@ -88,7 +102,8 @@ def deployment(database: TestDatabase, archive: DemoArchive) -> Iterator[Deploym
         deadline = time.monotonic() + 20
         while True:
             try:
-                if httpx.get(f"{proxy}/tap/availability", verify=str(cert)).status_code == 200:
+                trust = ssl.create_default_context(cafile=str(cert))
+                if httpx.get(f"{proxy}/tap/availability", verify=trust).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -101,7 +116,7 @@ def deployment(database: TestDatabase, archive: DemoArchive) -> Iterator[Deploym
 
 def test_documents_carry_the_proxy_urls(deployment: Deployment) -> None:
     proxy = deployment.proxy
-    with httpx.Client(verify=str(deployment.ca)) as client:
+    with httpx.Client(verify=deployment.tls) as client:
         capabilities = client.get(f"{proxy}/tap/capabilities").text
         urls = set(re.findall(r"<accessURL[^>]*>([^<]+)<", capabilities))
         assert urls and all(u.startswith(proxy) for u in urls), urls
@@ -131,7 +146,7 @@ def test_a_job_lives_on_both_instances(deployment: Deployment) -> None:
     for base in (a, b):
         result = httpx.get(f"{base}{job_path}/results/result")
         assert result.status_code == 200 and b"<VOTABLE" in result.content
-    with httpx.Client(verify=str(deployment.ca)) as client:
+    with httpx.Client(verify=deployment.tls) as client:
         assert client.get(f"{deployment.proxy}{job_path}/phase").text == "COMPLETED"
     assert httpx.delete(f"{b}{job_path}").status_code == 303
     assert httpx.get(f"{a}{job_path}").status_code == 404
@@ -140,7 +155,7 @@ def test_a_job_lives_on_both_instances(deployment: Deployment) -> None:
 def test_a_login_holds_on_both_instances(deployment: Deployment,
                                          archive: DemoArchive) -> None:
     email, password = archive.password(archive.schedule["observers"][0]["obid"])
-    with httpx.Client(verify=str(deployment.ca), follow_redirects=False) as client:
+    with httpx.Client(verify=deployment.tls, follow_redirects=False) as client:
         form = client.get(f"{deployment.proxy}/login")
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
         assert csrf is not None
@@ -152,3 +167,41 @@ def test_a_login_holds_on_both_instances(deployment: Deployment,
     for base in (deployment.a.base_url, deployment.b.base_url):
         account = httpx.get(f"{base}/account", cookies={"lick_session": session})
         assert account.status_code == 200 and email in account.text
+
+
+def test_nginx_sends_the_files_the_service_allows(deployment: Deployment,
+                                                 archive: DemoArchive) -> None:
+    """With [downloads] accel_redirect_prefix, the service decides who may have a file
+    and nginx sends it from disk (X-Accel-Redirect): whole, in ranges, and only to
+    whom the service lets have it."""
+    database = deployment.a.database
+    public, _ = one(database, f"{PUBLIC} AND o.dataproduct_type = 'image'")
+    hidden, obid = one(database, PROPRIETARY)
+
+    def content(did: str) -> bytes:
+        (path,) = fetch(database.owner_dsn, "SELECT path FROM lick.files WHERE "
+                        "obs_publisher_did = %s", (did,))[0]
+        return (archive.root / path).read_bytes()
+
+    # the instance itself answers with the redirect and no body: nginx sends the bytes
+    upstream = httpx.get(f"{deployment.a.base_url}/data/file", params={"ID": public})
+    assert upstream.headers["x-accel-redirect"].startswith("/_lick_archive_files/")
+    assert upstream.content == b""
+    with httpx.Client(verify=deployment.tls, timeout=60) as client:
+        url = f"{deployment.proxy}/data/file"
+        whole = client.get(url, params={"ID": public})
+        assert whole.status_code == 200, whole.text[:300]
+        assert whole.content == content(public)
+        assert whole.headers["content-type"] == "application/fits"
+        assert whole.headers["content-disposition"].startswith("attachment")
+        assert "x-accel-redirect" not in whole.headers
+        part = client.get(url, params={"ID": public}, headers={"Range": "bytes=100-199"})
+        assert part.status_code == 206 and part.content == content(public)[100:200]
+        anonymous = client.get(url, params={"ID": hidden})
+        assert anonymous.status_code == 401 and b"SIMPLE" not in anonymous.content
+        mine = client.get(url, params={"ID": hidden}, auth=owner_auth(archive, obid))
+        assert mine.status_code == 200 and mine.content == content(hidden)
+        assert mine.headers["cache-control"] == "private"
+        # the internal location is not reachable from outside
+        direct = client.get(f"{deployment.proxy}/_lick_archive_files/etc/hostname")
+        assert direct.status_code == 404

@@ -72,7 +72,7 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     # With no roots configured, the directories named are archive roots themselves.
     config = ingest_config(settings, default_roots=[p for p in paths if p.is_dir()])
     console = Console(stderr=True)
-    summary = ingest_paths(config, target.owner_dsn, paths, dry_run=args.dry_run,
+    summary = ingest_paths(config, target.session_dsn, paths, dry_run=args.dry_run,
                            console=console)
     print_summary(summary, console)
     if not args.dry_run:
@@ -93,7 +93,7 @@ def _report(settings: Settings, args: argparse.Namespace) -> int:
     from ingest.report import ingest_report, print_report
 
     target = setup.database_target(settings)
-    lines = ingest_report(ingest_config(settings), target.owner_dsn)
+    lines = ingest_report(ingest_config(settings), target.session_dsn)
     print_report(lines, Console())
     return 0
 
@@ -106,7 +106,7 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
     if not config.roots:
         print("lick-archive watch: no archive roots; set [ingest] roots or give them")
         return 2
-    watch(config, target.owner_dsn)
+    watch(config, target.session_dsn)
     return 0
 
 
@@ -114,7 +114,7 @@ def _recompute(settings: Settings, args: argparse.Namespace) -> int:
     from ingest.recompute import recompute_access
 
     target = setup.database_target(settings)
-    summary = recompute_access(ingest_config(settings), target.owner_dsn, args.target)
+    summary = recompute_access(ingest_config(settings), target.session_dsn, args.target)
     print(summary)
     return 0
 

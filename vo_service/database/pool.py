@@ -24,50 +24,65 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
 import psycopg2
 import psycopg2.extensions
 import sqlalchemy
+import sqlalchemy.event
 import sqlalchemy.exc
 from sqlalchemy.pool import PoolProxiedConnection
 
 from vo_service.database.errors import RETRY_AFTER_S, database_fault
+from vo_service.database.replicas import Replicas
 from vo_service.errors import TransientFault
 
 T = TypeVar("T")
 log = logging.getLogger("lick_archive.database")
 
 Connection = psycopg2.extensions.connection
+#: Seconds a connection of a pool that reads from standbys lives before it is renewed.
+RENEW_S = 300
+
+
+class _Targeted(psycopg2.extensions.connection):
+    """A connection that remembers which server (primary or standby) it went to."""
+
+    target: str = ""
 
 
 class Pool:
     """``size`` connections to one role for one purpose (see the module docstring).
 
-    ``options`` are server settings sent at connect time (``-c name=value``), e.g.
-    ``client_connection_check_interval`` so that the queries of a client that died
-    end inside PostgreSQL.  Nothing connects before the first use.
+    With ``replicas`` (read-only purposes only), each new connection goes to a standby
+    fresh enough to read from, else to ``dsn`` (the primary); a connection whose standby
+    fell behind or went away, or one to the primary once a standby caught up, is
+    replaced at its next checkout, and connections are renewed every few minutes so
+    that they spread over standbys.
+    Nothing connects before the first use.
     """
 
     def __init__(self, name: str, dsn: str, size: int, *, admission_wait_s: float = 30.0,
-                 options: dict[str, str] | None = None) -> None:
+                 replicas: Replicas | None = None, session_dsn: str | None = None) -> None:
         if size < 1:
             raise ValueError(f"pool {name} needs at least one connection")
         self.name = name
         self.size = size
         self.admission_wait_s = admission_wait_s
         self._dsn = dsn
-        self._options = " ".join(f"-c {key}={value}" for key, value in (options or {}).items())
+        self._session_dsn = session_dsn or dsn
+        self._replicas = replicas
         self._engine: sqlalchemy.Engine | None = None
         self._admission = anyio.Semaphore(size)
         self.limiter = anyio.CapacityLimiter(size)
 
     @property
     def dsn(self) -> str:
-        """For the sessions that cannot be pooled (LISTEN, a held advisory lock)."""
-        return self._dsn
+        """For the sessions that cannot be pooled (LISTEN, a held advisory lock): the
+        database itself, even when the pool goes through pgbouncer."""
+        return self._session_dsn
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -76,7 +91,10 @@ class Pool:
             self._engine = sqlalchemy.create_engine(
                 "postgresql+psycopg2://", creator=self._connect, pool_size=self.size,
                 max_overflow=0, pool_timeout=self.admission_wait_s, pool_pre_ping=True,
-                pool_reset_on_return="rollback")
+                pool_reset_on_return="rollback",
+                pool_recycle=RENEW_S if self._replicas is not None else -1)
+            if self._replicas is not None:
+                sqlalchemy.event.listen(self._engine, "checkout", self._still_fresh)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -84,10 +102,27 @@ class Pool:
             self._engine = None
 
     def _connect(self) -> Connection:
+        target = self._replicas.pick() if self._replicas is not None else None
+        if target is not None:
+            try:
+                return self._connect_to(target)
+            except psycopg2.OperationalError:
+                assert self._replicas is not None
+                self._replicas.failed(target)  # read from the primary meanwhile
+        return self._connect_to(self._dsn)
+
+    def _connect_to(self, dsn: str) -> Connection:
         name = f"lick-archive {self.name}"
-        if self._options:
-            return psycopg2.connect(self._dsn, application_name=name, options=self._options)
-        return psycopg2.connect(self._dsn, application_name=name)
+        conn = psycopg2.connect(dsn, connection_factory=_Targeted, application_name=name)
+        conn.target = dsn
+        return conn
+
+    def _still_fresh(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        """On checkout: a connection to a standby that fell behind, or to the primary
+        while a standby could serve, is replaced."""
+        assert self._replicas is not None
+        if not self._replicas.usable(getattr(dbapi_connection, "target", self._dsn)):
+            raise sqlalchemy.exc.DisconnectionError("reads belong elsewhere now")
 
     # -- blocking use (worker threads) ---------------------------------------------------
 

@@ -43,6 +43,14 @@ class DatabaseTarget:
     admin_dsn: str | None = None
     schedule_dsn: str | None = None
     dbname: str = EMBEDDED_DATABASE
+    direct_dsn: str | None = None
+
+    @property
+    def session_dsn(self) -> str:
+        """The owner's connection for what needs a whole session of its own (LISTEN,
+        a held advisory lock, session settings, migrations): the primary itself even
+        when ``owner_dsn`` goes through pgbouncer in transaction pooling mode."""
+        return self.direct_dsn or self.owner_dsn
 
 
 def embedded_cluster(settings: Settings) -> EmbeddedCluster:
@@ -82,6 +90,7 @@ def database_target(settings: Settings, dbname: str = EMBEDDED_DATABASE) -> Data
         query_role=db.query_role,
         schedule_dsn=settings.schedule.dsn or None,
         dbname=url.database or EMBEDDED_DATABASE,
+        direct_dsn=db.direct_url or None,
     )
 
 
@@ -195,7 +204,7 @@ def load_tap_schema(owner_dsn: str) -> None:
 
 def grant_query_role(target: DatabaseTarget, settings: Settings) -> None:
     role = sql.Identifier(target.query_role)
-    with connect(target.owner_dsn) as conn, conn.cursor() as cur:
+    with connect(target.session_dsn) as conn, conn.cursor() as cur:
         for schema in SCHEMAS:
             cur.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
                 sql.Identifier(schema.name), role))
@@ -214,6 +223,11 @@ def grant_query_role(target: DatabaseTarget, settings: Settings) -> None:
         sql.SQL("ALTER ROLE {} SET statement_timeout = {}").format(role, sql.Literal(timeout)),
         sql.SQL("ALTER ROLE {} SET temp_file_limit = {}").format(
             role, sql.Literal(settings.database.sync_temp_file_limit)),
+        # PostgreSQL ends the query of a client that died (a killed server) this fast.
+        # A role default rather than a connect-time option: pgbouncer in transaction
+        # mode refuses startup options.
+        sql.SQL("ALTER ROLE {} SET client_connection_check_interval = {}").format(
+            role, sql.Literal(f"{settings.database.client_check_interval_ms}ms")),
         # temp_file_limit is superuser-only; this superuser-owned function lets the
         # service raise it per transaction for async queries, never beyond their limit.
         sql.SQL(
@@ -229,7 +243,7 @@ def grant_query_role(target: DatabaseTarget, settings: Settings) -> None:
         sql.SQL("GRANT EXECUTE ON FUNCTION public.lick_set_temp_file_limit(text) TO {}").format(
             role),
     ]
-    admin = target.admin_dsn or target.owner_dsn
+    admin = target.admin_dsn or target.session_dsn
     with connect(admin, autocommit=True) as conn, conn.cursor() as cur:
         for statement in statements:
             try:
@@ -249,7 +263,7 @@ def initialize(settings: Settings, dbname: str = EMBEDDED_DATABASE) -> DatabaseT
         _ensure_embedded_roles_and_databases(cluster, target, databases)
     else:
         _ensure_external_setup(target)
-    run_migrations(target.owner_dsn)
-    load_tap_schema(target.owner_dsn)
+    run_migrations(target.session_dsn)
+    load_tap_schema(target.session_dsn)
     grant_query_role(target, settings)
     return target

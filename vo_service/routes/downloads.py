@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import urllib.parse
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -92,6 +93,12 @@ def send_file(request: Request, found: Services, sent: FileToSend, disposition: 
                     request.headers.get("if-modified-since"), sent.etag, sent.last_modified):
         return Response(status_code=304, headers=headers)
     headers["Content-Disposition"] = content_disposition(disposition, sent.filename)
+    accel = found.settings.downloads.accel_redirect_prefix
+    if accel:
+        # Access is decided; nginx sends the file itself (sendfile, Range, If-Range),
+        # keeping Content-Type, Content-Disposition and Cache-Control from here.
+        headers["X-Accel-Redirect"] = accel.rstrip("/") + urllib.parse.quote(str(sent.path))
+        return Response(status_code=200, media_type=sent.media_type, headers=headers)
     ranges = None
     if range_applies(request.headers.get("if-range"), sent.etag, sent.last_modified):
         try:

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from vo_service.database.pool import Pool
 from vo_service.factory import Services
 from vo_service.routes.common import principal_of, read_form, services
 from vo_service.routes.streaming import client_gone, failure_reason, until_disconnect
@@ -50,19 +51,20 @@ async def sync(request: Request) -> Response:
         request, found,
         lambda handle: found.tap.start(principal, tap_request, handle),
         lambda execution: found.tap.write(execution, tap_request),
-        tap_request.format.mime_type)
+        tap_request.format.mime_type, found.tap.pool_for(tap_request))
 
 
 async def query_response(request: Request, found: Services,
                          start: Callable[[CancelHandle], Execution],
                          write: Callable[[Execution], Iterable[bytes]],
-                         media_type: str) -> Response:
+                         media_type: str, pool: Pool | None = None) -> Response:
     """Answer with a query result: ``start`` opens the query (worker thread),
     ``write`` turns it into the document's bytes.  Every protocol answering with a
     query result (TAP sync, SIA) goes through here: one admission slot of the query
     pool for the result's whole life, start and first chunk in one call, cancel on
-    disconnect, streaming of the rest (module docstring)."""
-    pool = found.tap.pool
+    disconnect, streaming of the rest (module docstring).  ``pool`` is the one
+    ``start`` takes its connection from (the query pool unless said otherwise)."""
+    pool = pool or found.tap.pool
     await pool.admit()
     try:
         handle = CancelHandle()
@@ -75,7 +77,7 @@ async def query_response(request: Request, found: Services,
     if rest is None:
         pool.leave()
         return Response(b"".join(first), media_type=media_type)
-    return StreamedResult(first, rest, media_type, found, handle)
+    return StreamedResult(first, rest, media_type, pool, handle)
 
 
 def _start(start: Callable[[CancelHandle], Execution],
@@ -148,18 +150,18 @@ class StreamedResult(Response):
     """A result too large for one call: the prepared chunks, then the rest, pulled in
     worker threads of the query pool while this request holds its admission slot."""
 
-    def __init__(self, first: list[bytes], rest: _Rest, media_type: str, found: Services,
+    def __init__(self, first: list[bytes], rest: _Rest, media_type: str, pool: Pool,
                  handle: CancelHandle) -> None:
         super().__init__(media_type=media_type)
         self.first = first
         self.rest = rest
-        self.found = found
+        self.pool = pool
         self.handle = handle
         # chunked transfer: drop the Content-Length the base class computed for b""
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        pool = self.found.tap.pool
+        pool = self.pool
         try:
             await until_disconnect(receive, lambda: self._send_all(send))
         except Exception as exc:
@@ -181,7 +183,7 @@ class StreamedResult(Response):
                     "headers": self.raw_headers})
         for chunk in self.first:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        pool = self.found.tap.pool
+        pool = self.pool
         while (more := await pool.call(self.rest.next_chunk)) is not None:
             await send({"type": "http.response.body", "body": more, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})

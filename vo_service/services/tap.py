@@ -332,12 +332,21 @@ class TapService:
     """
 
     def __init__(self, pool: Pool, tap: TapSettings, limits: QueryLimits,
-                 secret: IdentitySecret, links_url: str) -> None:
+                 secret: IdentitySecret, links_url: str, upload_pool: Pool | None = None
+                 ) -> None:
         self.pool = pool
         self.tap = tap
         self.limits = limits
         self.secret = secret
         self.links_url = links_url
+        self.upload_pool = upload_pool
+
+    def pool_for(self, request: TapRequest) -> Pool:
+        """The pool a request's query runs on: with uploads, the primary's own when the
+        others read from standbys (a standby cannot create their temporary tables)."""
+        if request.uploads and self.upload_pool is not None:
+            return self.upload_pool
+        return self.pool
 
     def parse(self, params: Params) -> TapRequest:
         return parse_tap_request(params, self.tap)
@@ -380,7 +389,7 @@ class TapService:
         except AdqlError as exc:
             raise UsageFault(str(exc)) from exc
         return self._run(principal, translation, request.format, request.maxrec, handle,
-                         parsed)
+                         parsed, self.pool_for(request))
 
     def start_statement(self, principal: Principal, statement: Translation,
                         fmt: OutputFormat, maxrec: int, handle: CancelHandle | None = None
@@ -392,7 +401,8 @@ class TapService:
         its output columns ``c1 … cN`` like the translator, and take every value as a
         bound parameter.
         """
-        return self._run(principal, statement, fmt, maxrec, handle or CancelHandle(), ())
+        return self._run(principal, statement, fmt, maxrec, handle or CancelHandle(), (),
+                         self.pool)
 
     def read_as(self, principal: Principal,
                 work: Callable[[psycopg2.extensions.cursor], T]) -> T:
@@ -415,9 +425,9 @@ class TapService:
 
     def _run(self, principal: Principal, translation: Translation, fmt: OutputFormat,
              maxrec: int, handle: CancelHandle,
-             parsed: Sequence[tuple[Upload, UploadedTable]]) -> Execution:
+             parsed: Sequence[tuple[Upload, UploadedTable]], pool: Pool) -> Execution:
         secret = self.secret.get()
-        lease = self.pool.checkout()
+        lease = pool.checkout()
         conn: psycopg2.extensions.connection = lease.dbapi_connection  # type: ignore[assignment]
         handle.register(conn)
         try:
