@@ -160,7 +160,7 @@ class RegistrySettings:
         "Nickel 1-m direct imaging camera, published as ObsCore 1.1 through TAP, SIA 2.0 "
         "and DataLink.  Data become public when their proprietary period ends.")
     subjects: tuple[str, ...] = ("optical-astronomy", "infrared-astronomy",
-                                 "spectroscopy", "imaging")
+                                 "spectroscopy", "direct-imaging")
     reference_url: str = ""
     page_size: int = 50
     pool_size: int = 2

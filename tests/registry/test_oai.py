@@ -293,7 +293,7 @@ def test_records_agree_with_the_capabilities(client, registry_server) -> None:
                                 "/interface/accessURL")
         assert aux == tap_url
         served_by = [r.get("ivo-id") for r in resource.iterfind(
-            "content/relationship[relationshipType='isServedBy']/relatedResource")]
+            "content/relationship[relationshipType='IsServedBy']/relatedResource")]
         assert f"{base}/tap" in served_by
 
 

@@ -164,7 +164,7 @@ class RecordBuilder:
             "vs:CatalogService", title, self.tap_id, "Lick TAP",
             f"{self.registry.description}  This TAP service answers ADQL 2.1 over "
             "ivoa.obscore (ObsCore 1.1) and lick.files (the archive's own columns).",
-            content_type="Archive", related=[("isServiceFor", c) for c in self.coverages])
+            content_type="Archive", related=[("IsServiceFor", c) for c in self.coverages])
         self._rights(root)
         self._capabilities(root, self.documents.tap_capabilities)
         self._data(root, union(self.coverages, self.registry.moc_order))
@@ -179,7 +179,7 @@ class RecordBuilder:
             f"{self.registry.description}  This SIA 2.0 service finds the archive's "
             "images by position, time, band and more.",
             content_type="Archive",
-            related=[("isServiceFor", c) for c in self.coverages if c in images])
+            related=[("IsServiceFor", c) for c in self.coverages if c in images])
         self._rights(root)
         self._capabilities(root, self.documents.sia_capabilities)
         self._data(root, union(images, self.registry.moc_order))
@@ -191,9 +191,9 @@ class RecordBuilder:
         identifier = self.collection_id(name)
         instruments = ", ".join(coverage.instruments) or "the archive's instruments"
         title = f"{self.service.title}: {name}"
-        related = [("isServedBy", self.tap_id)]
+        related = [("IsServedBy", self.tap_id)]
         if "image" in coverage.product_types:
-            related.append(("isServedBy", self.sia_id))
+            related.append(("IsServedBy", self.sia_id))
         root = self._resource(
             "vs:CatalogResource", title, identifier, _short(name),
             f"The {name} collection of the {self.service.title}: raw frames "
