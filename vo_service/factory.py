@@ -29,7 +29,12 @@ from vo_service.services.housekeeping import Housekeeping
 from vo_service.services.identity import IdentityService
 from vo_service.services.oai import OaiService
 from vo_service.services.previews import PreviewCache
-from vo_service.services.registry import RegistryPublisher, RegistryRefresher, service_documents
+from vo_service.services.registry import (
+    CoverageFiles,
+    RegistryPublisher,
+    RegistryRefresher,
+    service_documents,
+)
 from vo_service.services.registry_records import RecordBuilder
 from vo_service.services.registry_store import RegistryStore
 from vo_service.services.sia import SiaService
@@ -106,6 +111,8 @@ class Services:
     #: the OAI-PMH publishing registry and the stored coverage (registry pool)
     oai: OaiService
     registry: RegistryStore
+    #: the MOC files of /coverage, kept until the coverage changes
+    coverage_files: CoverageFiles
 
     @property
     def base_url(self) -> str:
@@ -232,6 +239,7 @@ class Factory:
                            settings.service.contact_email, settings.registry.page_size,
                            secret.get, RecordBuilder.registry_identifier(settings)),
             registry=registry,
+            coverage_files=CoverageFiles(registry, settings.registry.moc_order),
         )
 
     def close(self) -> None:

@@ -10,8 +10,6 @@ both answer everyone alike: the registry is public and shows public data only.
 
 from __future__ import annotations
 
-import io
-import json
 from urllib.parse import parse_qsl
 
 import anyio
@@ -21,7 +19,6 @@ from starlette.routing import Route
 
 from vo_service.errors import NotFoundFault, UsageFault
 from vo_service.routes.common import read_form, services
-from vo_service.services.coverage import Coverage, union
 
 XML = "text/xml; charset=utf-8"
 #: OAI-PMH arguments in one request, at most (a harvest sends four or five).
@@ -64,17 +61,6 @@ async def oai(request: Request) -> Response:
     return Response(document, media_type=XML)
 
 
-def _moc_bytes(coverage: Coverage, media_type: str) -> bytes:
-    moc = coverage.moc_object()
-    if media_type == "application/json":
-        return json.dumps(moc.serialize(format="json")).encode()
-    if media_type == "text/plain":
-        return str(moc.to_string(format="ascii")).encode() + b"\n"
-    buffer = io.BytesIO()
-    moc.serialize(format="fits").writeto(buffer)
-    return buffer.getvalue()
-
-
 async def coverage(request: Request) -> Response:
     found = services(request)
     params = await read_form(request, None)
@@ -83,21 +69,16 @@ async def coverage(request: Request) -> Response:
     if media_type is None:
         raise UsageFault(f"FORMAT must be fits, json or ascii (or their MIME types), not "
                          f"{name[:40]!r}")
-    collection = params.get("COLLECTION")
-    order = found.settings.registry.moc_order
+    collection = params.get("COLLECTION") or ""
+    files = found.coverage_files
 
     def work() -> bytes:
-        coverages = found.registry.coverages()
-        if collection is None or collection == "":
-            chosen = union(coverages, order)
-        else:
-            matching = [c for c in coverages if c.collection == collection]
-            if not matching:
-                known = ", ".join(c.collection for c in coverages) or "none yet"
-                raise NotFoundFault(f"no public data in a collection {collection[:60]!r} "
-                                    f"(collections: {known})")
-            chosen = matching[0]
-        return _moc_bytes(chosen, media_type)
+        made = files.get(collection, media_type)
+        if made is None:
+            known = ", ".join(files.collections()) or "none yet"
+            raise NotFoundFault(f"no public data in a collection {collection[:60]!r} "
+                                f"(collections: {known})")
+        return made
 
     body = await found.registry.pool.run(work)
     filename = "coverage" + {"application/fits": ".fits", "application/json": ".json",

@@ -14,16 +14,19 @@ The service documents are built by the same functions that serve
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from tap_schema import vosi
 from vo_service.database.pool import Pool
 from vo_service.errors import TransientFault
 from vo_service.services.capabilities import tap_capabilities
-from vo_service.services.coverage import Coverage, compute_coverages
+from vo_service.services.coverage import Coverage, compute_coverages, union
 from vo_service.services.registry_records import RecordBuilder, ServiceDocuments
 from vo_service.services.registry_store import RegistryStore
 from vo_service.services.sia_documents import sia_capabilities
@@ -55,8 +58,15 @@ class RegistryPublisher:
         self.query_pool = query_pool
         self.secret = secret
         self.documents = documents
+        self._published_for: datetime | None = None
 
     def refresh(self, *, force: bool = False) -> RefreshResult:
+        """Recompute a stale coverage; publish when the coverage is new to this process.
+
+        The records depend on the configuration and the service documents (fixed for
+        a process) and on the stored coverage: a round in which neither this process
+        nor another one computed a coverage builds nothing (a large MOC costs a
+        noticeable fraction of a second to read)."""
         recomputed = False
         if self.store.claim_stale() or force:
             try:
@@ -67,12 +77,75 @@ class RegistryPublisher:
                 self.store.mark_stale()
                 raise
             recomputed = True
+        stamp = self.store.computed_at()
+        if not force and self._published_for is not None and stamp == self._published_for:
+            return RefreshResult(recomputed, [], [])
         coverages = self.store.coverages()
         built = RecordBuilder(self.settings, self.documents, coverages).records()
         changed = self.store.publish(built)
+        self._published_for = stamp
         if changed:
             log.info("registry records published: %s", ", ".join(changed))
         return RefreshResult(recomputed, coverages, changed)
+
+
+class CoverageFiles:
+    """The MOC files ``/coverage`` serves, made once per computed coverage.
+
+    A MOC of a large archive is megabytes of text: each request would read, parse and
+    serialize it again.  The files are kept per (collection, format) until the stored
+    coverage changes (one cheap read of its time stamp per request)."""
+
+    def __init__(self, store: RegistryStore, order: int) -> None:
+        self.store = store
+        self.order = order
+        self._lock = threading.Lock()
+        self._stamp: datetime | None = None
+        self._coverages: dict[str, Coverage] | None = None
+        self._files: dict[tuple[str, str], bytes] = {}
+
+    def collections(self) -> list[str]:
+        return sorted(name for name in self._current() if name)
+
+    def get(self, collection: str, media_type: str) -> bytes | None:
+        """The MOC of ``collection`` (``""``: the whole archive) as ``media_type``;
+        None when no collection of that name has public data."""
+        coverages = self._current()
+        with self._lock:
+            cached = self._files.get((collection, media_type))
+        if cached is not None:
+            return cached
+        coverage = (union([c for c in coverages.values()], self.order) if collection == ""
+                    else coverages.get(collection))
+        if coverage is None:
+            return None
+        made = moc_file(coverage, media_type)
+        with self._lock:
+            if len(self._files) < 3 * (len(coverages) + 1):
+                self._files[(collection, media_type)] = made
+        return made
+
+    def _current(self) -> dict[str, Coverage]:
+        stamp = self.store.computed_at()
+        with self._lock:
+            if stamp == self._stamp and self._coverages is not None:
+                return self._coverages
+        coverages = {c.collection: c for c in self.store.coverages()}
+        with self._lock:
+            self._stamp, self._coverages, self._files = stamp, coverages, {}
+        return coverages
+
+
+def moc_file(coverage: Coverage, media_type: str) -> bytes:
+    """A coverage's MOC as MOC 2.0 FITS, mocpy's JSON or ASCII."""
+    moc = coverage.moc_object()
+    if media_type == "application/json":
+        return json.dumps(moc.serialize(format="json")).encode()
+    if media_type == "text/plain":
+        return str(moc.to_string(format="ascii")).encode() + b"\n"
+    buffer = io.BytesIO()
+    moc.serialize(format="fits").writeto(buffer)
+    return buffer.getvalue()
 
 
 class RegistryRefresher:

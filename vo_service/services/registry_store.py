@@ -182,8 +182,16 @@ class RegistryStore:
     def save_coverages(self, coverages: Sequence[Coverage]) -> None:
         with self.pool.connection() as conn, conn.cursor() as cur:
             write_coverages(cur, coverages)
-            cur.execute("UPDATE registry.state SET coverage_computed_at = now()")
+            cur.execute("UPDATE registry.state SET coverage_computed_at = clock_timestamp()")
             conn.commit()
+
+    def computed_at(self) -> datetime | None:
+        """When the stored coverage was computed (it changes with every computation)."""
+        with self.pool.connection() as conn, conn.cursor() as cur:
+            cur.execute("SELECT coverage_computed_at FROM registry.state")
+            row = cur.fetchone()
+            conn.rollback()
+        return None if row is None else row[0]
 
     def coverages(self) -> list[Coverage]:
         with self.pool.connection() as conn, conn.cursor() as cur:
