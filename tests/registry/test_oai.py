@@ -241,6 +241,9 @@ def test_repeated_arguments_and_post(client) -> None:
     refused = client.post("/oai", content=b"verb=Identify", headers={
         "Content-Type": "text/plain"})
     assert refused.status_code == 415
+    huge = client.post("/oai", content=b"verb=Identify&x=" + b"y" * 100_000, headers={
+        "Content-Type": "application/x-www-form-urlencoded"})
+    assert huge.status_code == 413
 
 
 def test_tokens_are_signed_and_bound_to_their_verb(client) -> None:

@@ -23,6 +23,8 @@ from vo_service.routes.common import read_form, services
 XML = "text/xml; charset=utf-8"
 #: OAI-PMH arguments in one request, at most (a harvest sends four or five).
 MAX_ARGUMENTS = 50
+#: bytes of a POSTed request, at most (arguments are short; tokens below 4,000 bytes)
+MAX_BODY_BYTES = 65_536
 FORMATS = {
     "fits": "application/fits", "application/fits": "application/fits",
     "json": "application/json", "application/json": "application/json",
@@ -38,9 +40,14 @@ async def _oai_arguments(request: Request) -> list[tuple[str, str]]:
             raise UsageFault("OAI-PMH requests are GET or POST with "
                              "application/x-www-form-urlencoded arguments", status=415)
         timeout = services(request).settings.service.body_timeout_s
+        body = b""
         try:
             with anyio.fail_after(timeout):
-                body = await request.body()
+                async for chunk in request.stream():
+                    body += chunk
+                    if len(body) > MAX_BODY_BYTES:
+                        raise UsageFault(f"OAI-PMH requests are limited to {MAX_BODY_BYTES} "
+                                         "bytes", status=413)
         except TimeoutError:
             raise UsageFault(f"the request body did not arrive within {timeout:.0f} s",
                              status=408) from None
