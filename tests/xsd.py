@@ -28,6 +28,7 @@ _LOCAL = {
     "VORegistry": "VORegistry.xsd",
     "oai_dc": "oai_dc.xsd",
     "SIA": "SIA.xsd",
+    "RegistryInterface": "RegistryInterface.xsd",
 }
 
 
@@ -50,10 +51,14 @@ ROOT_SCHEMAS = {
     "http://www.ivoa.net/xml/VOTable/v1.3": "VOTable.xsd",
     "http://www.ivoa.net/xml/UWS/v1.0": "UWS.xsd",
     "http://www.openarchives.org/OAI/2.0/": "OAI-PMH.xsd",
+    "http://www.ivoa.net/xml/RegistryInterface/v1.0": "RegistryInterface.xsd",
 }
 
 # extension schemas whose xsi:types appear in documents
-_EXTENSIONS = ("TAPRegExt-v1.0.xsd", "VODataService.xsd", "SIA.xsd", "VORegistry.xsd")
+# (RegistryInterface and oai_dc: the records inside OAI-PMH answers, which its schema
+# checks strictly)
+_EXTENSIONS = ("TAPRegExt-v1.0.xsd", "VODataService.xsd", "SIA.xsd", "VORegistry.xsd",
+               "RegistryInterface.xsd", "oai_dc.xsd")
 
 
 @cache

@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute
 from vo_service.database.errors import database_fault
 from vo_service.errors import FatalFault, ServiceError
 from vo_service.factory import Factory
-from vo_service.routes import datalink, downloads, sia, soda, tap, vosi
+from vo_service.routes import datalink, downloads, registry, sia, soda, tap, vosi
 from vo_service.routes.authn import AuthenticationMiddleware
 from vo_service.routes.common import BodyLimit
 from vo_service.routes.observe import RequestLog
@@ -68,6 +68,7 @@ def routes(settings: Settings, instrument_dirs: tuple[str, ...]) -> list[BaseRou
         *downloads.routes(),
         *sia.routes(),
         *soda.routes(),
+        *registry.routes(),
         *uws_routes(path="/tap/async", max_upload_bytes=settings.tap.upload_limit_bytes),
         *web_routes(instrument_dirs),
     ]

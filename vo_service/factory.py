@@ -21,16 +21,23 @@ import anyio
 from vo_service.database.pool import Pool
 from vo_service.database.replicas import Replicas
 from vo_service.database.setup import DatabaseTarget, database_target
-from vo_service.services.capabilities import tap_capabilities
 from vo_service.services.datalink import DataLinkService, LinkUrls
 from vo_service.services.datasets import DatasetLookup
 from vo_service.services.downloads import Downloads
 from vo_service.services.health import Health
 from vo_service.services.housekeeping import Housekeeping
 from vo_service.services.identity import IdentityService
+from vo_service.services.oai import OaiService
 from vo_service.services.previews import PreviewCache
+from vo_service.services.registry import (
+    CoverageFiles,
+    RegistryPublisher,
+    RegistryRefresher,
+    service_documents,
+)
+from vo_service.services.registry_records import RecordBuilder
+from vo_service.services.registry_store import RegistryStore
 from vo_service.services.sia import SiaService
-from vo_service.services.sia_documents import sia_capabilities
 from vo_service.services.soda import SodaService
 from vo_service.services.tap import IdentitySecret, QueryLimits, TapService
 from vo_service.services.tap_async import make_executor
@@ -59,6 +66,8 @@ class Pools:
     datasets: Pool    # datasets by identifier (DataLink, downloads, cutouts), query role
     jobs: Pool        # async job queries (runner threads), query role
     background: Pool  # runner bookkeeping and housekeeping, owner role
+    registry: Pool    # /oai and /coverage requests, publishing, owner role
+    coverage: Pool    # computing the coverage as an anonymous client, query role (primary)
     #: queries with uploads, on the primary, when the query pools read from standbys
     #: (sync requests, and async jobs: each its own)
     uploads: Pool | None = None
@@ -67,7 +76,8 @@ class Pools:
 
     def all(self) -> tuple[Pool, ...]:
         pools = (self.query, self.probe, self.identity, self.uws, self.pages, self.datasets,
-                 self.jobs, self.background, self.uploads, self.job_uploads, self.schedule)
+                 self.jobs, self.background, self.registry, self.coverage, self.uploads,
+                 self.job_uploads, self.schedule)
         return tuple(pool for pool in pools if pool is not None)
 
 
@@ -99,6 +109,11 @@ class Services:
     tar_rate: RateLimiter
     #: SODA cutouts (lookups on the datasets pool, cutting on compute_limiter)
     soda: SodaService
+    #: the OAI-PMH publishing registry and the stored coverage (registry pool)
+    oai: OaiService
+    registry: RegistryStore
+    #: the MOC files of /coverage, kept until the coverage changes
+    coverage_files: CoverageFiles
 
     @property
     def base_url(self) -> str:
@@ -123,9 +138,13 @@ def build_pools(settings: Settings, target: DatabaseTarget,
                       replicas=replicas),
         jobs=Pool("jobs", query, runner_threads, admission_wait_s=wait,
                   replicas=replicas),
-        # runner threads, its monitor and sweeper, housekeeping and the secret
-        background=Pool("background", owner, runner_threads + 3, admission_wait_s=wait,
+        # runner threads, its monitor and sweeper, housekeeping, the registry refresher
+        # and the secret
+        background=Pool("background", owner, runner_threads + 4, admission_wait_s=wait,
                         session_dsn=target.session_dsn),
+        registry=Pool("registry", owner, settings.registry.pool_size, admission_wait_s=wait),
+        # on the primary: the coverage follows the data as soon as they change
+        coverage=Pool("coverage", query, 1, admission_wait_s=wait),
         uploads=None if replicas is None else Pool(
             "uploads", query, max(2, db.query_pool_size // 4), admission_wait_s=wait),
         job_uploads=None if replicas is None else Pool(
@@ -151,6 +170,7 @@ class Factory:
         self.events = PhaseEvents(self.target.session_dsn)
         self._runner: JobRunner | None = None
         self._housekeeping: Housekeeping | None = None
+        self._registry: RegistryRefresher | None = None
 
     def _tap(self, pool: Pool, secret: IdentitySecret, *, asynchronous: bool) -> TapService:
         db = self.settings.database
@@ -185,6 +205,13 @@ class Factory:
         self._housekeeping = Housekeeping(self.pools.background, settings.auth,
                                           settings.uws.sweep_interval_s)
         self._housekeeping.start()
+        documents = service_documents(settings)
+        registry = RegistryStore(self.pools.registry)
+        self._registry = RegistryRefresher(
+            RegistryPublisher(settings, RegistryStore(self.pools.background),
+                              self.pools.coverage, secret.get, documents),
+            settings.registry.refresh_interval_s)
+        self._registry.start()
         datasets = DatasetLookup(self.pools.datasets, secret, self.archive_roots)
         downloads = settings.downloads
         tap = self._tap(self.pools.query, secret, asynchronous=False)
@@ -199,8 +226,8 @@ class Factory:
             events=self.events,
             datasets=datasets,
             sia=SiaService(tap, base_url),
-            capabilities=tap_capabilities(settings),
-            sia_capabilities=sia_capabilities(f"{base_url}/sia"),
+            capabilities=documents.tap_capabilities,
+            sia_capabilities=documents.sia_capabilities,
             fetch_limiter=anyio.CapacityLimiter(FETCH_THREADS),
             cancel_limiter=anyio.CapacityLimiter(CANCEL_THREADS),
             file_limiter=anyio.CapacityLimiter(settings.downloads.threads),
@@ -212,9 +239,16 @@ class Factory:
                                  downloads.rate_limit_clients),
             soda=SodaService(datasets, settings.downloads, settings.service.base_url,
                              settings.service.short_name),
+            oai=OaiService(registry, base_url, f"{settings.service.title} publishing registry",
+                           settings.service.contact_email, settings.registry.page_size,
+                           secret.get, RecordBuilder.registry_identifier(settings)),
+            registry=registry,
+            coverage_files=CoverageFiles(registry, settings.registry.moc_order),
         )
 
     def close(self) -> None:
+        if self._registry is not None:
+            self._registry.stop()
         if self._housekeeping is not None:
             self._housekeeping.stop()
         if self._runner is not None:

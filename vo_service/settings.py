@@ -151,6 +151,25 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class RegistrySettings:
+    """The OAI-PMH publishing registry and the coverage (docs/registry.md)."""
+
+    description: str = (
+        "Raw frames of the Lick Observatory (Mt. Hamilton) telescopes: the Kast "
+        "double spectrograph and the ShaneAO/ShARCS camera on the Shane 3-m, and the "
+        "Nickel 1-m direct imaging camera, published as ObsCore 1.1 through TAP, SIA 2.0 "
+        "and DataLink.  Data become public when their proprietary period ends.")
+    subjects: tuple[str, ...] = ("optical-astronomy", "infrared-astronomy",
+                                 "spectroscopy", "direct-imaging")
+    reference_url: str = ""
+    page_size: int = 50
+    pool_size: int = 2
+    refresh_interval_s: float = 30.0
+    moc_order: int = 10
+    record_moc_order: int = 6
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -160,6 +179,7 @@ class Settings:
     downloads: DownloadSettings = field(default_factory=DownloadSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
 
     @property
     def embedded(self) -> bool:

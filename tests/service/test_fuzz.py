@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from tests.conftest import RunningServer, running_server
+from tests.xsd import validate
 
 VOT = "{http://www.ivoa.net/xml/VOTable/v1.3}"
 EXAMPLES = 60  # per test; the suite has about ten of them
@@ -259,9 +260,48 @@ def test_pages(client, target, pairs, path, method, auth) -> None:
                                      "multipart/form-data; boundary=" + "b" * 200,
                                      "text/plain", "application/x-www-form-urlencoded; "
                                      "charset=latin-1"]),
-       path=st.sampled_from(["/tap/sync", "/tap/async", "/login"]))
+       path=st.sampled_from(["/tap/sync", "/tap/async", "/login", "/oai", "/coverage"]))
 def test_malformed_bodies(client, target, body, content_type, path) -> None:
     check(client.post(path, content=body, headers={"Content-Type": content_type}), target)
+
+
+# OAI-PMH arguments are case-sensitive: names() also draws their other spellings
+OAI = ["verb", "metadataPrefix", "identifier", "from", "until", "set", "resumptionToken"]
+OAI_VALUES = ["Identify", "ListMetadataFormats", "ListSets", "ListIdentifiers", "ListRecords",
+              "GetRecord", "ivo_vor", "oai_dc", "ivo_managed", "ivo://lick.archive.example/tap",
+              "ivo://lick.archive.example", "2024-01-01", "2024-01-01T00:00:00Z",
+              "1970-01-01", "9999-12-31T23:59:59Z", "1.abc.def", "1.e30=.AAAA"]
+oai_values = st.one_of(values, st.sampled_from(OAI_VALUES))
+
+
+@FUZZ
+@given(verb=st.one_of(st.none(), st.sampled_from(OAI_VALUES[:6])),
+       pairs=st.lists(st.tuples(names(OAI), oai_values), max_size=5),
+       method=st.sampled_from(["GET", "POST"]), auth=credentials())
+def test_oai(client, target, verb, pairs, method, auth) -> None:
+    """Every answer of the registry is a valid OAI-PMH document (errors included)."""
+    if verb is not None:
+        pairs = [("verb", verb), *pairs]
+    if method == "GET":
+        reply = client.get("/oai?" + encode(pairs), headers=auth)
+    else:
+        reply = client.post("/oai", content=encode(pairs), headers={
+            **auth, "Content-Type": "application/x-www-form-urlencoded"})
+    check(reply, target)
+    if reply.status_code == 200:
+        validate(reply.content)
+
+
+@FUZZ
+@given(pairs=param_lists(["FORMAT", "COLLECTION", "RESPONSEFORMAT"]),
+       method=st.sampled_from(["GET", "POST"]), auth=credentials())
+def test_coverage(client, target, pairs, method, auth) -> None:
+    if method == "GET":
+        reply = client.get("/coverage?" + encode(pairs), headers=auth)
+    else:
+        reply = client.post("/coverage", content=encode(pairs), headers={
+            **auth, "Content-Type": "application/x-www-form-urlencoded"})
+    check(reply, target)
 
 
 def raw_request(target: RunningServer, head: bytes, body: bytes = b"") -> bytes:

@@ -75,6 +75,8 @@ def _requests(server: RunningServer, job_url: str) -> dict[str, httpx.Response]:
             "async read": client.get(job_url),
             "async list": client.get(f"{base}/tap/async", auth=(LOGIN, PASSWORD)),
             "availability": client.get(f"{base}/tap/availability"),
+            "registry": client.get(f"{base}/oai", params={"verb": "Identify"}),
+            "coverage": client.get(f"{base}/coverage", params={"FORMAT": "json"}),
             "login page": client.post(f"{base}/login", data={
                 "email": LOGIN, "password": PASSWORD, "csrf_token": "t" * 30},
                 headers={"Cookie": "lick_login_csrf=" + "t" * 30}),

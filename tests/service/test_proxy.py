@@ -149,6 +149,13 @@ def test_documents_carry_the_proxy_urls(deployment: Deployment) -> None:
         document = client.get(rows[0]).text
         this = re.search(r"<TD>([^<]*/data/file[^<]*)</TD>", document)
         assert this is not None and this.group(1).startswith(proxy), document[:500]
+        # the registry's base URL (records are stored: other servers of the suite publish
+        # theirs into this database too, so only what each answer builds is compared)
+        identify = etree.fromstring(client.get(f"{proxy}/oai",
+                                               params={"verb": "Identify"}).content)
+        oai_ns = {"oai": "http://www.openarchives.org/OAI/2.0/"}
+        assert identify.findtext("oai:request", namespaces=oai_ns) == f"{proxy}/oai"
+        assert identify.findtext(".//oai:baseURL", namespaces=oai_ns) == f"{proxy}/oai"
 
 
 def test_a_job_lives_on_both_instances(deployment: Deployment) -> None:

@@ -1,4 +1,5 @@
-"""Subcommands that reach into ``ingest`` and ``auth``: demo-data, ingest, watch, access."""
+"""Subcommands that reach into ``ingest`` and ``auth``: demo-data, ingest, watch, access,
+registry."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 
 def register(commands: Any) -> None:
     """Add the subcommands of each area to the top-level parser."""
-    from vo_service.commands import ingest_commands, user_commands
+    from vo_service.commands import ingest_commands, registry_commands, user_commands
 
     ingest_commands.register(commands)
     user_commands.register(commands)
+    registry_commands.register(commands)

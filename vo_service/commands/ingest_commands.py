@@ -78,6 +78,15 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     summary = ingest_paths(config, target.session_dsn, paths, dry_run=args.dry_run,
                            console=console)
     print_summary(summary, console)
+    if not args.dry_run:
+        # the coverage follows the new data now, not at the server's next round
+        from vo_service.commands.registry_commands import refresh_registry
+
+        try:
+            refresh_registry(settings, force=False)
+        except Exception as exc:  # the data are in; the server's refresher will follow
+            console.print(f"registry refresh failed ({exc}); the server recomputes the "
+                          "coverage at its next round (docs/registry.md)")
     return 0
 
 

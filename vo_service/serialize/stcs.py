@@ -70,3 +70,13 @@ def convert_rows(rows: list[tuple[object, ...]], indexes: Sequence[int]
     for i in indexes:
         columns[i] = tuple(to_stcs_column(columns[i]))
     return list(zip(*columns, strict=True))
+
+
+def pgsphere_degrees(value: str) -> tuple[str, np.ndarray]:
+    """A pgSphere value's kind (``polygon``, ``circle``, ``box``, ``point``) and its
+    numbers in degrees, unrounded (for computing with them, e.g. coverage maps)."""
+    text = value.lstrip()
+    kind = ("polygon" if text.startswith("{") else "circle" if text.startswith("<")
+            else "box" if text.startswith("((") else "point")
+    numbers = np.degrees(np.array(text.translate(_PUNCTUATION).split(), dtype=np.float64))
+    return kind, numbers
