@@ -94,18 +94,34 @@ def service_app(settings: Settings | None = None) -> Starlette:
     from vo_service.commands.ingest_commands import ingest_config
 
     if settings is None:  # a worker process of `serve --workers N`
-        logs.configure()
         settings = load_settings(default_config_path())
+        logs.configure(json_lines=settings.service.log_format == "json")
     archive = ingest_config(settings)
     return create_app(settings, instrument_dirs=tuple(archive.instrument_dirs),
                       archive_roots=archive.roots)
 
 
+def _metrics_directory(settings: Settings) -> None:
+    """prometheus_client's multiprocess mode for this server and its workers: a fresh
+    directory of its own, named before anything creates a metric (vo_service.metrics)."""
+    from vo_service.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+
+    os.environ[MULTIPROC_ENV] = str(prepare_multiprocess_dir(settings.data_dir / "run"))
+    from prometheus_client import values  # chosen at its import: make sure of it
+
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    setup.initialize(settings)
     service = settings.service
+    if service.log_format not in ("json", "text"):
+        raise SettingsError("configuration key service.log_format: json or text, not "
+                            f"{service.log_format!r}")
+    logs.configure(json_lines=service.log_format == "json")
+    _metrics_directory(settings)
+    setup.initialize(settings)
     workers = args.workers or service.workers
     trusted = ",".join(service.trusted_proxies)
     options = dict(
@@ -115,6 +131,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         timeout_keep_alive=int(service.keepalive_timeout_s),
         h11_max_incomplete_event_size=service.max_header_bytes,
         limit_concurrency=service.max_connections, access_log=False,
+        log_config=None,  # uvicorn's lines go through our (JSON) handler
         timeout_graceful_shutdown=10)
     if workers <= 1:
         uvicorn.run(service_app(settings), **options)  # type: ignore[arg-type]

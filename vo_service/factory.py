@@ -20,6 +20,7 @@ import anyio
 
 from vo_service.database.pool import Pool
 from vo_service.database.setup import DatabaseTarget, database_target
+from vo_service.metrics import Metrics
 from vo_service.services.capabilities import tap_capabilities
 from vo_service.services.datalink import DataLinkService, LinkUrls
 from vo_service.services.datasets import DatasetLookup
@@ -27,6 +28,7 @@ from vo_service.services.downloads import Downloads
 from vo_service.services.health import Health
 from vo_service.services.housekeeping import Housekeeping
 from vo_service.services.identity import IdentityService
+from vo_service.services.monitoring import Monitoring
 from vo_service.services.previews import PreviewCache
 from vo_service.services.sia import SiaService
 from vo_service.services.sia_documents import sia_capabilities
@@ -58,10 +60,11 @@ class Pools:
     datasets: Pool    # datasets by identifier (DataLink, downloads, cutouts), query role
     jobs: Pool        # async job queries (runner threads), query role
     background: Pool  # runner bookkeeping and housekeeping, owner role
+    monitor: Pool     # the database figures of /metrics, owner role
 
     def all(self) -> tuple[Pool, ...]:
         return (self.query, self.probe, self.identity, self.uws, self.pages, self.datasets,
-                self.jobs, self.background)
+                self.jobs, self.background, self.monitor)
 
 
 @dataclass(frozen=True)
@@ -92,30 +95,40 @@ class Services:
     tar_rate: RateLimiter
     #: SODA cutouts (lookups on the datasets pool, cutting on compute_limiter)
     soda: SodaService
+    #: Prometheus metrics (``/metrics``)
+    metrics: Metrics
+    monitoring: Monitoring
 
     @property
     def base_url(self) -> str:
         return self.settings.service.base_url.rstrip("/")
 
 
-def build_pools(settings: Settings, target: DatabaseTarget) -> Pools:
+def build_pools(settings: Settings, target: DatabaseTarget, metrics: Metrics | None = None
+                ) -> Pools:
     db = settings.database
     wait = db.admission_wait_s
     # PostgreSQL ends the query of a client that died (a killed server) within this.
     check = {"client_connection_check_interval": f"{db.client_check_interval_ms}ms"}
     owner, query = target.owner_dsn, target.query_dsn
     runner_threads = settings.uws.runner_threads
+
+    def pool(name: str, dsn: str, size: int, options: dict[str, str] | None = None,
+             admission_wait_s: float = wait) -> Pool:
+        return Pool(name, dsn, size, admission_wait_s=admission_wait_s, options=options,
+                    metrics=metrics)
+
     return Pools(
-        query=Pool("query", query, db.query_pool_size, admission_wait_s=wait, options=check),
-        probe=Pool("probe", query, 2, admission_wait_s=5.0),
-        identity=Pool("identity", owner, db.identity_pool_size, admission_wait_s=wait),
-        uws=Pool("uws", owner, db.uws_pool_size, admission_wait_s=wait),
-        pages=Pool("pages", owner, db.pages_pool_size, admission_wait_s=wait),
-        datasets=Pool("datasets", query, db.datasets_pool_size, admission_wait_s=wait,
-                      options=check),
-        jobs=Pool("jobs", query, runner_threads, admission_wait_s=wait, options=check),
+        query=pool("query", query, db.query_pool_size, options=check),
+        probe=pool("probe", query, 2, admission_wait_s=5.0),
+        identity=pool("identity", owner, db.identity_pool_size),
+        uws=pool("uws", owner, db.uws_pool_size),
+        pages=pool("pages", owner, db.pages_pool_size),
+        datasets=pool("datasets", query, db.datasets_pool_size, options=check),
+        jobs=pool("jobs", query, runner_threads, options=check),
         # runner threads, its monitor and sweeper, housekeeping and the secret
-        background=Pool("background", owner, runner_threads + 3, admission_wait_s=wait),
+        background=pool("background", owner, runner_threads + 3),
+        monitor=pool("monitor", owner, 1, admission_wait_s=5.0),
     )
 
 
@@ -127,7 +140,8 @@ class Factory:
         self.settings = settings
         self.archive_roots = tuple(archive_roots)
         self.target = target or database_target(settings)
-        self.pools = build_pools(settings, self.target)
+        self.metrics = Metrics()
+        self.pools = build_pools(settings, self.target, self.metrics)
         self.events = PhaseEvents(self.target.owner_dsn)
         self._runner: JobRunner | None = None
         self._housekeeping: Housekeeping | None = None
@@ -157,7 +171,8 @@ class Factory:
             bytes_total=settings.uws.max_result_bytes_total,
             pending_lifetime_s=settings.uws.pending_lifetime_s,
             threads=settings.uws.runner_threads, events=self.events,
-            sweep_interval=settings.uws.sweep_interval_s)
+            sweep_interval=settings.uws.sweep_interval_s,
+            on_finished=self.metrics.job_finished)
         self._runner.start()
         self._housekeeping = Housekeeping(self.pools.background, settings.auth,
                                           settings.uws.sweep_interval_s)
@@ -189,6 +204,9 @@ class Factory:
                                  downloads.rate_limit_clients),
             soda=SodaService(datasets, settings.downloads, settings.service.base_url,
                              settings.service.short_name),
+            metrics=self.metrics,
+            monitoring=Monitoring(self.pools.monitor, self.metrics,
+                                  settings.service.metrics_clients),
         )
 
     def close(self) -> None:

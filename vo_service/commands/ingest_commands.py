@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.config import IngestConfig, IngestSettings
+from vo_service import logs
 from vo_service.database import setup
 from vo_service.settings import Settings, SettingsError, section_values
 
@@ -92,6 +93,7 @@ def _report(settings: Settings, args: argparse.Namespace) -> int:
 def _watch(settings: Settings, args: argparse.Namespace) -> int:
     from ingest.watcher import watch
 
+    logs.configure(json_lines=settings.service.log_format == "json")
     target = setup.database_target(settings)
     config = ingest_config(settings, tuple(args.roots))
     if not config.roots:

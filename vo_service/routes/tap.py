@@ -26,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from vo_service.factory import Services
+from vo_service.metrics import outcome_of
 from vo_service.routes.common import principal_of, read_form, services
 from vo_service.routes.streaming import client_gone, failure_reason, until_disconnect
 from vo_service.services.examples import examples_document
@@ -69,11 +70,13 @@ async def query_response(request: Request, found: Services,
         first, rest = await _cancel_on_disconnect(
             request.receive, handle, found,
             lambda: pool.call(lambda: _start(start, write, handle)))
-    except BaseException:
+    except BaseException as exc:
         pool.leave()
+        found.metrics.query("sync", outcome_of(exc))
         raise
     if rest is None:
         pool.leave()
+        found.metrics.query("sync", "ok")
         return Response(b"".join(first), media_type=media_type)
     return StreamedResult(first, rest, media_type, found, handle)
 
@@ -160,18 +163,23 @@ class StreamedResult(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         pool = self.found.tap.pool
+        outcome = "cancelled"  # unless it ends, or fails, below
         try:
             await until_disconnect(receive, lambda: self._send_all(send))
+            if self.rest.finished:
+                outcome = "ok"
         except Exception as exc:
             if client_gone(exc):
                 log.info("client went away during a streamed result; query cancelled")
             else:
+                outcome = "failed"
                 # Headers are out: the response can only be broken off (see the module
                 # docstring).  Returning without the final body message makes the
                 # server close the connection.
                 log.error("result stream failed after the first byte; response broken "
                           "off: %s", failure_reason(exc))
         finally:
+            self.found.metrics.query("sync", outcome)
             with anyio.CancelScope(shield=True):
                 await pool.call(self.rest.close)
                 pool.leave()

@@ -240,6 +240,7 @@ class JobRunner:
         sweep_interval: float = 300.0,
         orphan_dir_age: float = 3600.0,
         lost_job_grace: float = 60.0,
+        on_finished: Callable[[str], None] | None = None,
     ) -> None:
         if threads < 1:
             raise ValueError("a runner needs at least one thread")
@@ -256,6 +257,8 @@ class JobRunner:
         self.sweep_interval = sweep_interval
         self.orphan_dir_age = orphan_dir_age
         self.lost_job_grace = lost_job_grace
+        #: told each executed job's final phase (ABORTED: aborted or deleted meanwhile)
+        self.on_finished = on_finished
         self.runner_key = secrets.randbits(31)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -401,7 +404,10 @@ class JobRunner:
         job = self.store.claim_next(self.runner_key)
         if job is None:
             return None
-        return self._execute(job)
+        finished = self._execute(job)
+        if self.on_finished is not None:
+            self.on_finished(finished.phase.value if finished is not None else "ABORTED")
+        return finished
 
     def _execute(self, job: Job) -> Job | None:
         duration = job.execution_duration if job.execution_duration > 0 else 10**9
