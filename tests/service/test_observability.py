@@ -248,3 +248,25 @@ def test_metrics_only_for_the_monitoring_networks() -> None:
     assert not monitoring.may_scrape("192.0.2.7") and not monitoring.may_scrape("unknown")
     with pytest.raises(ValueError, match="metrics_clients"):
         Monitoring(None, Metrics(), ("not-a-network",))  # type: ignore[arg-type]
+
+
+def test_alert_rules_use_metrics_that_exist(server) -> None:
+    """conf/prometheus/lick-archive-alerts.yml names only metrics /metrics serves."""
+    import re
+
+    import yaml
+
+    from tests.conftest import PROJECT
+
+    rules = yaml.safe_load((PROJECT / "conf" / "prometheus" /
+                            "lick-archive-alerts.yml").read_text())
+    exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    assert len(exprs) >= 5 and all(rule.get("alert") for group in rules["groups"]
+                                   for rule in group["rules"])
+    httpx.get(f"{server.tap_url}/sync", params=TOP, timeout=60)  # a query has been counted
+    text = httpx.get(f"{server.base_url}/metrics").text
+    served = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+    served |= {f"{name}_{suffix}" for name in served
+               for suffix in ("total", "bucket", "count", "sum")}
+    used = {name for expr in exprs for name in re.findall(r"lick_archive_[a-z_]+", expr)}
+    assert used and used <= served, used - served
