@@ -11,7 +11,10 @@ Complete files go through the same `Loader` as bulk ingest, straight into Postgr
 A database outage is an ordinary event: the poll fails, nothing of the failed batch
 is committed, the connection is dropped and the poll retried with an exponential
 backoff; files are matched by path, size and mtime, so nothing is lost or written
-twice.  When a directory's override file changes, its access rules are re-applied.
+twice.  When a directory's override file changes, its access rules are re-applied;
+so are they to the nights of a run that changed in the scheduling database (an
+observer added, a new release date: ``ingest.schedule_changes``), checked every
+``schedule_check_seconds``.
 SIGTERM (or SIGINT) ends the loop after the current batch.
 """
 
@@ -36,6 +39,7 @@ from ingest.disk import DiskFile, instrument_dirs, night_of, scan_directory
 from ingest.loader import Loader
 from ingest.recompute import OverrideState, recompute, record_override_state
 from ingest.schedule import ScheduleSource
+from ingest.schedule_changes import ScheduleChanges, apply_schedule_changes
 from ingest.summary import IngestSummary
 
 log = logging.getLogger(__name__)
@@ -58,6 +62,8 @@ class PollResult:
     pending: int = 0
     summary: IngestSummary = field(default_factory=IngestSummary)
     recomputed: list[str] = field(default_factory=list)
+    #: the nights re-applied after a schedule change (``ingest.schedule_changes``)
+    schedule: ScheduleChanges | None = None
 
 
 class Watcher:
@@ -75,6 +81,7 @@ class Watcher:
         self._dir_mtimes: dict[tuple[Path, str], datetime | None] = {}
         self._overrides: dict[str, OverrideState] | None = None
         self._last_full_scan: float | None = None
+        self._last_schedule_check: float | None = None
 
     def close(self) -> None:
         self.loader.close()
@@ -221,6 +228,12 @@ class Watcher:
             result.recomputed.append(directory)
             log.info("override changed in %s: %d rows examined, %d changed",
                      directory, summary.examined, summary.changed)
+        if (self._last_schedule_check is None
+                or now - self._last_schedule_check >= self.config.schedule_check_seconds):
+            rules = self.loader.local.rules
+            result.schedule = apply_schedule_changes(
+                self.loader.connection(), rules, rules.all_runs())
+            self._last_schedule_check = now
         self._record_directories(
             [(r, d, n) for r, d, n in counts
              if not any(k[0] == r and k[1].startswith(d + "/") for k in self._pending)])
@@ -239,7 +252,8 @@ class Watcher:
                 result = self.poll_once(stop.is_set)
                 delay = 0.0
                 s = result.summary
-                if s.new or s.updated or s.rejected or result.recomputed:
+                if s.new or s.updated or s.rejected or result.recomputed or (
+                        result.schedule is not None and result.schedule.nights):
                     log.info("ingested %d new, %d updated, %d rejected; %d files pending",
                              s.new, s.updated, sum(s.rejected.values()), result.pending)
                 stop.wait(self.config.poll_seconds)
