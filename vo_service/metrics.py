@@ -113,7 +113,8 @@ class PoolMetrics:
     def left(self) -> None:
         self._in_use.dec()
 
-    def refused(self) -> None:
+    def refused(self, waited_s: float) -> None:
+        self._wait.observe(waited_s)
         self._timeouts.inc()
 
 
@@ -177,7 +178,8 @@ class Metrics:
             ["pool"], registry=registry, multiprocess_mode="livesum")
         self.pool_wait = Histogram(
             f"{PREFIX}_pool_admission_wait_seconds",
-            "Time a request waited for a pool's admission slot", ["pool"],
+            "Time a request waited for a pool's admission slot (admitted or refused)",
+            ["pool"],
             buckets=WAIT_BUCKETS, registry=registry)
         self.pool_timeouts = Counter(
             f"{PREFIX}_pool_admission_timeouts",

@@ -270,3 +270,62 @@ def test_alert_rules_use_metrics_that_exist(server) -> None:
                for suffix in ("total", "bucket", "count", "sum")}
     used = {name for expr in exprs for name in re.findall(r"lick_archive_[a-z_]+", expr)}
     assert used and used <= served, used - served
+
+
+def test_health_and_metrics_answer_while_queries_hold_every_slot(server) -> None:
+    """Slow queries take both slots of the query pool and more wait for them: /readyz
+    and /metrics answer at once (pools of their own), and the metrics show the full
+    pool, the waits and the refusals."""
+    import threading
+
+    from tests.service.test_fairness import SLOW, _busy_backends, _cancel_queries
+
+    env = {"LICK_ARCHIVE_DATABASE_QUERY_POOL_SIZE": "2",
+           "LICK_ARCHIVE_DATABASE_ADMISSION_WAIT_S": "2"}
+    with running_server(server.database, env) as small:
+        stop = threading.Event()
+        statuses: list[int] = []
+
+        def slow() -> None:
+            with httpx.Client(timeout=120) as client:
+                while not stop.is_set():
+                    statuses.append(client.get(f"{small.tap_url}/sync", params={
+                        "LANG": "ADQL", "QUERY": SLOW}).status_code)
+
+        threads = [threading.Thread(target=slow, daemon=True) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while _busy_backends(small) < 2:
+                assert time.monotonic() < deadline, "the slow queries did not start"
+                time.sleep(0.1)
+            time.sleep(2.5)  # some waiters have been refused by now
+            for _ in range(5):
+                started = time.perf_counter()
+                assert httpx.get(f"{small.base_url}/readyz", timeout=10).status_code == 200
+                assert time.perf_counter() - started < 1.0
+                started = time.perf_counter()
+                samples = scrape(small.base_url)
+                assert time.perf_counter() - started < 2.0
+            assert value(samples, "lick_archive_pool_in_use", pool="query") == 2
+            assert value(samples, "lick_archive_pool_size", pool="query") == 2
+            assert value(samples, "lick_archive_pool_admission_timeouts_total",
+                         pool="query") >= 1
+            # the refused waited their 2 s: observed above the 1 s bucket
+            waited = value(samples, "lick_archive_pool_admission_wait_seconds_count",
+                           pool="query") - value(
+                samples, "lick_archive_pool_admission_wait_seconds_bucket", pool="query",
+                le="1.0")
+            assert waited >= value(samples, "lick_archive_pool_admission_timeouts_total",
+                                   pool="query") >= 1
+            assert value(samples, "lick_archive_queries_total", mode="sync",
+                         outcome="unavailable") >= 1
+        finally:
+            stop.set()
+            deadline = time.monotonic() + 30
+            while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+                _cancel_queries(small)  # and those admitted meanwhile
+                for thread in threads:
+                    thread.join(timeout=0.2)
+        assert 503 in statuses and not [s for s in statuses if s not in (200, 400, 503)]

@@ -156,7 +156,7 @@ class Pool:
                 await self._admission.acquire()
         except TimeoutError:
             if self._metrics is not None:
-                self._metrics.refused()
+                self._metrics.refused(time.perf_counter() - started)
             raise TransientFault(
                 f"the service is busy ({self.name}: all {self.size} slots in use for "
                 f"{self.admission_wait_s:.0f} s); try again shortly",

@@ -64,7 +64,11 @@ async def query_response(request: Request, found: Services,
     pool for the result's whole life, start and first chunk in one call, cancel on
     disconnect, streaming of the rest (module docstring)."""
     pool = found.tap.pool
-    await pool.admit()
+    try:
+        await pool.admit()
+    except BaseException as exc:
+        found.metrics.query("sync", outcome_of(exc))
+        raise
     try:
         handle = CancelHandle()
         first, rest = await _cancel_on_disconnect(
