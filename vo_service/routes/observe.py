@@ -24,7 +24,7 @@ import secrets
 import time
 
 from starlette.datastructures import MutableHeaders
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vo_service.errors import FatalFault
@@ -40,8 +40,18 @@ DOWNLOAD_PREFIXES = ("/data/", "/soda/sync")
 
 
 def route_template(scope: Scope) -> str:
-    """The path template of the route that matched (bounded label values)."""
+    """The path template of the route that matched (bounded label values).
+
+    A request answered before routing (401 for bad credentials, 413 for a body too
+    large) is matched here against the app's routes, so that it counts under its
+    route too; only a path no route takes is ``unmatched``.
+    """
     route = scope.get("route")
+    if not isinstance(route, BaseRoute):
+        app = scope.get("app")
+        router = getattr(app, "router", None)
+        route = next((r for r in getattr(router, "routes", ())
+                      if r.matches(scope)[0] is not Match.NONE), None)
     if isinstance(route, BaseRoute):
         return str(getattr(route, "path", "") or UNMATCHED)
     return UNMATCHED
