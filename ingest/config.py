@@ -62,6 +62,7 @@ class IngestSettings:
     files of a night's instrument directory without ``--force``.  Every
     ``schedule_check_seconds`` the watcher compares the scheduling database's runs with
     those last applied and re-applies the access rules to the nights of changed runs.
+    It serves its Prometheus metrics on ``metrics_host``:``metrics_port`` (0: off).
     """
 
     roots: tuple[Path, ...] = ()
@@ -79,6 +80,8 @@ class IngestSettings:
     retry_max_seconds: float = 60.0
     prune_max_share: float = 0.5
     schedule_check_seconds: float = 300.0
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -37,6 +37,7 @@ from auth.identity import observing_night
 from ingest.config import IngestConfig, IngestError
 from ingest.disk import DiskFile, instrument_dirs, night_of, scan_directory
 from ingest.loader import Loader
+from ingest.metrics import WatchMetrics
 from ingest.recompute import OverrideState, recompute, record_override_state
 from ingest.schedule import ScheduleSource
 from ingest.schedule_changes import ScheduleChanges, apply_schedule_changes
@@ -244,13 +245,16 @@ class Watcher:
 
     # -- the loop
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, metrics: WatchMetrics | None = None) -> None:
         """Poll until ``stop`` is set; database errors back off and retry."""
         delay = 0.0
         while not stop.is_set():
             try:
                 result = self.poll_once(stop.is_set)
                 delay = 0.0
+                if metrics is not None:
+                    metrics.poll_done(result.summary, result.pending, len(result.recomputed),
+                                      len(result.schedule.nights) if result.schedule else 0)
                 s = result.summary
                 if s.new or s.updated or s.rejected or result.recomputed or (
                         result.schedule is not None and result.schedule.nights):
@@ -260,12 +264,16 @@ class Watcher:
             except IngestError as exc:
                 # A configuration problem (say, no schedule loaded): say so, keep trying
                 # slowly, so that the daemon recovers once the operator fixes it.
+                if metrics is not None:
+                    metrics.poll_failed("configuration")
                 self.loader.drop_connection()
                 self._overrides = None
                 delay = self.config.retry_max_seconds
                 log.error("%s; retrying in %.0f s", exc, delay)
                 stop.wait(delay)
             except (psycopg2.Error, OSError) as exc:
+                if metrics is not None:
+                    metrics.poll_failed("database_unavailable")
                 self.loader.drop_connection()
                 self._overrides = None
                 delay = min(max(delay * 2, 0.5), self.config.retry_max_seconds)
@@ -288,11 +296,15 @@ def watch(config: IngestConfig, dsn: str, *, stop: threading.Event | None = None
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, handle)
     watcher = Watcher(config, dsn, schedule=schedule)
-    log.info("watching %s every %.0f s", ", ".join(map(str, config.roots)),
-             config.poll_seconds)
+    metrics = WatchMetrics()
+    metrics.serve(config.metrics_host, config.metrics_port)
+    log.info("watching %s every %.0f s%s", ", ".join(map(str, config.roots)),
+             config.poll_seconds, f"; metrics on {config.metrics_host}:{config.metrics_port}"
+             if config.metrics_port else "")
     try:
-        watcher.run(stop)
+        watcher.run(stop, metrics)
     finally:
+        metrics.close()
         watcher.close()
         for number, handler in previous.items():
             signal.signal(number, handler)

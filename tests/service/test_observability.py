@@ -253,7 +253,8 @@ def test_metrics_only_for_the_monitoring_networks() -> None:
 
 
 def test_alert_rules_use_metrics_that_exist(server) -> None:
-    """conf/prometheus/lick-archive-alerts.yml names only metrics /metrics serves."""
+    """conf/prometheus/lick-archive-alerts.yml names only metrics that the service's
+    /metrics or the watcher's serve."""
     import re
 
     import yaml
@@ -266,7 +267,12 @@ def test_alert_rules_use_metrics_that_exist(server) -> None:
     assert len(exprs) >= 5 and all(rule.get("alert") for group in rules["groups"]
                                    for rule in group["rules"])
     httpx.get(f"{server.tap_url}/sync", params=TOP, timeout=60)  # a query has been counted
+    from prometheus_client import generate_latest
+
+    from ingest.metrics import WatchMetrics
+
     text = httpx.get(f"{server.base_url}/metrics").text
+    text += generate_latest(WatchMetrics().registry).decode()  # the watcher's
     served = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
     served |= {f"{name}_{suffix}" for name in served
                for suffix in ("total", "bucket", "count", "sum")}
