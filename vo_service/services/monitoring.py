@@ -19,6 +19,8 @@ import ipaddress
 import logging
 from collections.abc import Sequence
 
+import anyio
+import anyio.to_thread
 import psycopg2
 import psycopg2.extensions
 
@@ -40,6 +42,8 @@ class Monitoring:
     def __init__(self, pool: Pool, metrics: Metrics, clients: Sequence[str]) -> None:
         self.pool = pool
         self.metrics = metrics
+        #: one scrape rendered at a time (a thread of its own, no connection)
+        self._exposition = anyio.CapacityLimiter(1)
         try:
             self.clients = tuple(ipaddress.ip_network(c, strict=False) for c in clients)
         except ValueError as exc:
@@ -61,7 +65,9 @@ class Monitoring:
                             "the last ones are reported", exc)
             else:
                 self.metrics.set_archive(jobs, files, rejected)
-        return self.metrics.exposition()
+        # In multiprocess mode this reads every worker's files: off the event loop.
+        return await anyio.to_thread.run_sync(self.metrics.exposition,
+                                              limiter=self._exposition)
 
 
 def _read_figures(conn: psycopg2.extensions.connection
