@@ -252,9 +252,9 @@ def test_metrics_only_for_the_monitoring_networks() -> None:
         Monitoring(None, Metrics(), ("not-a-network",))  # type: ignore[arg-type]
 
 
-def test_alert_rules_use_metrics_that_exist(server) -> None:
-    """conf/prometheus/lick-archive-alerts.yml names only metrics that the service's
-    /metrics or the watcher's serve."""
+def test_alert_rules_and_dashboard_use_metrics_that_exist(server, archive) -> None:
+    """conf/prometheus/lick-archive-alerts.yml and conf/grafana's dashboard name only
+    metrics that the service's /metrics or the watcher's serve."""
     import re
 
     import yaml
@@ -266,7 +266,15 @@ def test_alert_rules_use_metrics_that_exist(server) -> None:
     exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
     assert len(exprs) >= 5 and all(rule.get("alert") for group in rules["groups"]
                                    for rule in group["rules"])
+    # and the sample Grafana dashboard's panels
+    dashboard = json.loads((PROJECT / "conf" / "grafana" /
+                            "lick-archive-dashboard.json").read_text())
+    panels = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    assert len(panels) >= 10
+    exprs += panels
     httpx.get(f"{server.tap_url}/sync", params=TOP, timeout=60)  # a query has been counted
+    did, _ = one(server.database, PUBLIC)  # and a download
+    assert httpx.get(f"{server.base_url}/data/file", params={"ID": did}).status_code == 200
     from prometheus_client import generate_latest
 
     from ingest.metrics import WatchMetrics
