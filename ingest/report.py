@@ -165,6 +165,10 @@ def print_report(lines: Sequence[ReportLine], console: Any, *, only_mismatches: 
     console.print(table)
     bad = sum(1 for line in lines if not line.ok)
     console.print(f"{len(lines)} night/instrument directories, {bad} with mismatches")
+    orphaned = sum(line.orphaned for line in lines)
+    if orphaned:
+        console.print(f"{orphaned} recorded files are gone from disk: `lick-archive ingest "
+                      "prune` lists them (and removes them with --apply)")
 
 
 def print_summary(summary: IngestSummary, console: Any) -> None:

@@ -83,10 +83,16 @@ def test_prune_reports_then_removes_within_the_share(archive_tree, database) -> 
         ("2012-01/24/shane/r0299.fits", "rejected")]
     assert dry.gone == 5 and dry.refused == 2
 
-    # the CLI: a dry run by default, exit status 3 while something is refused
+    # the report counts them and points at prune
     env = {**cli_env(database), "LICK_ARCHIVE_DATABASE_URL": embedded_url(
         database, "test_housekeeping"), "LICK_ARCHIVE_INGEST_ROOTS": str(root),
         "LICK_ARCHIVE_INGEST_SCHEDULE_SCHEMA": "sched"}
+    report = subprocess.run([sys.executable, "-m", "vo_service.cli", "ingest", "report"],
+                            env={**env, "COLUMNS": "200"}, cwd=PROJECT, capture_output=True,
+                            text=True, timeout=120)
+    assert report.returncode == 0, report.stderr
+    assert "5 recorded files are gone from disk" in report.stdout, report.stdout
+    # the CLI: a dry run by default, exit status 3 while something is refused
     shown = subprocess.run([sys.executable, "-m", "vo_service.cli", "ingest", "prune"],
                            env=env, cwd=PROJECT, capture_output=True, text=True, timeout=120)
     assert shown.returncode == 3, shown.stderr
