@@ -31,6 +31,7 @@ import psycopg2
 import psycopg2.extensions
 
 from vo_service.errors import TransientFault
+from vo_service.logs import REQUEST_ID
 from vo_service.uws.errors import ExecutionFailed
 from vo_service.uws.events import PhaseEvents
 from vo_service.uws.model import ErrorSummary, ErrorType, Job, JobResult, Phase
@@ -404,7 +405,12 @@ class JobRunner:
         job = self.store.claim_next(self.runner_key)
         if job is None:
             return None
-        finished = self._execute(job)
+        # every line logged while the job runs names it, as a request's lines name it
+        token = REQUEST_ID.set(f"job-{job.job_id}")
+        try:
+            finished = self._execute(job)
+        finally:
+            REQUEST_ID.reset(token)
         if self.on_finished is not None:
             self.on_finished(finished.phase.value if finished is not None else "ABORTED")
         return finished
