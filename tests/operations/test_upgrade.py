@@ -1,6 +1,7 @@
-"""Upgrades: a database created at the first Alembic revision and filled with the
-archive's rows is upgraded by `lick-archive db init` to head without losing a row, and
-the service then starts on it and answers as on a database created at head."""
+"""Upgrades: a database created at the first Alembic revision and filled, release after
+release, with the archive's rows (frames, then accounts, jobs and ingest records) is
+upgraded by `lick-archive db init` to head without losing a row, and the service then
+starts on it and answers as on a database created at head."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ from tests.conftest import (
 from vo_service.database import setup
 
 FIRST = "0001_foundation"
+#: Revisions at which the test database is filled: the first, then one with every
+#: schema (auth, uws, ingest) that later ones change.
+STAGES = (FIRST, "0004_uws")
 DBNAME = "test_upgrade_from_first"
 
 
@@ -38,8 +42,40 @@ def _columns(cur, table: str) -> list[str]:
 
 def _tables(cur) -> list[str]:
     cur.execute("SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname IN "
-                "('ivoa', 'lick') ORDER BY 1")
+                "('ivoa', 'lick', 'auth', 'uws', 'ingest') ORDER BY 1")
     return [row[0] for row in cur.fetchall()]
+
+
+def _copy_new_tables(source_dsn: str, target_dsn: str, done: dict[str, list[str]]
+                     ) -> dict[str, list[str]]:
+    """Copy the rows of the tables that exist in the target, were not copied yet and are
+    empty (not seeded by a migration), in the columns both have; foreign keys and
+    triggers are off for the copy (superuser)."""
+    source = psycopg2.connect(source_dsn)
+    target = psycopg2.connect(target_dsn)
+    copied: dict[str, list[str]] = {}
+    try:
+        with source.cursor() as src, target.cursor() as dst:
+            dst.execute("SET session_replication_role = replica")
+            for table in _tables(dst):
+                qualified = sql.SQL(".").join(map(sql.Identifier, table.split(".")))
+                dst.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(qualified))
+                if table in done or dst.fetchone()[0]:  # seeded by its migration
+                    continue
+                columns = [c for c in _columns(dst, table) if c in set(_columns(src, table))]
+                buffer = io.StringIO()
+                names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+                src.copy_expert(sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT").format(
+                    names, qualified).as_string(src), buffer)
+                buffer.seek(0)
+                dst.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN").format(
+                    qualified, names).as_string(dst), buffer)
+                copied[table] = columns
+        target.commit()
+    finally:
+        source.close()
+        target.close()
+    return copied
 
 
 def _digest(dsn: str, table: str, columns: list[str]) -> tuple:
@@ -69,37 +105,31 @@ def test_upgrade_from_the_first_revision_keeps_every_row(database: TestDatabase,
         cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
             sql.Identifier(DBNAME)))
     conn.close()
+    # a job with its parameters in the archive to copy
+    created = httpx.post(f"{server.tap_url}/async", data={
+        "LANG": "ADQL", "QUERY": "SELECT TOP 1 obs_id FROM ivoa.obscore"})
+    assert created.status_code == 303
     target = setup.database_target(database.settings, DBNAME)
     # the database as the first release's `db init` left it: extensions, revision 0001
     setup._ensure_embedded_roles_and_databases(cluster, target, (DBNAME,))
-    setup.run_migrations(target.owner_dsn, FIRST)
-    assert fetch(target.owner_dsn, "SELECT version_num FROM alembic_version") == [(FIRST,)]
-
-    # filled with the archive's rows (the demo archive ingested at head), column by column
-    source = psycopg2.connect(database.owner_dsn)
-    old = psycopg2.connect(target.owner_dsn)
     copied: dict[str, list[str]] = {}
-    try:
-        with source.cursor() as src, old.cursor() as dst:
-            for table in _tables(dst):
-                columns = [c for c in _columns(dst, table) if c in set(_columns(src, table))]
-                buffer = io.StringIO()
-                names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-                qualified = sql.SQL(".").join(map(sql.Identifier, table.split(".")))
-                src.copy_expert(sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT").format(
-                    names, qualified).as_string(src), buffer)
-                buffer.seek(0)
-                dst.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN").format(
-                    qualified, names).as_string(dst), buffer)
-                copied[table] = columns
-        old.commit()
-    finally:
-        source.close()
-        old.close()
-    assert copied["lick.files"] and copied["ivoa.obscore"]
-    before = {table: _digest(target.owner_dsn, table, columns)
-              for table, columns in copied.items()}
+    before: dict[str, tuple] = {}
+    for stage, revision in enumerate(STAGES):
+        # filled, release after release, with the archive's rows (the demo archive, its
+        # users and jobs, as the suite made them at head), column by column
+        setup.run_migrations(target.owner_dsn, revision)
+        assert fetch(target.owner_dsn, "SELECT version_num FROM alembic_version") == [
+            (revision,)]
+        new = _copy_new_tables(database.owner_dsn, cluster.dsn(setup.SUPERUSER, DBNAME),
+                               copied)
+        copied.update(new)
+        before.update({table: _digest(target.owner_dsn, table, columns)
+                       for table, columns in new.items()})
+        assert stage > 0 or set(copied) == {"ivoa.obscore", "lick.files"}
+    assert {"auth.users", "uws.jobs", "ingest.rejected_files"} <= set(copied)
     assert before["lick.files"][0] > 100
+    for table in ("auth.users", "uws.jobs", "uws.parameters", "ingest.rejected_files"):
+        assert before[table][0] > 0, table
 
     # the operator's upgrade: `lick-archive db init` on the new release
     env = {**cli_env(database), **database_env(database, TestDatabase(database.settings,
