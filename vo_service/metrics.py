@@ -13,7 +13,7 @@ reason (the watcher may run on another machine) — are read at scrape time by
 
 ``serve --workers N`` runs several processes: prometheus_client's **multiprocess
 mode** (``PROMETHEUS_MULTIPROC_DIR``, set by ``serve`` to a directory of its own under
-``<data_dir>/run/metrics`` before anything imports prometheus_client) keeps each
+``<data_dir>/run/metrics/<host>-<pid>`` before any metric exists) keeps each
 process's values in memory-mapped files, and whichever worker answers a scrape sums
 them all; gauges of processes that ended are dropped (:func:`drop_dead_processes`).
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -63,16 +64,18 @@ def multiprocess_dir() -> Path | None:
 
 
 def prepare_multiprocess_dir(run_dir: Path) -> Path:
-    """A fresh, empty metrics directory for this server (``run_dir/metrics/<pid>``);
-    those of servers that are no longer running are removed.  Each server has its own,
-    so that several on one data directory (tests, two instances) keep their figures
-    apart."""
+    """A fresh, empty metrics directory for this server (``run_dir/metrics/<host>-<pid>``);
+    those of this host's servers that are no longer running are removed.  Each server
+    has its own, so that several on one data directory (tests, two instances, a data
+    directory shared between hosts) keep their figures apart."""
     parent = run_dir / "metrics"
     parent.mkdir(parents=True, exist_ok=True)
+    host = socket.gethostname()
     for old in parent.iterdir():
-        if old.name.isdigit() and not _alive(int(old.name)):
+        owner, _, pid = old.name.rpartition("-")
+        if owner == host and pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
-    own = parent / str(os.getpid())
+    own = parent / f"{host}-{os.getpid()}"
     shutil.rmtree(own, ignore_errors=True)
     own.mkdir()
     return own
