@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEMO_DIR := var/demo-archive
 export LICK_ARCHIVE_CONFIG ?= conf/lick-archive.toml
 
-.PHONY: demo test setup system-packages lint clean bench
+.PHONY: demo test setup system-packages lint docs clean bench
 
 system-packages:
 	scripts/install-system-packages
@@ -31,7 +31,12 @@ lint: setup
 	$(BIN)/mypy vo_service tap_schema ingest auth
 	$(BIN)/lint-imports
 
-test: lint
+# The documentation site (mkdocs.yml) into build/site; strict: a warning (a broken link,
+# a configuration key without its text) fails the build, and so `make test`.
+docs: setup
+	$(BIN)/mkdocs build --strict --quiet
+
+test: lint docs
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: setup

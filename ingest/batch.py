@@ -30,7 +30,7 @@ from ingest.access import AccessDecision, decide_access, read_overrides
 from ingest.config import IngestConfig, IngestError
 from ingest.disk import DiskFile, night_of
 from ingest.lifetime import end_with
-from ingest.schedule import PostgresSchedule, ScheduleSource
+from ingest.schedule import PostgresSchedule, Run, ScheduleSource
 from ingest.store import BatchWriter, Rejected, Row
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,19 @@ class AccessRules:
         if callable(invalidate):
             invalidate()
 
+    def all_runs(self) -> Sequence[Run]:
+        """Every run of the scheduling database, read afresh."""
+        try:
+            return self.schedule.all_runs()
+        except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName) as exc:
+            raise self._no_schedule(exc) from exc
+
+    def _no_schedule(self, exc: psycopg2.Error) -> IngestError:
+        return IngestError(
+            f"the scheduling database has no observers/runs tables in schema "
+            f"{self.config.schedule_schema!r}: load a schedule (lick-archive demo-data "
+            f"loads the synthetic one) or set [schedule] dsn ({exc.pgerror or exc})")
+
     def close(self) -> None:
         if isinstance(self._schedule, PostgresSchedule):
             self._schedule.close()
@@ -121,11 +134,7 @@ class AccessRules:
         try:
             runs, observers = self.schedule.runs_on(night), self.schedule.observers()
         except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName) as exc:
-            raise IngestError(
-                f"the scheduling database has no observers/runs tables in schema "
-                f"{self.config.schedule_schema!r}: load a schedule (lick-archive demo-data "
-                f"loads the synthetic one) or set [schedule] dsn ({exc.pgerror or exc})"
-            ) from exc
+            raise self._no_schedule(exc) from exc
         return decide_access(
             night=night, filename=filename, instrument_dir=instrument_dir,
             telescope=self.config.telescope_of(instrument_dir), frame_type=frame_type,

@@ -57,6 +57,12 @@ class IngestSettings:
     every directory of the archive every ``rescan_seconds`` and always rescans the
     last ``active_nights`` nights; after a database failure it retries with a
     backoff capped at ``retry_max_seconds``.
+
+    ``ingest prune`` refuses to remove more than ``prune_max_share`` of the recorded
+    files of a night's instrument directory without ``--force``.  Every
+    ``schedule_check_seconds`` the watcher compares the scheduling database's runs with
+    those last applied and re-applies the access rules to the nights of changed runs.
+    It serves its Prometheus metrics on ``metrics_host``:``metrics_port`` (0: off).
     """
 
     roots: tuple[Path, ...] = ()
@@ -72,6 +78,10 @@ class IngestSettings:
     rescan_seconds: float = 3600.0
     active_nights: int = 2
     retry_max_seconds: float = 60.0
+    prune_max_share: float = 0.5
+    schedule_check_seconds: float = 300.0
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +120,8 @@ class IngestConfig(IngestSettings):
             raise ValueError("workers must be at least 1")
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if not 0.0 <= self.prune_max_share <= 1.0:
+            raise ValueError("prune_max_share must be between 0 and 1")
 
     def __reduce__(self) -> tuple[object, ...]:
         # MappingProxyType does not pickle; rebuild from plain dicts in the worker.

@@ -57,12 +57,34 @@ def _wanted(relative: str, prefixes: Sequence[str]) -> bool:
         p == "" or relative == p or relative.startswith(p + "/") for p in prefixes)
 
 
-def ingest_report(config: IngestConfig, dsn: str, paths: Sequence[Path | str] = (),
-                  ) -> list[ReportLine]:
-    """Compare disk and database for the whole archive, or below ``paths``."""
+@dataclass(frozen=True)
+class Comparison:
+    """The archive disk and the database side by side (below some paths)."""
+
+    #: path -> (size, mtime) of the archive files on disk
+    disk: dict[str, tuple[int, datetime]]
+    #: path -> (table: "files" or "rejected", size, mtime) of the recorded files
+    recorded: dict[str, tuple[str, int, datetime]]
+    #: instrument directory -> the watcher's last scan
+    watched: dict[str, datetime]
+    #: the roots that could not be listed (an NFS mount that is not there)
+    unreadable_roots: tuple[Path, ...] = ()
+
+
+def compare(config: IngestConfig, dsn: str, paths: Sequence[Path | str] = ()) -> Comparison:
+    """Scan the disk (whole archive, or below ``paths``) and read what the database
+    records; the one comparison behind the report and ``ingest prune``."""
     prefixes = _prefixes(paths, config)
     disk: dict[str, tuple[int, datetime]] = {}
+    unreadable = []
     for root in config.roots:
+        try:
+            if not root.is_dir() or not any(root.iterdir()):
+                unreadable.append(root)
+                continue
+        except OSError:
+            unreadable.append(root)
+            continue
         for directory in instrument_dirs(root, config):
             if not (_wanted(directory, prefixes)
                     or any(p.startswith(directory + "/") for p in prefixes)):
@@ -89,7 +111,14 @@ def ingest_report(config: IngestConfig, dsn: str, paths: Sequence[Path | str] = 
         conn.rollback()
     finally:
         conn.close()
+    return Comparison(disk, recorded, watched, tuple(unreadable))
 
+
+def ingest_report(config: IngestConfig, dsn: str, paths: Sequence[Path | str] = (),
+                  ) -> list[ReportLine]:
+    """Compare disk and database for the whole archive, or below ``paths``."""
+    found = compare(config, dsn, paths)
+    disk, recorded, watched = found.disk, found.recorded, found.watched
     counts: dict[tuple[date, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for path in disk.keys() | recorded.keys():
         night = night_of(path)
@@ -136,6 +165,10 @@ def print_report(lines: Sequence[ReportLine], console: Any, *, only_mismatches: 
     console.print(table)
     bad = sum(1 for line in lines if not line.ok)
     console.print(f"{len(lines)} night/instrument directories, {bad} with mismatches")
+    orphaned = sum(line.orphaned for line in lines)
+    if orphaned:
+        console.print(f"{orphaned} recorded files are gone from disk: `lick-archive ingest "
+                      "prune` lists them (and removes them with --apply)")
 
 
 def print_summary(summary: IngestSummary, console: Any) -> None:

@@ -65,6 +65,10 @@ class ScheduleSource(Protocol):
         """Every run (any telescope) whose nights include ``night``."""
         ...
 
+    def all_runs(self) -> Sequence[Run]:
+        """Every run (to notice changes: ``ingest.schedule_changes``)."""
+        ...
+
 
 class StaticSchedule:
     """A schedule held in memory: for dry runs, tools and pure tests."""
@@ -78,6 +82,9 @@ class StaticSchedule:
 
     def runs_on(self, night: date) -> Sequence[Run]:
         return tuple(r for r in self._runs if r.first_night <= night <= r.last_night)
+
+    def all_runs(self) -> Sequence[Run]:
+        return self._runs
 
 
 _SCHEMA_SQL = """
@@ -207,28 +214,34 @@ class PostgresSchedule:
             self._observers = tuple(Observer(*row) for row in rows)
         return self._observers
 
-    def runs_on(self, night: date) -> Sequence[Run]:
-        cached = self._nights.get(night)
-        if cached is not None:
-            return cached
+    def _runs(self, where: str, args: Sequence[object]) -> tuple[Run, ...]:
         rows = self._query(
             sql.SQL(
                 "SELECT r.run_id, r.telescope, r.first_night, r.last_night, r.release_date,"
                 " r.program, coalesce(array_agg(o.obid ORDER BY o.obid)"
                 " FILTER (WHERE o.obid IS NOT NULL), '{{}}')"
                 " FROM {s}.runs r LEFT JOIN {s}.run_observers o USING (run_id)"
-                " WHERE r.first_night <= %s AND %s <= r.last_night"
-                " GROUP BY r.run_id ORDER BY r.run_id"
+                f" {where} GROUP BY r.run_id ORDER BY r.run_id"
             ).format(s=sql.Identifier(self._schema)),
-            (night, night),
+            args,
         )
-        runs = tuple(
+        return tuple(
             Run(run_id=row[0], telescope=row[1], first_night=row[2], last_night=row[3],
                 release_date=row[4], program=row[5], observer_ids=tuple(row[6]))
             for row in rows
         )
+
+    def runs_on(self, night: date) -> Sequence[Run]:
+        cached = self._nights.get(night)
+        if cached is not None:
+            return cached
+        runs = self._runs("WHERE r.first_night <= %s AND %s <= r.last_night", (night, night))
         self._nights[night] = runs
         return runs
+
+    def all_runs(self) -> Sequence[Run]:
+        """Every run, read afresh (not cached: the watcher asks to see changes)."""
+        return self._runs("", ())
 
     def invalidate(self) -> None:
         self._observers = None

@@ -11,7 +11,10 @@ Complete files go through the same `Loader` as bulk ingest, straight into Postgr
 A database outage is an ordinary event: the poll fails, nothing of the failed batch
 is committed, the connection is dropped and the poll retried with an exponential
 backoff; files are matched by path, size and mtime, so nothing is lost or written
-twice.  When a directory's override file changes, its access rules are re-applied.
+twice.  When a directory's override file changes, its access rules are re-applied;
+so are they to the nights of a run that changed in the scheduling database (an
+observer added, a new release date: ``ingest.schedule_changes``), checked every
+``schedule_check_seconds``.
 SIGTERM (or SIGINT) ends the loop after the current batch.
 """
 
@@ -34,8 +37,10 @@ from auth.identity import observing_night
 from ingest.config import IngestConfig, IngestError
 from ingest.disk import DiskFile, instrument_dirs, night_of, scan_directory
 from ingest.loader import Loader
+from ingest.metrics import WatchMetrics
 from ingest.recompute import OverrideState, recompute, record_override_state
 from ingest.schedule import ScheduleSource
+from ingest.schedule_changes import ScheduleChanges, apply_schedule_changes
 from ingest.summary import IngestSummary
 
 log = logging.getLogger(__name__)
@@ -58,6 +63,8 @@ class PollResult:
     pending: int = 0
     summary: IngestSummary = field(default_factory=IngestSummary)
     recomputed: list[str] = field(default_factory=list)
+    #: the nights re-applied after a schedule change (``ingest.schedule_changes``)
+    schedule: ScheduleChanges | None = None
 
 
 class Watcher:
@@ -75,6 +82,7 @@ class Watcher:
         self._dir_mtimes: dict[tuple[Path, str], datetime | None] = {}
         self._overrides: dict[str, OverrideState] | None = None
         self._last_full_scan: float | None = None
+        self._last_schedule_check: float | None = None
 
     def close(self) -> None:
         self.loader.close()
@@ -221,6 +229,12 @@ class Watcher:
             result.recomputed.append(directory)
             log.info("override changed in %s: %d rows examined, %d changed",
                      directory, summary.examined, summary.changed)
+        if (self._last_schedule_check is None
+                or now - self._last_schedule_check >= self.config.schedule_check_seconds):
+            rules = self.loader.local.rules
+            result.schedule = apply_schedule_changes(
+                self.loader.connection(), rules, rules.all_runs())
+            self._last_schedule_check = now
         self._record_directories(
             [(r, d, n) for r, d, n in counts
              if not any(k[0] == r and k[1].startswith(d + "/") for k in self._pending)])
@@ -231,27 +245,35 @@ class Watcher:
 
     # -- the loop
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, metrics: WatchMetrics | None = None) -> None:
         """Poll until ``stop`` is set; database errors back off and retry."""
         delay = 0.0
         while not stop.is_set():
             try:
                 result = self.poll_once(stop.is_set)
                 delay = 0.0
+                if metrics is not None:
+                    metrics.poll_done(result.summary, result.pending, len(result.recomputed),
+                                      len(result.schedule.nights) if result.schedule else 0)
                 s = result.summary
-                if s.new or s.updated or s.rejected or result.recomputed:
+                if s.new or s.updated or s.rejected or result.recomputed or (
+                        result.schedule is not None and result.schedule.nights):
                     log.info("ingested %d new, %d updated, %d rejected; %d files pending",
                              s.new, s.updated, sum(s.rejected.values()), result.pending)
                 stop.wait(self.config.poll_seconds)
             except IngestError as exc:
                 # A configuration problem (say, no schedule loaded): say so, keep trying
                 # slowly, so that the daemon recovers once the operator fixes it.
+                if metrics is not None:
+                    metrics.poll_failed("configuration")
                 self.loader.drop_connection()
                 self._overrides = None
                 delay = self.config.retry_max_seconds
                 log.error("%s; retrying in %.0f s", exc, delay)
                 stop.wait(delay)
             except (psycopg2.Error, OSError) as exc:
+                if metrics is not None:
+                    metrics.poll_failed("database_unavailable")
                 self.loader.drop_connection()
                 self._overrides = None
                 delay = min(max(delay * 2, 0.5), self.config.retry_max_seconds)
@@ -274,11 +296,15 @@ def watch(config: IngestConfig, dsn: str, *, stop: threading.Event | None = None
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, handle)
     watcher = Watcher(config, dsn, schedule=schedule)
-    log.info("watching %s every %.0f s", ", ".join(map(str, config.roots)),
-             config.poll_seconds)
+    metrics = WatchMetrics()
+    metrics.serve(config.metrics_host, config.metrics_port)
+    log.info("watching %s every %.0f s%s", ", ".join(map(str, config.roots)),
+             config.poll_seconds, f"; metrics on {config.metrics_host}:{config.metrics_port}"
+             if config.metrics_port else "")
     try:
-        watcher.run(stop)
+        watcher.run(stop, metrics)
     finally:
+        metrics.close()
         watcher.close()
         for number, handler in previous.items():
             signal.signal(number, handler)

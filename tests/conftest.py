@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,17 @@ from vo_service.database import setup
 from vo_service.settings import Settings, load_settings
 
 PROJECT = Path(__file__).resolve().parent.parent
+#: The request id every VOTable error document carries (random per request).
+_REQUEST_ID_INFO = re.compile(rb'<INFO name="request_id" value="[0-9a-f]{16}"/>')
+
+
+def without_request_id(body: bytes | str) -> bytes:
+    """An error document without its request id, so that the answers to two requests
+    can be compared byte for byte (a hidden dataset must answer like a missing one)."""
+    raw = body.encode() if isinstance(body, str) else body
+    stripped, count = _REQUEST_ID_INFO.subn(b"", raw)
+    assert count <= 1, "an error document names one request"
+    return stripped
 
 
 @dataclass

@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute
 from vo_service.database.errors import database_fault
 from vo_service.errors import FatalFault, ServiceError
 from vo_service.factory import Factory
-from vo_service.routes import datalink, downloads, registry, sia, soda, tap, vosi
+from vo_service.routes import datalink, downloads, health, registry, sia, soda, tap, vosi
 from vo_service.routes.authn import AuthenticationMiddleware
 from vo_service.routes.common import BodyLimit
 from vo_service.routes.observe import RequestLog
@@ -62,6 +62,7 @@ async def _database_error(request: Request, exc: Exception) -> Response:
 
 def routes(settings: Settings, instrument_dirs: tuple[str, ...]) -> list[BaseRoute]:
     return [
+        *health.routes(),
         *vosi.routes(),
         *tap.routes(),
         *datalink.routes(),
@@ -101,6 +102,6 @@ def create_app(settings: Settings, *, instrument_dirs: tuple[str, ...] = (),
     )
     app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(BodyLimit, max_bytes=settings.service.max_body_bytes)
-    app.add_middleware(RequestLog)
+    app.add_middleware(RequestLog, metrics=built.metrics)
     return app
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from vo_service import logs
 from vo_service.database import setup
+from vo_service.database.backup import BackupError
 from vo_service.database.cluster import ClusterError
 from vo_service.settings import (
     CONFIG_ENV,
@@ -99,18 +100,64 @@ def service_app(settings: Settings | None = None) -> Starlette:
     from vo_service.commands.ingest_commands import ingest_config
 
     if settings is None:  # a worker process of `serve --workers N`
-        logs.configure()
         settings = load_settings(default_config_path())
+        logs.configure(json_lines=settings.service.log_format == "json")
     archive = ingest_config(settings)
     return create_app(settings, instrument_dirs=tuple(archive.instrument_dirs),
                       archive_roots=archive.roots)
 
 
+def _config_files(args: argparse.Namespace) -> tuple[Path, ...]:
+    """The configuration in use: the TOML file and the instruments file beside it."""
+    path = args.config or default_config_path()
+    if path is None:
+        return ()
+    return (path, path.resolve().parent / "instruments.toml")
+
+
+def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    from vo_service.database.backup import backup
+
+    manifest = backup(settings, args.directory.resolve(), _config_files(args))
+    rows = sum(manifest.counts.values())
+    print(f"backup written to {args.directory}: schema {manifest.revision}, {rows} rows in "
+          f"{len(manifest.counts)} tables, {manifest.job_files} job result files, "
+          f"configuration: {', '.join(manifest.config_files) or 'none'}")
+    return 0
+
+
+def _restore(settings: Settings, args: argparse.Namespace) -> int:
+    from vo_service.database.backup import CONFIG, restore
+
+    manifest = restore(settings, args.directory.resolve(), force=args.force)
+    print(f"restored the backup of {manifest.created} (schema {manifest.revision}, now "
+          f"upgraded to this release's); every table has its rows back. The configuration "
+          f"saved with it is in {args.directory / CONFIG}: compare it with "
+          f"{args.config or default_config_path()}")
+    return 0
+
+
+def _metrics_directory(settings: Settings) -> None:
+    """prometheus_client's multiprocess mode for this server and its workers: a fresh
+    directory of its own, named before anything creates a metric (vo_service.metrics)."""
+    from vo_service.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+
+    os.environ[MULTIPROC_ENV] = str(prepare_multiprocess_dir(settings.data_dir / "run"))
+    from prometheus_client import values  # chosen at its import: make sure of it
+
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    setup.initialize(settings)
     service = settings.service
+    if service.log_format not in ("json", "text"):
+        raise SettingsError("configuration key service.log_format: json or text, not "
+                            f"{service.log_format!r}")
+    logs.configure(json_lines=service.log_format == "json")
+    _metrics_directory(settings)
+    setup.initialize(settings)
     workers = args.workers or service.workers
     trusted = ",".join(service.trusted_proxies)
     options = dict(
@@ -120,6 +167,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         timeout_keep_alive=int(service.keepalive_timeout_s),
         h11_max_incomplete_event_size=service.max_header_bytes,
         limit_concurrency=service.max_connections, access_log=False,
+        log_config=None,  # uvicorn's lines go through our (JSON) handler
         timeout_graceful_shutdown=10)
     if workers <= 1:
         uvicorn.run(service_app(settings), **options)  # type: ignore[arg-type]
@@ -157,6 +205,17 @@ def _parser() -> argparse.ArgumentParser:
                        "docs/architecture.md says how many for how many cores")
     serve.set_defaults(handler=_serve)
 
+    backup = commands.add_parser(
+        "backup", help="write the database (pg_dump), job results and configuration to DIR")
+    backup.add_argument("directory", type=Path)
+    backup.set_defaults(handler=_backup)
+    restore = commands.add_parser(
+        "restore", help="restore a backup DIR into this (fresh) instance and check it")
+    restore.add_argument("directory", type=Path)
+    restore.add_argument("--force", action="store_true",
+                         help="replace an existing archive database and job results")
+    restore.set_defaults(handler=_restore)
+
     from vo_service import commands as extra
 
     extra.register(commands)
@@ -170,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config or default_config_path())
         handler: Handler = args.handler
         return handler(settings, args)
-    except (SettingsError, ClusterError, setup.DatabaseSetupError) as exc:
+    except (SettingsError, ClusterError, setup.DatabaseSetupError, BackupError) as exc:
         print(f"lick-archive: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

@@ -60,6 +60,11 @@ class TransientFault(ServiceError):
     status = 503
 
 
+class QueryTimeout(TransientFault):
+    """A query ran into its statement timeout (a TransientFault to the client; told
+    apart for the metrics of query outcomes)."""
+
+
 class FatalFault(ServiceError):
     """Something broke on our side; the message is safe to show, details are logged."""
 
@@ -67,12 +72,16 @@ class FatalFault(ServiceError):
     status = 500
 
 
-def error_votable(message: str, fault: str | None = None) -> bytes:
-    """A DALI error document."""
+def error_votable(message: str, fault: str | None = None, request_id: str = "") -> bytes:
+    """A DALI error document; ``request_id`` (the one in the server's log lines) is
+    added as an ``INFO name="request_id"`` so a report can name the request."""
     root = etree.Element(f"{{{VOTABLE_NS}}}VOTABLE", nsmap={None: VOTABLE_NS})
     root.set("version", "1.4")
     resource = etree.SubElement(root, f"{{{VOTABLE_NS}}}RESOURCE", type="results")
     info = etree.SubElement(resource, f"{{{VOTABLE_NS}}}INFO", name="QUERY_STATUS",
                             value="ERROR")
     info.text = xml_text(f"{fault}: {message}" if fault else message)
+    if request_id:
+        etree.SubElement(resource, f"{{{VOTABLE_NS}}}INFO", name="request_id",
+                         value=request_id)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

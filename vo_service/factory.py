@@ -21,12 +21,14 @@ import anyio
 from vo_service.database.pool import Pool
 from vo_service.database.replicas import Replicas
 from vo_service.database.setup import DatabaseTarget, database_target
+from vo_service.metrics import Metrics
 from vo_service.services.datalink import DataLinkService, LinkUrls
 from vo_service.services.datasets import DatasetLookup
 from vo_service.services.downloads import Downloads
 from vo_service.services.health import Health
 from vo_service.services.housekeeping import Housekeeping
 from vo_service.services.identity import IdentityService
+from vo_service.services.monitoring import Monitoring
 from vo_service.services.oai import OaiService
 from vo_service.services.previews import PreviewCache
 from vo_service.services.registry import (
@@ -68,6 +70,7 @@ class Pools:
     background: Pool  # runner bookkeeping and housekeeping, owner role
     registry: Pool    # /oai and /coverage requests, publishing, owner role
     coverage: Pool    # computing the coverage as an anonymous client, query role (primary)
+    monitor: Pool     # the database figures of /metrics, owner role
     #: queries with uploads, on the primary, when the query pools read from standbys
     #: (sync requests, and async jobs: each its own)
     uploads: Pool | None = None
@@ -76,8 +79,8 @@ class Pools:
 
     def all(self) -> tuple[Pool, ...]:
         pools = (self.query, self.probe, self.identity, self.uws, self.pages, self.datasets,
-                 self.jobs, self.background, self.registry, self.coverage, self.uploads,
-                 self.job_uploads, self.schedule)
+                 self.jobs, self.background, self.registry, self.coverage, self.monitor,
+                 self.uploads, self.job_uploads, self.schedule)
         return tuple(pool for pool in pools if pool is not None)
 
 
@@ -114,6 +117,9 @@ class Services:
     registry: RegistryStore
     #: the MOC files of /coverage, kept until the coverage changes
     coverage_files: CoverageFiles
+    #: Prometheus metrics (``/metrics``)
+    metrics: Metrics
+    monitoring: Monitoring
 
     @property
     def base_url(self) -> str:
@@ -121,37 +127,39 @@ class Services:
 
 
 def build_pools(settings: Settings, target: DatabaseTarget,
-                replicas: Replicas | None = None) -> Pools:
+                replicas: Replicas | None = None, metrics: Metrics | None = None) -> Pools:
     """The pools; with ``replicas``, the read-only purposes read from standbys."""
     db = settings.database
     wait = db.admission_wait_s
     owner, query = target.owner_dsn, target.query_dsn
     runner_threads = settings.uws.runner_threads
+
+    def pool(name: str, dsn: str, size: int, admission_wait_s: float = wait,
+             replicas: Replicas | None = None, session_dsn: str | None = None) -> Pool:
+        return Pool(name, dsn, size, admission_wait_s=admission_wait_s, replicas=replicas,
+                    session_dsn=session_dsn, metrics=metrics)
+
     return Pools(
-        query=Pool("query", query, db.query_pool_size, admission_wait_s=wait,
-                   replicas=replicas),
-        probe=Pool("probe", query, 2, admission_wait_s=5.0, replicas=replicas),
-        identity=Pool("identity", owner, db.identity_pool_size, admission_wait_s=wait),
-        uws=Pool("uws", owner, db.uws_pool_size, admission_wait_s=wait),
-        pages=Pool("pages", owner, db.pages_pool_size, admission_wait_s=wait),
-        datasets=Pool("datasets", query, db.datasets_pool_size, admission_wait_s=wait,
-                      replicas=replicas),
-        jobs=Pool("jobs", query, runner_threads, admission_wait_s=wait,
-                  replicas=replicas),
+        query=pool("query", query, db.query_pool_size, replicas=replicas),
+        probe=pool("probe", query, 2, admission_wait_s=5.0, replicas=replicas),
+        identity=pool("identity", owner, db.identity_pool_size),
+        uws=pool("uws", owner, db.uws_pool_size),
+        pages=pool("pages", owner, db.pages_pool_size),
+        datasets=pool("datasets", query, db.datasets_pool_size, replicas=replicas),
+        jobs=pool("jobs", query, runner_threads, replicas=replicas),
         # runner threads, its monitor and sweeper, housekeeping, the registry refresher
         # and the secret
-        background=Pool("background", owner, runner_threads + 4, admission_wait_s=wait,
+        background=pool("background", owner, runner_threads + 4,
                         session_dsn=target.session_dsn),
-        registry=Pool("registry", owner, settings.registry.pool_size, admission_wait_s=wait),
+        registry=pool("registry", owner, settings.registry.pool_size),
         # on the primary: the coverage follows the data as soon as they change
-        coverage=Pool("coverage", query, 1, admission_wait_s=wait),
-        uploads=None if replicas is None else Pool(
-            "uploads", query, max(2, db.query_pool_size // 4), admission_wait_s=wait),
-        job_uploads=None if replicas is None else Pool(
-            "job-uploads", query, runner_threads, admission_wait_s=wait),
+        coverage=pool("coverage", query, 1),
+        monitor=pool("monitor", owner, 1, admission_wait_s=5.0),
+        uploads=None if replicas is None else pool(
+            "uploads", query, max(2, db.query_pool_size // 4)),
+        job_uploads=None if replicas is None else pool("job-uploads", query, runner_threads),
         # the observatory's database: two connections at most, opened on first use
-        schedule=Pool("schedule", target.schedule_dsn, 2, admission_wait_s=wait)
-        if target.schedule_dsn else None,
+        schedule=pool("schedule", target.schedule_dsn, 2) if target.schedule_dsn else None,
     )
 
 
@@ -166,7 +174,8 @@ class Factory:
         db = settings.database
         self.replicas = (Replicas(self.target.owner_dsn, db.replica_urls, db.replica_check_s)
                          if db.replica_urls else None)
-        self.pools = build_pools(settings, self.target, self.replicas)
+        self.metrics = Metrics()
+        self.pools = build_pools(settings, self.target, self.replicas, self.metrics)
         self.events = PhaseEvents(self.target.session_dsn)
         self._runner: JobRunner | None = None
         self._housekeeping: Housekeeping | None = None
@@ -200,7 +209,8 @@ class Factory:
             bytes_total=settings.uws.max_result_bytes_total,
             pending_lifetime_s=settings.uws.pending_lifetime_s,
             threads=settings.uws.runner_threads, events=self.events,
-            sweep_interval=settings.uws.sweep_interval_s)
+            sweep_interval=settings.uws.sweep_interval_s,
+            on_finished=self.metrics.job_finished)
         self._runner.start()
         self._housekeeping = Housekeeping(self.pools.background, settings.auth,
                                           settings.uws.sweep_interval_s)
@@ -244,6 +254,9 @@ class Factory:
                            secret.get, RecordBuilder.registry_identifier(settings)),
             registry=registry,
             coverage_files=CoverageFiles(registry, settings.registry.moc_order),
+            metrics=self.metrics,
+            monitoring=Monitoring(self.pools.monitor, self.metrics,
+                                  settings.service.metrics_clients),
         )
 
     def close(self) -> None:

@@ -46,6 +46,8 @@ class ServiceSettings:
     max_header_bytes: int = 16_384
     max_connections: int = 1_000
     workers: int = 1
+    log_format: str = "json"
+    metrics_clients: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
 
 @dataclass(frozen=True)

@@ -351,3 +351,19 @@ def test_oversized_and_slow_bodies(client, target) -> None:
                           b"application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked"
                           b"\r\n", body)
     assert status_of(chunked) == 413, chunked[:300]
+
+
+@FUZZ
+@given(pairs=param_lists(["ID", "FORMAT", "name[]"]), auth=credentials(),
+       path=st.sampled_from(["/healthz", "/readyz", "/metrics"]),
+       method=st.sampled_from(["GET", "HEAD", "POST", "DELETE"]))
+def test_monitoring_endpoints(client, target, pairs, auth, path, method) -> None:
+    """Liveness, readiness and metrics take no parameters: any are ignored, any
+    method but theirs is refused, hostile credentials are refused like elsewhere."""
+    reply = client.request(method, f"{path}?{encode(pairs)}", headers=auth)
+    if method == "HEAD":  # no body to check
+        assert reply.status_code < 500 and not reply.content, reply.status_code
+        return
+    check(reply, target)
+    if reply.status_code == 200 and method == "GET" and path == "/metrics":
+        assert "lick_archive_http_requests_total" in reply.text

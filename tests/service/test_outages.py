@@ -77,6 +77,8 @@ def _requests(server: RunningServer, job_url: str) -> dict[str, httpx.Response]:
             "availability": client.get(f"{base}/tap/availability"),
             "registry": client.get(f"{base}/oai", params={"verb": "Identify"}),
             "coverage": client.get(f"{base}/coverage", params={"FORMAT": "json"}),
+            "readyz": client.get(f"{base}/readyz"),
+            "healthz": client.get(f"{base}/healthz"),
             "login page": client.post(f"{base}/login", data={
                 "email": LOGIN, "password": PASSWORD, "csrf_token": "t" * 30},
                 headers={"Cookie": "lick_login_csrf=" + "t" * 30}),
@@ -102,6 +104,13 @@ def test_database_restart_costs_clean_503s(own_cluster: TestDatabase) -> None:
         finally:
             cluster.start()
         for name, reply in down.items():
+            if name == "healthz":  # the process is alive: no restart wanted
+                assert reply.status_code == 200 and reply.json()["status"] == "alive"
+                continue
+            if name == "readyz":  # not ready: send requests elsewhere
+                assert reply.status_code == 503 and reply.json()["status"] == "not ready"
+                assert int(reply.headers["retry-after"]) > 0
+                continue
             if name == "availability":
                 assert reply.status_code == 200
                 assert b"<avl:available>false</avl:available>" in reply.content
@@ -120,6 +129,7 @@ def test_database_restart_costs_clean_503s(own_cluster: TestDatabase) -> None:
             expected = {"bearer": 401, "async create": 303, "login page": 303}.get(name, 200)
             assert reply.status_code == expected, (name, reply.status_code, reply.text[:300])
         assert b"<avl:available>true</avl:available>" in after["availability"].content
+        assert after["readyz"].json()["status"] == "ready"
         assert "Traceback" not in server.log()
 
 

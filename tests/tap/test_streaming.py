@@ -77,35 +77,46 @@ FAILING_QUERIES = {
 
 
 def _failing_request(server, fmt: str, path: str) -> tuple[int, bytes, Exception | None]:
+    status, body, error, _ = _failing_request_with_id(server, fmt, path)
+    return status, body, error
+
+
+def _failing_request_with_id(server, fmt: str, path: str
+                             ) -> tuple[int, bytes, Exception | None, str]:
     received: list[bytes] = []
+    request_id = ""
     try:
         with httpx.stream("POST", f"{server.tap_url}/sync", timeout=60, data={
                 "LANG": "ADQL", "QUERY": FAILING_QUERIES[path], "RESPONSEFORMAT": fmt,
                 "MAXREC": "1000000", "UPLOAD": "t,param:t"},
                 files={"t": ("t.xml", FAILING_UPLOAD, "application/x-votable+xml")}) as reply:
             status = reply.status_code
+            request_id = reply.headers.get("x-request-id", "")
             for chunk in reply.iter_bytes():
                 received.append(chunk)
     except httpx.HTTPError as exc:
-        return status, b"".join(received), exc
-    return status, b"".join(received), None
+        return status, b"".join(received), exc, request_id
+    return status, b"".join(received), None, request_id
 
 
 @pytest.mark.parametrize("fmt,path", [("csv", "general"), ("csv", "copy"), ("tsv", "general")])
 def test_failure_mid_stream_aborts_formats_without_a_status(server, fmt, path):
     """CSV and TSV cannot say they were cut short: the transfer is broken off (no last
     chunk), which every HTTP client reports, instead of ending cleanly."""
-    status, body, error = _failing_request(server, fmt, path)
+    status, body, error, request_id = _failing_request_with_id(server, fmt, path)
     assert status == 200  # sent with the first rows, before the failure
     assert isinstance(error, httpx.RemoteProtocolError), f"{fmt} ended cleanly"
     assert 0 < body.count(b"\n") <= FAILING_ROW + 1
-    # the server says so in its log, on a line naming the request
-    import re
+    # the server says so in its log, on a JSON line naming the request
+    import json
     import time
 
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        logged = re.findall(r"\[([0-9a-f]{16})\] result stream failed", server.log())
+        lines = [json.loads(t) for t in server.log().splitlines() if t.startswith("{")]
+        logged = [line for line in lines
+                  if line["message"].startswith("result stream failed")
+                  and line["request_id"] == request_id]
         if logged:
             break
         time.sleep(0.1)

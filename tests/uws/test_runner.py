@@ -335,3 +335,27 @@ def test_liveness_lock_is_taken_again_after_losing_its_session(
         admin.close()
     finally:
         runner.stop()
+
+
+def test_lines_logged_by_a_job_name_it_and_its_end_is_reported(store: JobStore,
+                                                               jobs_dir: Path) -> None:
+    """What a job logs carries ``job-<id>`` as its request id (the JSON lines' field),
+    and the runner tells the metrics each job's final phase."""
+    import logging
+
+    from vo_service.logs import REQUEST_ID
+
+    seen: list[str] = []
+
+    def logging_executor(job: Job, workspace: Workspace) -> list[JobResult]:
+        logging.getLogger("lick_archive.test").warning("working on it")
+        seen.append(REQUEST_ID.get())
+        return csv_executor(job, workspace)
+
+    ended: list[str] = []
+    runner = JobRunner(store, logging_executor, jobs_dir, on_finished=ended.append)
+    job = store.create(make_job(params=[("QUERY", "SELECT 1")]))
+    store.set_phase(job.job_id, Phase.QUEUED)
+    assert runner.run_one() is not None
+    assert seen == [f"job-{job.job_id}"] and REQUEST_ID.get() == "-"
+    assert ended == ["COMPLETED"]

@@ -10,6 +10,7 @@ from typing import Any
 
 from ingest import obscore_map
 from ingest.config import IngestConfig, IngestSettings
+from vo_service import logs
 from vo_service.database import setup
 from vo_service.database.setup import DatabaseTarget
 from vo_service.settings import Settings, SettingsError, section_values
@@ -71,6 +72,11 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     paths: list[Path] = args.paths
     if [str(p) for p in paths] == ["report"]:
         return _report(settings, args)
+    if str(paths[0]) == "prune":
+        return _prune(settings, args, paths[1:])
+    if args.apply or args.force:
+        print("lick-archive ingest: --apply and --force belong to `ingest prune`")
+        return 2
     target = setup.database_target(settings)
     # With no roots configured, the directories named are archive roots themselves.
     config = ingest_config(settings, default_roots=[p for p in paths if p.is_dir()])
@@ -101,9 +107,22 @@ def _report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _prune(settings: Settings, args: argparse.Namespace, paths: Sequence[Path]) -> int:
+    from rich.console import Console
+
+    from ingest.prune import print_prune, prune
+
+    target = setup.database_target(settings)
+    result = prune(ingest_config(settings), target.owner_dsn, paths, apply=args.apply,
+                   force=args.force)
+    print_prune(result, Console(width=200))
+    return 3 if result.refused else 0
+
+
 def _watch(settings: Settings, args: argparse.Namespace) -> int:
     from ingest.watcher import watch
 
+    logs.configure(json_lines=settings.service.log_format == "json")
     target = setup.database_target(settings)
     config = ingest_config(settings, tuple(args.roots))
     if not config.roots:
@@ -129,10 +148,16 @@ def register(commands: Any) -> None:
     demo.set_defaults(handler=_demo_data)
 
     ingest = commands.add_parser(
-        "ingest", help="ingest files or trees (PATH...), or `ingest report`: disk versus "
-        "database per night and instrument")
+        "ingest", help="ingest files or trees (PATH...); `ingest report`: disk versus "
+        "database per night and instrument; `ingest prune [PATH...]`: rows of files gone "
+        "from disk (dry run unless --apply)")
     ingest.add_argument("paths", nargs="+", type=Path)
     ingest.add_argument("--dry-run", action="store_true", help="read and report, write nothing")
+    ingest.add_argument("--apply", action="store_true",
+                        help="prune: remove the rows (default: only report them)")
+    ingest.add_argument("--force", action="store_true",
+                        help="prune: also above [ingest] prune_max_share of a night, or "
+                        "with a root missing")
     ingest.set_defaults(handler=_ingest)
 
     watch = commands.add_parser("watch", help="the ingest daemon: poll the roots and ingest "

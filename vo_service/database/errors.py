@@ -15,7 +15,13 @@ import re
 import psycopg2
 import psycopg2.errors
 
-from vo_service.errors import FatalFault, ServiceError, TransientFault, UsageFault
+from vo_service.errors import (
+    FatalFault,
+    QueryTimeout,
+    ServiceError,
+    TransientFault,
+    UsageFault,
+)
 
 #: Seconds a client is asked to wait (Retry-After) when the database is unavailable.
 RETRY_AFTER_S = 5
@@ -39,7 +45,7 @@ def database_fault(exc: BaseException, *, statement_timeout_ms: int | None = Non
     code = getattr(exc, "pgcode", None) or ""
     if isinstance(exc, psycopg2.errors.QueryCanceled):
         limit = "" if statement_timeout_ms is None else f" ({statement_timeout_ms // 1000} s)"
-        return TransientFault(f"the query ran into its time limit{limit} and was cancelled; "
+        return QueryTimeout(f"the query ran into its time limit{limit} and was cancelled; "
                               "run it as an async job or narrow it")
     if isinstance(exc, psycopg2.errors.InsufficientPrivilege):
         return UsageFault("the query refers to something that is not published")

@@ -22,9 +22,10 @@ threads, with :meth:`Pool.connection` and no admission.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -38,6 +39,9 @@ from sqlalchemy.pool import PoolProxiedConnection
 from vo_service.database.errors import RETRY_AFTER_S, database_fault
 from vo_service.database.replicas import Replicas
 from vo_service.errors import TransientFault
+
+if TYPE_CHECKING:  # prometheus_client is imported by the app, after `serve` set it up
+    from vo_service.metrics import Metrics
 
 T = TypeVar("T")
 log = logging.getLogger("lick_archive.database")
@@ -65,7 +69,8 @@ class Pool:
     """
 
     def __init__(self, name: str, dsn: str, size: int, *, admission_wait_s: float = 30.0,
-                 replicas: Replicas | None = None, session_dsn: str | None = None) -> None:
+                 replicas: Replicas | None = None, session_dsn: str | None = None,
+                 metrics: Metrics | None = None) -> None:
         if size < 1:
             raise ValueError(f"pool {name} needs at least one connection")
         self.name = name
@@ -77,6 +82,8 @@ class Pool:
         self._engine: sqlalchemy.Engine | None = None
         self._admission = anyio.Semaphore(size)
         self.limiter = anyio.CapacityLimiter(size)
+        #: admissions, waits, refusals and slots in use (``/metrics``)
+        self._metrics = metrics.pool(name, size) if metrics is not None else None
 
     @property
     def dsn(self) -> str:
@@ -178,17 +185,24 @@ class Pool:
 
     async def admit(self) -> None:
         """Take a slot for work that outlives one call (a stream); :meth:`leave` ends it."""
+        started = time.perf_counter()
         try:
             with anyio.fail_after(self.admission_wait_s):
                 await self._admission.acquire()
         except TimeoutError:
+            if self._metrics is not None:
+                self._metrics.refused(time.perf_counter() - started)
             raise TransientFault(
                 f"the service is busy ({self.name}: all {self.size} slots in use for "
                 f"{self.admission_wait_s:.0f} s); try again shortly",
                 retry_after=RETRY_AFTER_S) from None
+        if self._metrics is not None:
+            self._metrics.admitted(time.perf_counter() - started)
 
     def leave(self) -> None:
         self._admission.release()
+        if self._metrics is not None:
+            self._metrics.left()
 
     async def call(self, function: Callable[[], T]) -> T:
         """Run ``function`` in a worker thread; the caller holds an admission slot."""

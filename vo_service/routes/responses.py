@@ -14,6 +14,7 @@ from starlette.responses import Response
 from auth.credentials import CHALLENGE as BASIC_CHALLENGE
 from auth.credentials import REALM
 from vo_service.errors import ServiceError, error_votable
+from vo_service.logs import REQUEST_ID
 
 VOTABLE_MEDIA_TYPE = "application/x-votable+xml"
 TEXT_MEDIA_TYPE = "text/plain; charset=utf-8"
@@ -31,7 +32,8 @@ def _headers(error: ServiceError) -> dict[str, str]:
 
 
 def error_response(error: ServiceError) -> Response:
-    return Response(error_votable(error.message, error.fault), status_code=error.status,
+    return Response(error_votable(error.message, error.fault, REQUEST_ID.get("")),
+                    status_code=error.status,
                     media_type=VOTABLE_MEDIA_TYPE, headers=_headers(error))
 
 

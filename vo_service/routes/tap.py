@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 
 from vo_service.database.pool import Pool
 from vo_service.factory import Services
+from vo_service.metrics import Metrics, outcome_of
 from vo_service.routes.common import principal_of, read_form, services
 from vo_service.routes.streaming import client_gone, failure_reason, until_disconnect
 from vo_service.services.examples import examples_document
@@ -65,19 +66,25 @@ async def query_response(request: Request, found: Services,
     disconnect, streaming of the rest (module docstring).  ``pool`` is the one
     ``start`` takes its connection from (the query pool unless said otherwise)."""
     pool = pool or found.tap.pool
-    await pool.admit()
+    try:
+        await pool.admit()
+    except BaseException as exc:
+        found.metrics.query("sync", outcome_of(exc))
+        raise
     try:
         handle = CancelHandle()
         first, rest = await _cancel_on_disconnect(
             request.receive, handle, found,
             lambda: pool.call(lambda: _start(start, write, handle)))
-    except BaseException:
+    except BaseException as exc:
         pool.leave()
+        found.metrics.query("sync", outcome_of(exc))
         raise
     if rest is None:
         pool.leave()
+        found.metrics.query("sync", "ok")
         return Response(b"".join(first), media_type=media_type)
-    return StreamedResult(first, rest, media_type, pool, handle)
+    return StreamedResult(first, rest, media_type, pool, handle, found.metrics)
 
 
 def _start(start: Callable[[CancelHandle], Execution],
@@ -151,29 +158,35 @@ class StreamedResult(Response):
     worker threads of the query pool while this request holds its admission slot."""
 
     def __init__(self, first: list[bytes], rest: _Rest, media_type: str, pool: Pool,
-                 handle: CancelHandle) -> None:
+                 handle: CancelHandle, metrics: Metrics) -> None:
         super().__init__(media_type=media_type)
         self.first = first
         self.rest = rest
         self.pool = pool
         self.handle = handle
+        self.metrics = metrics
         # chunked transfer: drop the Content-Length the base class computed for b""
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         pool = self.pool
+        outcome = "cancelled"  # unless it ends, or fails, below
         try:
             await until_disconnect(receive, lambda: self._send_all(send))
+            if self.rest.finished:
+                outcome = "ok"
         except Exception as exc:
             if client_gone(exc):
                 log.info("client went away during a streamed result; query cancelled")
             else:
+                outcome = "failed"
                 # Headers are out: the response can only be broken off (see the module
                 # docstring).  Returning without the final body message makes the
                 # server close the connection.
                 log.error("result stream failed after the first byte; response broken "
                           "off: %s", failure_reason(exc))
         finally:
+            self.metrics.query("sync", outcome)
             with anyio.CancelScope(shield=True):
                 await pool.call(self.rest.close)
                 pool.leave()

@@ -31,6 +31,7 @@ import psycopg2
 import psycopg2.extensions
 
 from vo_service.errors import TransientFault
+from vo_service.logs import REQUEST_ID
 from vo_service.uws.errors import ExecutionFailed
 from vo_service.uws.events import PhaseEvents
 from vo_service.uws.model import ErrorSummary, ErrorType, Job, JobResult, Phase
@@ -240,6 +241,7 @@ class JobRunner:
         sweep_interval: float = 300.0,
         orphan_dir_age: float = 3600.0,
         lost_job_grace: float = 60.0,
+        on_finished: Callable[[str], None] | None = None,
     ) -> None:
         if threads < 1:
             raise ValueError("a runner needs at least one thread")
@@ -256,6 +258,8 @@ class JobRunner:
         self.sweep_interval = sweep_interval
         self.orphan_dir_age = orphan_dir_age
         self.lost_job_grace = lost_job_grace
+        #: told each executed job's final phase (ABORTED: aborted or deleted meanwhile)
+        self.on_finished = on_finished
         self.runner_key = secrets.randbits(31)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -401,7 +405,15 @@ class JobRunner:
         job = self.store.claim_next(self.runner_key)
         if job is None:
             return None
-        return self._execute(job)
+        # every line logged while the job runs names it, as a request's lines name it
+        token = REQUEST_ID.set(f"job-{job.job_id}")
+        try:
+            finished = self._execute(job)
+        finally:
+            REQUEST_ID.reset(token)
+        if self.on_finished is not None:
+            self.on_finished(finished.phase.value if finished is not None else "ABORTED")
+        return finished
 
     def _execute(self, job: Job) -> Job | None:
         duration = job.execution_duration if job.execution_duration > 0 else 10**9
