@@ -162,10 +162,6 @@ def timed(client: httpx.Client, method: str, url: str, headers: dict[str, str],
     return elapsed, reply
 
 
-def rows_in(reply: httpx.Response) -> int:
-    return reply.text.count("<TR>")
-
-
 def p50_ms(times: Sequence[float]) -> float:
     return statistics.median(times) * 1000
 
