@@ -19,8 +19,8 @@ the accounts/grants of auth with ``rows`` frames shaped like the real archive:
 * **owners and programs**: one program a scheduled night and telescope (one night in
   ten is engineering, hence public), 1-4 observers a program from 2,000 synced
   observers (some in many programs), release date = night + 2 years or, for long
-  programs, up to 15 years; about 30 % of the rows are proprietary today, a few
-  undetermined (NULL release: staff only);
+  programs (three in five), 4 to 20 years; about 30 % of the rows are proprietary
+  today, 1 % undetermined (NULL release: staff only);
 * **the bench observer**: ``bench.observer@example.edu`` (observer id 1) is an owner in
   45 programs and holds override grants on 5 more (50 programs), plus a few other
   users' grants, so that row-level security has real work to do.
@@ -156,8 +156,8 @@ def _programs(rng: np.random.Generator, sessions: dict[str, np.ndarray]
     chosen = np.linspace(len(unique) * 0.5, len(unique) - 1, OWNED_PROGRAMS).astype(int)
     for p in chosen:
         owners[p] = sorted({BENCH_OBSERVER_ID, *owners[p]})
-    period = np.where(rng.random(len(unique)) < 0.45,
-                      rng.integers(3 * 365, 15 * 365, len(unique)), 2 * 365)
+    period = np.where(rng.random(len(unique)) < 0.6,
+                      rng.integers(4 * 365, 20 * 365, len(unique)), 2 * 365)
     engineering = rng.random(count) < 0.1
     program[engineering] = -1
     return program, codes, owners, period
