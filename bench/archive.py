@@ -55,6 +55,7 @@ OWNED_PROGRAMS, GRANTED_PROGRAMS = 45, 5
 TARGETS, SURVEY_FIELDS = 5_000, 20_000
 CHUNK = 200_000
 DID = "ivo://bench/lick?{}"
+VERSION = 2  # of the generator: a database built by another version is rebuilt
 
 # instrument -> (dir, telescope, file prefix, frame types and weights, per-night weight)
 FRAME_TYPES = ("bias", "dark", "flat", "arc", "science", "focus", "unknown")
