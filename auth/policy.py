@@ -47,6 +47,11 @@ LEAKPROOF_FUNCTIONS: tuple[tuple[str, str], ...] = (
     ("scircle_contained_by_circle(scircle, scircle)", "CONTAINS(CIRCLE, s_region)"),
     ("scircle_contains_circle(scircle, scircle)", "commuted form of the above"),
     ("scircle_contains_polygon(scircle, spoly)", "CONTAINS(POLYGON, s_region), commuted"),
+    # [t_min, t_max] is indexed as a flat box (tap_schema.declaration.T_INTERVAL): the
+    # constructors take any doubles (no checks), the overlap test compares numbers.
+    ("point(double precision, double precision)", "SIA TIME: the interval's corners"),
+    ("box(point, point)", "SIA TIME: the interval as a box"),
+    ("box_overlap(box, box)", "SIA TIME: interval overlap"),
 )
 
 
