@@ -212,8 +212,8 @@ def bench_writer_only(dsn: str, sql: str, limit: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=50_000,
-                        help="rows of synthetic ivoa.obscore (default 50000; try 1000000)")
+    parser.add_argument("--rows", type=int, default=200_000,
+                        help="rows of synthetic ivoa.obscore (default 200000; try 1000000)")
     parser.add_argument("--dsn", help="use this database instead of a throwaway cluster")
     parser.add_argument("--formats", default=",".join(FORMATS))
     args = parser.parse_args()
