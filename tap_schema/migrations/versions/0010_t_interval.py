@@ -5,7 +5,8 @@ SIA TIME of one recent night on the synthetic archive of 1M rows (bench/sia.py)
 scanned the 57,591 rows after it, 97 ms; an old night would scan nearly every row.
 With this index: 8 ms.  See tap_schema.declaration.T_INTERVAL; the superuser set-up
 (auth.policy) makes point(), box() and box && box LEAKPROOF so that the index serves
-under row-level security.
+under row-level security.  The build takes the table's write lock (ingest waits):
+about 3 s for 1M rows on the development machine.
 """
 
 from alembic import op
