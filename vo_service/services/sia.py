@@ -146,8 +146,13 @@ def _alternatives(statement: _Statement, kind: str, columns: Sequence[str],
             lo, hi = statement.bind(v.low), statement.bind(v.high)
             exact = f"{low} <= {hi} AND {high} >= {lo}"
             if indexed:
+                # The box finds the rows; the exact test is kept out of the btrees on
+                # t_min/t_max (IS TRUE: same rows, not an index condition), else with
+                # LIMIT the planner walked t_min from 1990 hoping to meet an old night
+                # soon (10M rows: 656 ms; box alone: 8 ms).
                 exact = (f"{T_INTERVAL.format(t='t0.')} && box(point({lo}, 0), "
-                         f"point({hi}, 0)) AND {exact}")
+                         f"point({hi}, 0)) AND ({low} <= {hi}) IS TRUE AND "
+                         f"({high} >= {lo}) IS TRUE")
             terms.append(f"({exact})")
         return terms
     if kind == "pos":
