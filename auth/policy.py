@@ -14,6 +14,16 @@ LEAKPROOF therefore reveals nothing and gives the index back.  Constructors that
 reject values (``scircle`` radius checks, ``spoly`` from text) are deliberately not
 listed.  Only a superuser may run these statements: the embedded set-up does, an
 external database's administrator runs them once (``lick-archive db superuser-sql``).
+
+A circle whose centre comes from another table, as in an upload cross-match
+(``CONTAINS(POINT(o.s_ra, o.s_dec), CIRCLE(u.ra, u.dec, r)) = 1``), is built per row
+of that table; built by ``scircle``, which may fail, the whole join condition leaks
+and PostgreSQL runs it as a filter over every visible row for every uploaded row (a
+1,000-position cross-match on 20,000 rows: 6.2 s instead of 17 ms; at ten million
+rows, an hour).  :data:`SAFE_CIRCLE` is ``scircle`` that cannot fail — a radius
+outside [0, pi/2] or NaN gives NULL, as the ADQL translator already made such a
+circle — declared LEAKPROOF, which the translator uses for every circle that is not
+a constant; the planner can then make the condition an index condition.
 """
 
 from __future__ import annotations
@@ -37,9 +47,36 @@ LEAKPROOF_FUNCTIONS: tuple[tuple[str, str], ...] = (
     ("scircle_contained_by_circle(scircle, scircle)", "CONTAINS(CIRCLE, s_region)"),
     ("scircle_contains_circle(scircle, scircle)", "commuted form of the above"),
     ("scircle_contains_polygon(scircle, spoly)", "CONTAINS(POLYGON, s_region), commuted"),
+    # [t_min, t_max] is indexed as a flat box (tap_schema.declaration.T_INTERVAL): the
+    # constructors take any doubles (no checks), the overlap test compares numbers.
+    ("point(double precision, double precision)", "SIA TIME: the interval's corners"),
+    ("box(point, point)", "SIA TIME: the interval as a box"),
+    ("box_overlap(box, box)", "SIA TIME: interval overlap"),
 )
 
 
+#: The ADQL translator's circle constructor for non-constant circles (its own copy:
+#: vo_service.adql.geometry.SAFE_CIRCLE; a test keeps them equal).
+SAFE_CIRCLE = "public.lick_scircle"
+
+# plpgsql: never inlined, so the planner sees this function (and its LEAKPROOF mark),
+# not the scircle call inside.  Every branch returns; nothing in it can raise for any
+# spoint and any double precision (NaN fails both comparisons).
+SAFE_CIRCLE_BODY = f"""FUNCTION {SAFE_CIRCLE}(p_center spoint, p_radius double precision)
+RETURNS scircle LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+BEGIN
+    IF p_radius >= 0 AND p_radius <= pg_catalog.pi() / 2 THEN
+        RETURN public.scircle(p_center, p_radius);
+    END IF;
+    RETURN NULL;
+END
+$$"""
+
+
 def leakproof_statements() -> list[str]:
-    """``ALTER FUNCTION ... LEAKPROOF`` for each function above (run as a superuser)."""
-    return [f"ALTER FUNCTION {signature} LEAKPROOF" for signature, _ in LEAKPROOF_FUNCTIONS]
+    """``ALTER FUNCTION ... LEAKPROOF`` for each function above, and the never-failing
+    circle constructor, made LEAKPROOF (run as a superuser)."""
+    return [f"ALTER FUNCTION {signature} LEAKPROOF" for signature, _ in LEAKPROOF_FUNCTIONS
+            ] + [f"CREATE OR REPLACE {SAFE_CIRCLE_BODY}",
+                 f"ALTER FUNCTION {SAFE_CIRCLE}(spoint, double precision) LEAKPROOF"]

@@ -1,17 +1,21 @@
 """Cost of the row-level security policies: 100k ObsCore rows, per principal.
 
-Run against a throwaway database migrated to head (it replaces the rows of
-ivoa.obscore and lick.files):
-    python -m bench.auth_rls OWNER_DSN QUERY_DSN [N]
-Prints median timings of the same queries run by the owner (no policies) and by the
-query role as anonymous, an observer, a user with a program grant, and staff.
+    python -m bench.auth_rls [--rows N] [OWNER_DSN QUERY_DSN]
+
+Without DSNs a throwaway embedded cluster is created (and removed); with them, the
+database must be a throwaway one migrated to head (the rows of ivoa.obscore and
+lick.files are replaced).  Prints median timings of the same queries run by the owner
+(no policies: the baseline) and by the query role as anonymous, an observer, a user
+with a program grant, and staff.
 """
 
 from __future__ import annotations
 
+import argparse
 import random
+import shutil
 import statistics
-import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -23,6 +27,7 @@ import psycopg2.extras
 from auth import grants, users
 from auth.identity import begin_query_transaction, load_secret
 from auth.principals import Principal
+from bench.report import record
 
 QUERIES = {
     "count(*)": "SELECT count(*) FROM ivoa.obscore",
@@ -98,8 +103,37 @@ def timed(conn: psycopg2.extensions.connection, sql: str,
 
 
 def main() -> None:
-    owner_dsn, query_dsn = sys.argv[1], sys.argv[2]
-    n = int(sys.argv[3]) if len(sys.argv) > 3 else 100_000
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("dsns", nargs="*", metavar="DSN", help="OWNER_DSN QUERY_DSN")
+    args = parser.parse_args()
+    if args.dsns:
+        if len(args.dsns) != 2:
+            parser.error("give both OWNER_DSN and QUERY_DSN, or neither")
+        run(args.dsns[0], args.dsns[1], args.rows)
+        return
+    from pathlib import Path
+
+    from vo_service.database import setup
+    from vo_service.settings import load_settings
+
+    work = Path(tempfile.mkdtemp(prefix="bench-rls-"))
+    work.chmod(0o755)
+    project = Path(__file__).resolve().parent.parent
+    settings = load_settings(project / "conf" / "lick-archive.toml", environ={}).replace(
+        service={"data_dir": work}, database={"url": ""})
+    try:
+        print("starting a throwaway PostgreSQL ...", flush=True)
+        target = setup.initialize(settings)
+        try:
+            run(target.owner_dsn, target.query_dsn, args.rows)
+        finally:
+            setup.embedded_cluster(settings).destroy()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(owner_dsn: str, query_dsn: str, n: int) -> None:
     principals = fill(owner_dsn, n)
     owner = psycopg2.connect(owner_dsn)
     with owner.cursor() as cur:
@@ -109,16 +143,25 @@ def main() -> None:
     print(f"{n} rows; median ms (rows counted)")
     header = ["query", "owner (no RLS)", *principals]
     print(" | ".join(header))
+    figures: dict[str, tuple[float, dict[str, float]]] = {}
     for label, sql in QUERIES.items():
         cells = [label]
-        ms, res = timed(owner, sql)
-        cells.append(f"{ms:.1f} ({res})")
-        for p in principals.values():
+        base, res = timed(owner, sql)
+        cells.append(f"{base:.1f} ({res})")
+        under_rls = {}
+        for name, p in principals.items():
             def prep(cur: psycopg2.extensions.cursor, p: Principal = p) -> None:
                 begin_query_transaction(cur, p, secret)
             ms, res = timed(query, sql, prep)
+            under_rls[name] = ms
             cells.append(f"{ms:.1f} ({res})")
+        figures[label] = (base, under_rls)
         print(" | ".join(cells))
+    for label in ("cone 1deg", "t_min range"):
+        base, under_rls = figures[label]
+        for name in ("anonymous", "observer", "program grant"):
+            record("auth_rls", f"{label} on {n:,} rows, {name}, median", under_rls[name],
+                   "ms", baseline=base, baseline_name="owner, no RLS")
     with query.cursor() as cur:
         begin_query_transaction(cur, principals["observer"], secret)
         cur.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + QUERIES["cone 1deg"])

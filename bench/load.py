@@ -4,8 +4,8 @@
         [--mix-seconds 60] [--soak-clients 50] [--soak-seconds 60] [--rows 100000]
 
 Builds (once, cached in var/bench-load) a private embedded database whose ivoa.obscore
-holds ``--rows`` synthetic public rows (and lick.files rows, 1,000 of them with real
-files of about 100 KiB on disk), then, against a real `lick-archive serve`:
+holds ``--rows`` rows of bench/archive.py's synthetic archive (1,000 public frames
+with real files of about 100 KiB on disk), then, against a real `lick-archive serve`:
 
 * **cone levels**: for each number of concurrent clients, ``--seconds`` of small sync
   cone queries (<= 100 rows, BINARY2), each client sending its next request as soon as
@@ -33,7 +33,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.datalink import DID, SMALL_FILES, build_files
+from bench.datalink import build_files, public_ids
 from bench.report import record
 from bench.tap import build_database, start_server
 
@@ -114,7 +114,7 @@ class Connection:
 
 async def run_level(base: str, clients: int, seconds: float, kind: str) -> Outcome:
     """``clients`` clients of one kind: "tap" (cone queries) or "availability"."""
-    return (await run_mix(base, clients, seconds, 0, {kind: 1.0}))[kind]
+    return (await run_mix(base, clients, seconds, NO_DATASETS, {kind: 1.0}))[kind]
 
 
 def describe(name: str, outcome: Outcome) -> str:
@@ -131,7 +131,19 @@ def describe(name: str, outcome: Outcome) -> str:
 MIX = {"tap": 0.35, "sia": 0.20, "datalink": 0.20, "download": 0.15, "async": 0.10}
 
 
-def _mix_target(kind: str, i: int, rows: int) -> str:
+@dataclass(frozen=True)
+class Datasets:
+    """Identifiers the mix asks for: public ones for DataLink, and those of the sample
+    files written on disk (about 100 KiB each) for downloads."""
+
+    links: list[str]
+    files: list[str]
+
+
+NO_DATASETS = Datasets([], [])
+
+
+def _mix_target(kind: str, i: int, datasets: Datasets) -> str:
     ra, dec = (i * 7.3) % 360, ((i * 3.1) % 120) - 60
     if kind == "availability":
         return "/tap/availability"
@@ -142,9 +154,10 @@ def _mix_target(kind: str, i: int, rows: int) -> str:
             {"POS": f"CIRCLE {ra} {dec} 0.05", "MAXREC": "100"})
     if kind == "datalink":
         return "/datalink/links?" + urllib.parse.urlencode(
-            {"ID": DID.format(1 + (i * 7919) % rows)})
+            {"ID": datasets.links[(i * 7919) % len(datasets.links)]})
     # a small file (about 100 KiB) of the sample written on disk
-    return "/data/file?" + urllib.parse.urlencode({"ID": DID.format(1 + i % SMALL_FILES)})
+    return "/data/file?" + urllib.parse.urlencode(
+        {"ID": datasets.files[i % len(datasets.files)]})
 
 
 def _phase(job_document: bytes) -> bytes:
@@ -182,7 +195,7 @@ async def _async_job(connection: Connection, i: int) -> tuple[int, str]:
     return (200, "") if status == 303 else (status, f"delete {status}")
 
 
-async def run_mix(base: str, clients: int, seconds: float, rows: int,
+async def run_mix(base: str, clients: int, seconds: float, datasets: Datasets,
                   shares: dict[str, float] = MIX) -> dict[str, Outcome]:
     """``clients`` clients for ``seconds``, each sending its next request (of a kind
     drawn by ``shares``) as soon as the previous answer is read."""
@@ -204,7 +217,7 @@ async def run_mix(base: str, clients: int, seconds: float, rows: int,
                         status, detail = await _async_job(connection, i)
                     else:
                         status = (await connection.request(
-                            "GET", _mix_target(kind, i, rows)))[0]
+                            "GET", _mix_target(kind, i, datasets)))[0]
                         detail = str(status)
                 except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
                     status, detail = 0, f"{type(exc).__name__}: {exc}"
@@ -225,7 +238,7 @@ async def run_mix(base: str, clients: int, seconds: float, rows: int,
     return outcomes
 
 
-async def queue_jobs(base: str, jobs: int, rows: int) -> tuple[int, int, float]:
+async def queue_jobs(base: str, jobs: int) -> tuple[int, int, float]:
     """Create ``jobs`` async jobs at once (32 connections), then wait for every one:
     (completed, lost or failed, seconds until the last completed)."""
     parts = urllib.parse.urlsplit(base)
@@ -344,7 +357,7 @@ def cone_levels(args: argparse.Namespace, data_dir: Path) -> None:
                baseline=baseline.rate, baseline_name="availability", target=target, met=met)
 
 
-def mix(args: argparse.Namespace, data_dir: Path) -> None:
+def mix(args: argparse.Namespace, data_dir: Path, datasets: Datasets) -> None:
     """The mix from 32 clients with 1, 2 and 4 server processes, 200 queued jobs, and
     the soak: the mix from 50 clients while the server's memory is sampled."""
     base = f"http://127.0.0.1:{args.port}"
@@ -352,8 +365,8 @@ def mix(args: argparse.Namespace, data_dir: Path) -> None:
     for workers in [int(n) for n in args.workers.split(",")]:
         process = start_server(data_dir, args.port, workers=workers)
         try:
-            asyncio.run(run_mix(base, 4, 2.0, args.rows))  # warm every worker a little
-            outcomes = asyncio.run(run_mix(base, 32, args.mix_seconds, args.rows))
+            asyncio.run(run_mix(base, 4, 2.0, datasets))  # warm every worker a little
+            outcomes = asyncio.run(run_mix(base, 32, args.mix_seconds, datasets))
         finally:
             stop(process)
         rates[workers] = _mix_rate(outcomes)
@@ -368,14 +381,14 @@ def mix(args: argparse.Namespace, data_dir: Path) -> None:
                target="0 errors", met=_errors(outcomes) == 0)
     process = start_server(data_dir, args.port, workers=args.soak_workers)
     try:
-        completed, lost, seconds = asyncio.run(queue_jobs(base, args.jobs, args.rows))
+        completed, lost, seconds = asyncio.run(queue_jobs(base, args.jobs))
         print(f"{args.jobs} async jobs queued at once: {completed} completed, {lost} lost "
               f"or failed, all done in {seconds:.1f} s", flush=True)
         record("load", f"{args.jobs} queued async jobs completed", completed, "jobs",
                target=f"all {args.jobs}, none lost", met=completed == args.jobs)
-        asyncio.run(run_mix(base, 8, 5.0, args.rows))  # warm up before the first sample
+        asyncio.run(run_mix(base, 8, 5.0, datasets))  # warm up before the first sample
         outcomes, samples = asyncio.run(_sampled(
-            process, run_mix(base, args.soak_clients, args.soak_seconds, args.rows)))
+            process, run_mix(base, args.soak_clients, args.soak_seconds, datasets)))
     finally:
         stop(process)
     print(f"soak: the mix from {args.soak_clients} clients for {args.soak_seconds:.0f} s, "
@@ -416,7 +429,8 @@ def main() -> None:
     args = parser.parse_args()
     data_dir = PROJECT / "var" / "bench-load"
     target = build_database(data_dir, args.rows)
-    build_files(target, data_dir / "archive", args.rows)
+    files, _ = build_files(target, data_dir / "archive")
+    datasets = Datasets(public_ids(target, args.rows), files[:-1])  # the last is 100 MiB
     os.environ["LICK_ARCHIVE_INGEST_ROOTS"] = str(data_dir / "archive")
     # every bench client comes from loopback: lift the per-address and anonymous caps
     # of unfinished async jobs, which would count the whole crowd as one client
@@ -425,7 +439,7 @@ def main() -> None:
     if args.only in (None, "cone"):
         cone_levels(args, data_dir)
     if args.only in (None, "mix"):
-        mix(args, data_dir)
+        mix(args, data_dir, datasets)
 
 
 if __name__ == "__main__":

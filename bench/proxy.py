@@ -27,11 +27,11 @@ from urllib.parse import quote
 
 import httpx
 
-from bench.datalink import BIG_ID, DID, _free_port, _path, build_files, curl, local_read
+from bench.datalink import _free_port, build_files, curl, local_read
 from bench.report import record
 from bench.tap import PROJECT, build_database, start_server
 
-ROWS = 2_000
+ROWS = 20_000
 PREFIX = "/_lick_archive_files"
 
 
@@ -76,10 +76,10 @@ def main() -> None:
     data_dir = PROJECT / "var" / "bench-proxy"
     root = data_dir / "archive"
     target = build_database(data_dir, ROWS)
-    build_files(target, root, ROWS)
+    dids, paths = build_files(target, root)  # the last: 100 MiB
     os.environ["LICK_ARCHIVE_INGEST_ROOTS"] = str(root)
-    big = root / _path(BIG_ID)
-    path = f"/data/file?ID={quote(DID.format(BIG_ID), safe='')}"
+    big = paths[-1]
+    path = f"/data/file?ID={quote(dids[-1], safe='')}"
     home = Path(tempfile.mkdtemp(prefix="lick-bench-nginx-"))
     home.chmod(0o755)
     local_read([big])  # warm the page cache

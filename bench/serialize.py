@@ -29,6 +29,7 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 
+from bench.report import record
 from tap_schema.ddl import create_table
 from tap_schema.declaration import OBSCORE
 from vo_service.result import ResultColumn
@@ -42,6 +43,8 @@ from vo_service.serialize.results import (
 
 BATCH = 10_000
 FORMATS = ["votable/b2", "votable/b", "votable/td", "csv", "tsv", "fits"]
+# The service's own path (prefetch, text timestamps): >= 0.9x COPY ("Archive scale", 7)
+TARGETED = ("votable/b2 +prefetch +text ts", "csv +prefetch +text ts")
 
 FILL = """
 INSERT INTO ivoa.obscore
@@ -209,8 +212,8 @@ def bench_writer_only(dsn: str, sql: str, limit: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=50_000,
-                        help="rows of synthetic ivoa.obscore (default 50000; try 1000000)")
+    parser.add_argument("--rows", type=int, default=200_000,
+                        help="rows of synthetic ivoa.obscore (default 200000; try 1000000)")
     parser.add_argument("--dsn", help="use this database instead of a throwaway cluster")
     parser.add_argument("--formats", default=",".join(FORMATS))
     args = parser.parse_args()
@@ -242,6 +245,10 @@ def main() -> None:
             rows, nbytes, wall, cpu, first = bench_stream(
                 dsn, sql, label.split()[0], overlap=overlap, text_timestamps=text_ts)
             _report(label, rows, nbytes, wall, cpu, first, baseline)
+            if label in TARGETED:  # what the service runs (services/tap.py)
+                record("serialize", f"{label}, {rows:,} rows, no HTTP", rows / wall,
+                       "rows/s", baseline=baseline, baseline_name="COPY TO STDOUT",
+                       target=">= 0.9x COPY", met=rows / wall >= 0.9 * baseline)
         rows, nbytes, wall, cpu = bench_copy(dsn, sql)
         _report("COPY again (load drift check)", rows, nbytes, wall, cpu, None, baseline)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

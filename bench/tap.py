@@ -1,14 +1,20 @@
-"""TAP benchmark: cone queries and streaming a big result, against baselines in the same run.
+"""TAP benchmark at archive scale, against baselines measured in the same run.
 
-    .venv/bin/python -m bench.tap [--rows 1000000] [--requests 200]
+    .venv/bin/python -m bench.tap [--rows 1000000] [--requests 100] [--no-stream]
 
-Builds (once, cached in var/bench-tap) a private embedded database whose
-ivoa.obscore holds ``--rows`` synthetic public rows, starts a real
-`lick-archive serve` on a loopback port and measures:
+Builds (once, cached in var/bench-tap) a private embedded database holding the
+synthetic archive of bench/archive.py (``--rows`` frames, about 30 % proprietary,
+row-level security on), starts a real `lick-archive serve` on a loopback port and
+measures:
 
-(a) a sync cone query returning <= 100 rows end to end over HTTP: p50 and p99;
-(b) streaming every row in BINARY2 and in CSV: rows/s, MB/s, time to first byte,
-    against ``COPY (same SQL) TO STDOUT`` on the same database as the baseline;
+(a) cone, night range and instrument+filter queries over HTTP (sync, MAXREC=100) and
+    an upload cross-match of 1,000 positions, each as an anonymous client and as an
+    observer with 50 programs (bench/queries.py): p50 and p99 against the targets
+    (p50 <= 10 ms; cross-match <= 1 s), with the same SQL sent straight to PostgreSQL
+    for the same requester as the baseline, and ``EXPLAIN (ANALYZE, BUFFERS)`` of each;
+(b) streaming every row an anonymous client sees in BINARY2 and in CSV: rows/s, MB/s,
+    time to first byte, against ``COPY (same SQL) TO STDOUT`` of the same rows (the
+    query role, bound to an anonymous requester) as the baseline (target >= 0.9x);
 (c) the server's peak resident memory while streaming;
 and the CPU time per streamed row of the server process and of PostgreSQL (all the
 cluster's processes), which depends less on other work than wall time does.
@@ -26,12 +32,21 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
 import psycopg2
+import psycopg2.extensions
 
+from auth.identity import begin_query_transaction, load_secret
+from auth.principals import ANONYMOUS, Principal
+from bench import archive, queries
+from bench.report import record
+from vo_service.adql import Metadata, UploadTable, translate
 from vo_service.database import setup
+from vo_service.serialize.upload import parse_votable
+from vo_service.services.tap import _create_upload
 from vo_service.settings import load_settings
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -45,38 +60,22 @@ def _settings(data_dir: Path):  # type: ignore[no-untyped-def]
 
 
 def build_database(data_dir: Path, rows: int) -> setup.DatabaseTarget:
+    """The embedded database of ``data_dir`` holding the synthetic archive of ``rows``
+    frames (bench/archive.py), built once and reused while its size matches."""
     settings = _settings(data_dir)
     target = setup.initialize(settings)
     with psycopg2.connect(target.owner_dsn) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM ivoa.obscore")
-        have = cur.fetchone()[0]  # type: ignore[index]
-        if have == rows:
-            return target
-        print(f"building ivoa.obscore with {rows:,} synthetic rows (once)...", flush=True)
-        cur.execute("TRUNCATE ivoa.obscore CASCADE")
-        cur.execute(
-            """
-            INSERT INTO ivoa.obscore (dataproduct_type, calib_level, obs_collection, obs_id,
-                obs_publisher_did, access_url, access_format, access_estsize, target_name,
-                s_ra, s_dec, s_fov, s_region, s_resolution, s_xel1, s_xel2, t_min, t_max,
-                t_exptime, t_resolution, t_xel, em_min, em_max, o_ucd, facility_name,
-                instrument_name, obs_release_date, data_rights, owner_ids)
-            SELECT 'image', 1, 'Lick bench', 'bench/' || i, 'ivo://bench/lick?' || i,
-                'http://127.0.0.1/datalink?ID=' || i, 'application/fits', 2048,
-                'target ' || mod(i, 5000), ra, dec, 0.15,
-                format('{(%%sd,%%sd),(%%sd,%%sd),(%%sd,%%sd),(%%sd,%%sd)}',
-                       ra - 0.05, dec - 0.05, ra + 0.05, dec - 0.05,
-                       ra + 0.05, dec + 0.05, ra - 0.05, dec + 0.05)::spoly,
-                1.0, 2048, 2048, 50000 + i / 1000.0, 50000 + i / 1000.0 + 0.01, 600, 600, 1,
-                4e-7, 7e-7, 'phot.count', 'Nickel', 'Nickel Direct', '2000-01-01', 'public',
-                '{}'
-            FROM (SELECT i, mod(i * 0.0137, 360)::float8 AS ra,
-                         (mod(i * 0.0071, 170) - 85)::float8 AS dec
-                  FROM generate_series(1, %s) AS i) AS g
-            """,
-            (rows,),
-        )
-        cur.execute("ANALYZE ivoa.obscore")
+        cur.execute("SELECT (SELECT count(*) FROM ivoa.obscore), (SELECT count(*) FROM "
+                    "lick.files), EXISTS (SELECT FROM auth.users WHERE login = %s)",
+                    (archive.BENCH_LOGIN,))
+        have = cur.fetchone()
+    conn.close()
+    marker = data_dir / "archive-version"
+    built = marker.read_text() if marker.exists() else ""
+    if have != (rows, rows, True) or built != f"{archive.VERSION} {rows}":
+        print(f"building the synthetic archive: {rows:,} rows (once)...", flush=True)
+        archive.load_archive(target.owner_dsn, rows)
+        marker.write_text(f"{archive.VERSION} {rows}")
     return target
 
 
@@ -137,22 +136,114 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
-def cone_latencies(base: str, requests: int) -> list[float]:
-    timings = []
-    with httpx.Client(timeout=60) as client:
-        for i in range(requests + 10):
-            ra, dec = (i * 7.3) % 360, ((i * 3.1) % 120) - 60
-            query = ("SELECT obs_id, s_ra, s_dec, t_min FROM ivoa.obscore WHERE "
-                     f"1 = CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', {ra}, {dec}, "
-                     "0.05))")
+def direct_latencies(target: setup.DatabaseTarget, principal: Principal,
+                     statements: Sequence[tuple[str, object]],
+                     prepare: Callable[[psycopg2.extensions.cursor], None] | None = None
+                     ) -> tuple[list[float], list[int]]:
+    """The baseline of a query kind: the same SQL the service runs, sent straight to
+    PostgreSQL (psycopg2, the query role, a transaction bound to the same requester),
+    no HTTP, no translation, no serialization.  Returns the timings and the rows of
+    each answer."""
+    with psycopg2.connect(target.owner_dsn) as owner, owner.cursor() as cur:
+        secret = load_secret(cur)
+    owner.close()
+    conn = psycopg2.connect(target.query_dsn)
+    timings, found = [], []
+    try:
+        for n, (sql, params) in enumerate(statements):
             start = time.perf_counter()
-            reply = client.get(f"{base}/tap/sync", params={"LANG": "ADQL", "QUERY": query,
-                                                           "MAXREC": "100"})
-            elapsed = time.perf_counter() - start
-            reply.raise_for_status()
-            if i >= 10:  # warm-up
-                timings.append(elapsed)
-    return timings
+            with conn.cursor() as cur:
+                if prepare is not None:
+                    cur.execute("SET TRANSACTION READ WRITE")
+                    prepare(cur)
+                begin_query_transaction(cur, principal, secret)
+                cur.execute(sql, params)
+                found.append(len(cur.fetchall()))
+            conn.rollback()
+            if n or len(statements) == 1:
+                timings.append(time.perf_counter() - start)
+    finally:
+        conn.close()
+    return timings, found
+
+
+def archive_queries(base: str, target: setup.DatabaseTarget, rows: int, requests: int,
+                    xmatch_requests: int) -> None:
+    """Cone, night range, instrument+filter and the upload cross-match through TAP, as
+    anonymous and as the observer: p50 against the target, the same SQL straight to
+    PostgreSQL as the baseline, and EXPLAIN (ANALYZE, BUFFERS) of each."""
+    who = queries.identities(target.owner_dsn)
+    drawn = queries.sample(target.owner_dsn, rows)
+    kinds = queries.tap_queries(drawn)
+    metadata = Metadata.from_declaration()
+    votable = queries.upload_votable(drawn)
+    table = parse_votable(votable, max_rows=10_000)
+    upload_metadata = Metadata.from_declaration([UploadTable(
+        adql_name="TAP_UPLOAD.pos", sql_name="pg_temp.tap_upload_pos", columns=table.columns)])
+
+    def create_upload(cur: psycopg2.extensions.cursor) -> None:
+        _create_upload(cur, "pos", table)
+
+    explains = []
+    with httpx.Client(timeout=120) as client:
+        for identity in who:
+            for kind, adql in kinds.items():
+                for i in range(5):  # warm-up
+                    queries.timed(client, "GET", f"{base}/tap/sync", identity.headers,
+                                  params={"LANG": "ADQL", "QUERY": adql(i),
+                                          "MAXREC": str(queries.MAXREC)})
+                times = []
+                for i in range(requests):
+                    elapsed, _ = queries.timed(
+                        client, "GET", f"{base}/tap/sync", identity.headers,
+                        params={"LANG": "ADQL", "QUERY": adql(i),
+                                "MAXREC": str(queries.MAXREC)})
+                    times.append(elapsed)
+                translated = [translate(adql(i), metadata, limit=queries.MAXREC + 1)
+                              for i in range(requests)]
+                direct, found = direct_latencies(target, identity.principal,
+                                                 [(t.sql, t.params) for t in translated])
+                found = [min(f, queries.MAXREC) for f in found]  # the service's MAXREC
+                p50 = queries.p50_ms(times)
+                print(f"TAP {kind}, {identity.name}: {len(times)} requests, {min(found)} to "
+                      f"{max(found)} rows (MAXREC {queries.MAXREC}): p50 {p50:.1f} ms, p99 "
+                      f"{queries.p99_ms(times):.1f} ms; SQL alone p50 "
+                      f"{queries.p50_ms(direct):.1f} ms", flush=True)
+                record("tap", f"{kind}, {identity.name}, {rows:,} rows, p50", p50, "ms",
+                       baseline=queries.p50_ms(direct), baseline_name="SQL alone",
+                       target="<= 10 ms", met=p50 <= 10 and max(found) <= queries.MAXREC)
+                explains.append((f"TAP {kind} as {identity.name}", translated[0]))
+            files = {"pos": ("pos.xml", votable, "application/x-votable+xml")}
+            data = {"LANG": "ADQL", "QUERY": queries.XMATCH, "UPLOAD": "pos,param:pos",
+                    "MAXREC": "1000000"}
+            queries.timed(client, "POST", f"{base}/tap/sync", identity.headers, data=data,
+                          files=files)  # warm-up
+            times = []
+            for _ in range(xmatch_requests):
+                elapsed, _ = queries.timed(client, "POST", f"{base}/tap/sync",
+                                           identity.headers, data=data, files=files)
+                times.append(elapsed)
+            translated_x = translate(queries.XMATCH, upload_metadata, limit=1_000_001)
+            direct, found = direct_latencies(target, identity.principal,
+                                             [(translated_x.sql, translated_x.params)] * 3,
+                                             prepare=create_upload)
+            p50 = queries.p50_ms(times)
+            print(f"TAP upload cross-match of {len(table.rows):,} positions "
+                  f"(r={queries.XMATCH_RADIUS} deg), {identity.name}: {len(times)} requests, "
+                  f"{max(found):,} rows: p50 {p50:.0f} ms; SQL alone (upload table "
+                  f"included) p50 {queries.p50_ms(direct):.0f} ms", flush=True)
+            record("tap", f"upload cross-match 1,000 positions, {identity.name}, {rows:,} "
+                   "rows, p50", p50, "ms", baseline=queries.p50_ms(direct),
+                   baseline_name="SQL alone", target="<= 1,000 ms", met=p50 <= 1000)
+            explains.append((f"TAP upload cross-match as {identity.name}", translated_x))
+    for identity in who:
+        for title, statement in explains:
+            if not title.endswith(identity.name):
+                continue
+            print(f"\nEXPLAIN (ANALYZE, BUFFERS) of {title}:")
+            print(queries.explain(target.owner_dsn, target.query_dsn, identity.principal,
+                                  statement.sql, statement.params,
+                                  create_upload if "upload" in title else None))
 
 
 def stream(base: str, fmt: str, rows: int, pid: int, data_dir: Path) -> dict[str, float]:
@@ -189,36 +280,52 @@ def stream(base: str, fmt: str, rows: int, pid: int, data_dir: Path) -> dict[str
             "database_us_per_row": database_seconds / rows * 1e6}
 
 
-def copy_rate(target: setup.DatabaseTarget, rows: int, data_dir: Path) -> dict[str, float]:
-    sql = ("COPY (SELECT obs_publisher_did, obs_id, s_ra, s_dec, t_min, t_max, t_exptime, "
-           "instrument_name, target_name, access_estsize FROM ivoa.obscore) TO STDOUT")
+def copy_rate(target: setup.DatabaseTarget, data_dir: Path) -> dict[str, float]:
+    """COPY of the streamed query's rows by PostgreSQL itself: the same rows the
+    streaming sees (the query role, a transaction bound to an anonymous requester:
+    row-level security costs the same on both sides)."""
+    sql = f"COPY ({STREAM_QUERY}) TO STDOUT"
 
     class Sink:
         size = 0
+        rows = 0
 
         def write(self, data: bytes | str) -> int:
             self.size += len(data)
+            self.rows += data.count("\n" if isinstance(data, str) else b"\n")
             return len(data)
 
     sink = Sink()
-    with psycopg2.connect(target.owner_dsn) as conn, conn.cursor() as cur:
-        database_cpu = _cluster_cpu(data_dir)
-        start = time.perf_counter()
-        cur.copy_expert(sql, sink)
-        elapsed = time.perf_counter() - start
-        database_seconds = _cluster_cpu_since(database_cpu, data_dir)
-    return {"seconds": elapsed, "rows_per_s": rows / elapsed,
+    with psycopg2.connect(target.owner_dsn) as owner, owner.cursor() as cur:
+        secret = load_secret(cur)
+    owner.close()
+    conn = psycopg2.connect(target.query_dsn)
+    try:
+        with conn.cursor() as cur:
+            begin_query_transaction(cur, ANONYMOUS, secret)
+            database_cpu = _cluster_cpu(data_dir)
+            start = time.perf_counter()
+            cur.copy_expert(sql, sink)
+            elapsed = time.perf_counter() - start
+            database_seconds = _cluster_cpu_since(database_cpu, data_dir)
+    finally:
+        conn.rollback()
+        conn.close()
+    return {"seconds": elapsed, "rows": sink.rows, "rows_per_s": sink.rows / elapsed,
             "mb_per_s": sink.size / elapsed / 1e6,
-            "database_us_per_row": database_seconds / rows * 1e6}
+            "database_us_per_row": database_seconds / sink.rows * 1e6}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=100,
+                        help="requests of each query kind and identity")
+    parser.add_argument("--xmatch-requests", type=int, default=5)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure the streaming (b) this many times; print medians")
+    parser.add_argument("--no-stream", action="store_true", help="skip (b) and (c)")
     args = parser.parse_args()
     data_dir = PROJECT / "var" / "bench-tap"
     target = build_database(data_dir, args.rows)
@@ -228,32 +335,38 @@ def main() -> None:
     rates: dict[str, list[float]] = {fmt: [] for fmt in formats}
     ratios: dict[str, list[float]] = {fmt: [] for fmt in formats}
     try:
-        timings = sorted(cone_latencies(base, args.requests))
-        p50 = statistics.median(timings) * 1000
-        p99 = timings[int(len(timings) * 0.99) - 1] * 1000
-        print(f"(a) sync cone query over HTTP, {len(timings)} requests: "
-              f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (target p50 <= 15 ms)")
-        for _ in range(args.repeat):
-            baseline = copy_rate(target, args.rows, data_dir)
-            print(f"    baseline COPY TO STDOUT: {baseline['rows_per_s']:,.0f} rows/s, "
+        archive_queries(base, target, args.rows, args.requests, args.xmatch_requests)
+        for _ in range(0 if args.no_stream else args.repeat):
+            baseline = copy_rate(target, data_dir)
+            visible = int(baseline["rows"])
+            print(f"\n    baseline COPY TO STDOUT of the {visible:,} rows an anonymous "
+                  f"client sees: {baseline['rows_per_s']:,.0f} rows/s, "
                   f"{baseline['mb_per_s']:.1f} MB/s; PostgreSQL CPU "
                   f"{baseline['database_us_per_row']:.2f} us/row")
             for fmt in formats:
-                result = stream(base, fmt, args.rows, process.pid, data_dir)
+                result = stream(base, fmt, visible, process.pid, data_dir)
                 ratio = result["rows_per_s"] / baseline["rows_per_s"]
                 rates[fmt].append(result["rows_per_s"])
                 ratios[fmt].append(ratio)
-                print(f"(b) {fmt:10s} {args.rows:,} rows: {result['rows_per_s']:,.0f} rows/s, "
+                print(f"(b) {fmt:10s} {visible:,} rows: {result['rows_per_s']:,.0f} rows/s, "
                       f"{result['mb_per_s']:.1f} MB/s, first byte {result['ttfb_ms']:.0f} ms, "
                       f"{ratio:.2f}x COPY; CPU us/row: server "
                       f"{result['server_us_per_row']:.2f}, PostgreSQL "
                       f"{result['database_us_per_row']:.2f}; "
                       f"(c) server peak RSS {result['peak_rss_mb']:.0f} MB")
-        if args.repeat > 1:
+            copies = rates.setdefault("copy", [])
+            copies.append(baseline["rows_per_s"])
+        if not args.no_stream:
             for fmt in formats:
-                print(f"    median of {args.repeat}, {fmt}: "
-                      f"{statistics.median(rates[fmt]):,.0f} rows/s, "
-                      f"{statistics.median(ratios[fmt]):.2f}x COPY")
+                if args.repeat > 1:
+                    print(f"    median of {args.repeat}, {fmt}: "
+                          f"{statistics.median(rates[fmt]):,.0f} rows/s, "
+                          f"{statistics.median(ratios[fmt]):.2f}x COPY")
+                rate, copy = statistics.median(rates[fmt]), statistics.median(rates["copy"])
+                record("tap", f"streaming {fmt} over HTTP, {visible:,} rows", rate, "rows/s",
+                       baseline=copy, baseline_name="COPY TO STDOUT, same rows",
+                       target=">= 0.9x COPY",
+                       met=statistics.median(ratios[fmt]) >= 0.9)
     finally:
         process.terminate()
         process.wait(timeout=20)

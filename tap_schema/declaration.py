@@ -24,6 +24,14 @@ OBSCORE_UTYPE_PREFIX = "obscore:"
 S_REGION_BOUND = ("CASE WHEN s_region IS NOT NULL THEN scircle(spoint(radians(s_ra), "
                   "radians(s_dec)), radians(s_fov) / 2 + 1e-8) END")
 
+# [t_min, t_max] as a flat box, GiST-indexed, for interval overlap (SIA TIME): a btree
+# on t_min or t_max alone serves only one side of "t_min <= hi AND t_max >= lo", so a
+# recent night scanned every later row and an old one nearly the whole table (SIA TIME
+# of one night on 1M rows: 97 ms; with the box, 8 ms).  point(), box() and box && box
+# are made LEAKPROOF by the superuser set-up (auth.policy) so the index serves under
+# row-level security.  "{t}" is the table alias prefix ("t0." or "").
+T_INTERVAL = "box(point({t}t_min, 0), point({t}t_max, 0))"
+
 
 def _oc(
     name: str,
@@ -169,6 +177,7 @@ OBSCORE = Table(
     indexes=(
         Index("obscore_s_region_bound_idx", "s_region_bound", method="gist"),
         Index("obscore_s_point_idx", "spoint(radians(s_ra), radians(s_dec))", method="gist"),
+        Index("obscore_t_interval_idx", T_INTERVAL.format(t=""), method="gist"),
         Index("obscore_t_min_idx", "t_min"),
         Index("obscore_t_max_idx", "t_max"),
         Index("obscore_instrument_name_idx", "instrument_name"),

@@ -394,7 +394,7 @@ CASES: list[Case] = [
     Case(f"SELECT COUNT(*) FROM {O} WHERE DISTANCE(CENTROID(s_region), POINT(s_ra, s_dec)) "
          "< 0.01", f"SELECT count(*) FROM {O} WHERE s_region IS NOT NULL"),
     Case(f"SELECT POINT(s_ra, s_dec), CIRCLE(s_ra, s_dec, 1), s_region FROM {O}",
-         f"SELECT {PT}, scircle({PT}, radians(1)), s_region FROM {O}"),
+         f"SELECT {PT}, public.lick_scircle({PT}, radians(1)), s_region FROM {O}"),
     Case(f"SELECT CAST('12.3 45.6' AS POINT), CAST('12.3 45.6 1.0' AS CIRCLE), "
          f"CAST('1.0 0.1 2.0 0.2 3.0 0.3' AS POLYGON) FROM {O} WHERE obs_id = '2018-01/0001'",
          "SELECT spoint(radians(12.3), radians(45.6)), scircle(spoint(radians(12.3), "
@@ -403,7 +403,7 @@ CASES: list[Case] = [
          f"SELECT {PT}, s_region FROM {O} WHERE s_dec > 70"),
     Case(f"SELECT CIRCLE(s_ra, s_dec, 1) FROM {O} WHERE s_dec > 70 UNION SELECT "
          f"CIRCLE(s_ra, s_dec, 1) FROM {O} WHERE s_dec > 75",
-         f"SELECT scircle({PT}, radians(1)) FROM {O} WHERE s_dec > 70"),
+         f"SELECT public.lick_scircle({PT}, radians(1)) FROM {O} WHERE s_dec > 70"),
     Case(f"SELECT obs_id FROM {O} WHERE POINT(s_ra, s_dec) = POINT(s_ra, s_dec)",
          f"SELECT obs_id FROM {O}"),
     Case(f"SELECT DISTANCE(NULL, POINT(1, 2)), CONTAINS(NULL, CIRCLE(1, 2, 3)), POINT(NULL, 1), "

@@ -130,6 +130,11 @@ def test_query_role_transactions_are_read_only_by_default(database):
     assert timeout not in ("0", "")
 
 
+def test_query_role_queries_are_not_jit_compiled(database):
+    """JIT follows cost estimates that RLS and upload joins inflate (docs/scaling.md)."""
+    assert fetch(database.query_dsn, "SHOW jit")[0] == ("off",)
+
+
 def test_superuser_sql_repairs_a_stock_pgsphere(database):
     """What `lick-archive db superuser-sql` prints for external servers, run by a
     superuser on a database with the stock pgSphere script, repairs the negators and

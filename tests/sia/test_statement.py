@@ -17,6 +17,7 @@ import pytest
 
 from auth.identity import begin_query_transaction, load_secret
 from auth.principals import ANONYMOUS
+from tap_schema.declaration import T_INTERVAL
 from tests.sia import reference
 from vo_service.params import Params
 from vo_service.services.sia import compile_query, range_circle
@@ -207,14 +208,18 @@ def leakproof(sia_db) -> None:
         pytest.skip("no superuser DSN: the geometry functions may not be LEAKPROOF")
 
 
-@pytest.mark.parametrize("pos", ["CIRCLE 10 20 1", "POLYGON 10 20 11 20 11 21",
-                                 "RANGE 10 12 20 22"])
-def test_spatial_queries_use_the_index_under_row_level_security(sia_db, leakproof, pos):
+@pytest.mark.parametrize("name,value,index", [
+    ("POS", "CIRCLE 10 20 1", "obscore_s_region_bound_idx"),
+    ("POS", "POLYGON 10 20 11 20 11 21", "obscore_s_region_bound_idx"),
+    ("POS", "RANGE 10 12 20 22", "obscore_s_region_bound_idx"),
+])
+def test_queries_use_the_index_under_row_level_security(sia_db, leakproof, name, value,
+                                                        index):
     owner = psycopg2.connect(sia_db.owner_dsn)
     with owner, owner.cursor() as cur:
         secret = load_secret(cur)
     owner.close()
-    statement = compile_query(parse_sia_request(Params([("POS", pos)]), TapSettings()))
+    statement = compile_query(parse_sia_request(Params([(name, value)]), TapSettings()))
     conn = psycopg2.connect(sia_db.query_dsn)
     try:
         with conn.cursor() as cur:
@@ -225,4 +230,33 @@ def test_spatial_queries_use_the_index_under_row_level_security(sia_db, leakproo
     finally:
         conn.rollback()
         conn.close()
-    assert "obscore_s_region_bound_idx" in plan, plan
+    assert index in plan, plan
+
+
+@pytest.mark.parametrize("time", ["58000.1 58000.5", "-Inf 58000.5", "58000.1 +Inf"])
+def test_time_overlap_can_use_its_index_under_row_level_security(sia_db, leakproof, time):
+    """TIME tests [t_min, t_max] as a box first (tap_schema.declaration.T_INTERVAL), whose
+    GiST index serves under row-level security (LEAKPROOF box functions, auth.policy).
+    On this small table the planner may prefer a btree, so the box term is explained
+    alone: it must be an index condition, not a filter after the policy."""
+    owner = psycopg2.connect(sia_db.owner_dsn)
+    with owner, owner.cursor() as cur:
+        secret = load_secret(cur)
+    owner.close()
+    statement = compile_query(parse_sia_request(Params([("TIME", time)]), TapSettings()))
+    box = T_INTERVAL.format(t="t0.")
+    assert f"{box} && box(point(" in statement.sql
+    start = statement.sql.index(box)
+    term = statement.sql[start:statement.sql.index(" AND ", start)]
+    conn = psycopg2.connect(sia_db.query_dsn)
+    try:
+        with conn.cursor() as cur:
+            begin_query_transaction(cur, ANONYMOUS, secret)
+            cur.execute("SET LOCAL enable_seqscan = off")
+            cur.execute(f"EXPLAIN SELECT 1 FROM ivoa.obscore AS t0 WHERE {term}",
+                        statement.params)
+            plan = "\n".join(r[0] for r in cur.fetchall())
+    finally:
+        conn.rollback()
+        conn.close()
+    assert "obscore_t_interval_idx" in plan, plan

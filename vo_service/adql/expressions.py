@@ -18,6 +18,7 @@ from decimal import Decimal
 from vo_service.adql import nodes as n
 from vo_service.adql import spatial, udfs
 from vo_service.adql.errors import AdqlError
+from vo_service.adql.geometry import SAFE_CIRCLE
 from vo_service.adql.scope import Scope, resolve_column
 from vo_service.adql.state import State
 from vo_service.adql.typed import (
@@ -494,6 +495,7 @@ class ExpressionCompiler:
             p1, p2 = left.distance
             if p1.const and not p2.const:
                 p1, p2 = p2, p1
-            cone = f"({p1.sql} @ scircle({p2.sql}, radians({right.sql})))"
+            circle = "scircle" if p2.const else SAFE_CIRCLE  # a join: see spatial._circle
+            cone = f"({p1.sql} @ {circle}({p2.sql}, radians({right.sql})))"
             return f"({cone} AND {left.sql} {op} {right.sql})"
         return f"({left.sql} {op} {right.sql})"

@@ -195,14 +195,16 @@ def _circle(e: n.Call, args: list[Typed], const: bool, agg: bool) -> Typed:
         need_number(args[1], e.name, e.pos)
         center = args[0]
     radius = args[-1]
-    sql = f"scircle({center.sql}, radians({radius.sql}))"
     if (value := _literal(radius)) is not None:
         _refuse(geo.check_radius(value), e.pos)
+    if center.const and value is not None:
+        sql = f"scircle({center.sql}, radians({radius.sql}))"
     else:
         # pgSphere fails on a radius outside [0, 90] degrees with an internal error
-        # (SQLSTATE XX000) that stops the whole query; such a circle is NULL instead,
-        # as is one with a NaN radius.
-        sql = f"CASE WHEN {radius.sql} BETWEEN 0 AND 90 THEN {sql} END"
+        # (SQLSTATE XX000) that stops the whole query; SAFE_CIRCLE makes such a circle
+        # NULL instead (and one with a NaN radius), and, being LEAKPROOF, lets a join on
+        # it (an upload cross-match) use the spatial index under row-level security.
+        sql = f"{geo.SAFE_CIRCLE}({center.sql}, radians({radius.sql}))"
     return Typed(sql, "double", "*", "circle", name="circle", const=const, aggregate=agg)
 
 

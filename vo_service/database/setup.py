@@ -228,6 +228,11 @@ def grant_query_role(target: DatabaseTarget, settings: Settings) -> None:
         # mode refuses startup options.
         sql.SQL("ALTER ROLE {} SET client_connection_check_interval = {}").format(
             role, sql.Literal(f"{settings.database.client_check_interval_ms}ms")),
+        # No JIT compilation for user queries: its decision follows the planner's cost
+        # estimate, which row-level security and joins with uploads inflate (1,000
+        # uploaded positions against 1M rows: estimated 835,101 rows, found 20,717), so
+        # short queries paid 16-700 ms of compilation (bench/tap.py, docs/scaling.md).
+        sql.SQL("ALTER ROLE {} SET jit = off").format(role),
         # temp_file_limit is superuser-only; this superuser-owned function lets the
         # service raise it per transaction for async queries, never beyond their limit.
         sql.SQL(

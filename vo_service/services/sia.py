@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 import psycopg2.extensions
 
 from auth.principals import Principal
-from tap_schema.declaration import OBSCORE
+from tap_schema.declaration import OBSCORE, T_INTERVAL
 from vo_service.adql import Metadata, Translation, translate
 from vo_service.adql.geometry import check_polygon, scircle_text, spoint_text, spoly_text
 from vo_service.errors import UsageFault
@@ -138,8 +138,23 @@ def _alternatives(statement: _Statement, kind: str, columns: Sequence[str],
                 for v in values if isinstance(v, Interval)]
     if kind == "overlap":
         low, high = _column(columns[0]), _column(columns[1])
-        return [f"({low} <= {statement.bind(v.high)} AND {high} >= {statement.bind(v.low)})"
-                for v in values if isinstance(v, Interval)]
+        indexed = tuple(columns) == ("t_min", "t_max")  # T_INTERVAL's GiST index
+        terms = []
+        for v in values:
+            if not isinstance(v, Interval):
+                continue
+            lo, hi = statement.bind(v.low), statement.bind(v.high)
+            exact = f"{low} <= {hi} AND {high} >= {lo}"
+            if indexed:
+                # The box finds the rows; the exact test is kept out of the btrees on
+                # t_min/t_max (IS TRUE: same rows, not an index condition), else with
+                # LIMIT the planner walked t_min from 1990 hoping to meet an old night
+                # soon (10M rows: 656 ms; box alone: 8 ms).
+                exact = (f"{T_INTERVAL.format(t='t0.')} && box(point({lo}, 0), "
+                         f"point({hi}, 0)) AND ({low} <= {hi}) IS TRUE AND "
+                         f"({high} >= {lo}) IS TRUE")
+            terms.append(f"({exact})")
+        return terms
     if kind == "pos":
         return [_intersects(statement, columns[0], v) for v in values
                 if isinstance(v, Circle | Range | Polygon)]
