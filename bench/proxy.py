@@ -69,7 +69,6 @@ def start_nginx(home: Path, port: int, upstream: int) -> subprocess.Popen[bytes]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--rows", type=int, default=ROWS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if shutil.which("nginx") is None or shutil.which("curl") is None:
         raise SystemExit("bench.proxy needs nginx and curl (make test installs them)")
