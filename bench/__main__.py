@@ -26,6 +26,12 @@ BENCHMARKS = {"adql": False, "ingest_extract": False, "ingest": False, "serializ
               "search": True, "load": True}
 
 
+#: shorter runs where the whole set must fit in about 15 minutes (the full variants:
+#: ``python -m bench.load`` — 60 s mixes and soak — and ``python -m bench.search``)
+IN_THE_SET = {"load": ["--seconds", "10", "--mix-seconds", "30", "--soak-seconds", "30"],
+              "search": ["--requests", "50"]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=None,
@@ -39,7 +45,7 @@ def main() -> int:
         env = {**os.environ, REPORT_ENV: str(report)}
         for name in names:
             print(f"\n=== bench.{name} ===", flush=True)
-            command = [sys.executable, "-m", f"bench.{name}"]
+            command = [sys.executable, "-m", f"bench.{name}", *IN_THE_SET.get(name, [])]
             if args.rows is not None and BENCHMARKS[name]:
                 command += ["--rows", str(args.rows)]
             if subprocess.run(command, env=env).returncode != 0:
