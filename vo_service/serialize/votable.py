@@ -20,14 +20,22 @@ import numpy.typing as npt
 import pybase64
 from lxml import etree
 
+from vo_service.errors import VOTABLE_NS
 from vo_service.serialize import columns as col
 from vo_service.serialize.columns import ColumnPlan
 from vo_service.xml_text import xml_text
 
-VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
 VOTABLE_VERSION = "1.4"
 _MARKER = "@@data-7f3a9c@@"
 _LINE_BYTES = 57  # base64 of 57 bytes is one 76-character line
+
+
+def element(parent: etree._Element | None, tag: str, **attributes: str) -> etree._Element:
+    """A VOTable element: a new root (VOTable the default namespace) or a child."""
+    qualified = f"{{{VOTABLE_NS}}}{tag}"
+    if parent is None:
+        return etree.Element(qualified, attributes, nsmap={None: VOTABLE_NS})
+    return etree.SubElement(parent, qualified, attributes)
 
 
 def safe_ids(names: Sequence[str]) -> list[str]:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from lxml import etree
 
 from vo_service.errors import VOTABLE_NS
+from vo_service.serialize.votable import element
 from vo_service.services.datalink import SODA_DESCRIPTOR_ID, Link
 from vo_service.services.descriptors import DATALINK_STANDARD_ID
 from vo_service.xml_text import xml_text
@@ -57,14 +58,10 @@ _SODA_PARAMS: tuple[tuple[str, dict[str, str], str], ...] = (
 )
 
 
-def _el(parent: etree._Element, tag: str, **attributes: str) -> etree._Element:
-    return etree.SubElement(parent, f"{{{VOTABLE_NS}}}{tag}", **attributes)
-
-
 def _param(parent: etree._Element, name: str, value: str, description: str,
            **attributes: str) -> etree._Element:
-    param = _el(parent, "PARAM", name=name, value=value, **attributes)
-    _el(param, "DESCRIPTION").text = description
+    param = element(parent, "PARAM", name=name, value=value, **attributes)
+    element(param, "DESCRIPTION").text = description
     return param
 
 
@@ -81,35 +78,35 @@ def links_votable(links: Sequence[Link], soda_url: str, *, overflow: bool = Fals
     of some identifiers were left for another request (QUERY_STATUS OVERFLOW, DALI)."""
     root = etree.Element(f"{{{VOTABLE_NS}}}VOTABLE", nsmap={None: VOTABLE_NS},
                          version="1.4")
-    resource = _el(root, "RESOURCE", type="results")
-    _el(resource, "INFO", name="standardID", value=DATALINK_STANDARD_ID)
+    resource = element(root, "RESOURCE", type="results")
+    element(resource, "INFO", name="standardID", value=DATALINK_STANDARD_ID)
     if overflow:
-        _el(resource, "INFO", name="QUERY_STATUS", value="OVERFLOW").text = (
+        element(resource, "INFO", name="QUERY_STATUS", value="OVERFLOW").text = (
             "more identifiers were sent than one request answers; ask again for the "
             "identifiers that have no links here")
-    table = _el(resource, "TABLE")
+    table = element(resource, "TABLE")
     for name, datatype, ucd, extra in _FIELDS:
         attributes = {"name": name, "datatype": datatype, "ucd": ucd, **extra}
         if datatype == "char":
             attributes["arraysize"] = "*"
-        _el(table, "FIELD", **attributes)
-    rows = _el(_el(table, "DATA"), "TABLEDATA")
+        element(table, "FIELD", **attributes)
+    rows = element(element(table, "DATA"), "TABLEDATA")
     for link in links:
-        row = _el(rows, "TR")
+        row = element(rows, "TR")
         for value in (link.id, link.access_url, link.service_def, link.error_message,
                       link.description, link.semantics, link.content_type,
                       link.content_length, link.content_qualifier, link.local_semantics,
                       link.link_auth, link.link_authorized):
-            _el(row, "TD").text = _cell(value)
+            element(row, "TD").text = _cell(value)
     if any(link.service_def == SODA_DESCRIPTOR_ID for link in links):
         _soda_descriptor(root, soda_url)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 def _soda_descriptor(root: etree._Element, soda_url: str) -> None:
-    resource = _el(root, "RESOURCE", type="meta", utype="adhoc:service",
+    resource = element(root, "RESOURCE", type="meta", utype="adhoc:service",
                    ID=SODA_DESCRIPTOR_ID, name="SODA cutouts")
-    _el(resource, "DESCRIPTION").text = (
+    element(resource, "DESCRIPTION").text = (
         "Cutouts of the archive's images by sky region (SODA 1.0, synchronous); the "
         "result is a FITS file.")
     _param(resource, "standardID", SODA_STANDARD_ID, "service protocol standard id",
@@ -118,7 +115,7 @@ def _soda_descriptor(root: etree._Element, soda_url: str) -> None:
            datatype="char", arraysize="*")
     _param(resource, "contentType", "application/fits", "media type of the result",
            datatype="char", arraysize="*")
-    group = _el(resource, "GROUP", name="inputParams")
+    group = element(resource, "GROUP", name="inputParams")
     _param(group, "ID", "", "The publisher dataset identifier of the image to cut",
            datatype="char", arraysize="*", ucd="meta.id;meta.main", ref=_ID_FIELD)
     for name, attributes, description in _SODA_PARAMS:

@@ -14,22 +14,14 @@ from collections.abc import Sequence
 
 from lxml import etree
 
-from vo_service.errors import VOTABLE_NS
 from vo_service.result import ResultColumn
-from vo_service.serialize.votable import safe_ids
+from vo_service.serialize.votable import element, safe_ids
 
 DATALINK_STANDARD_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
 DATALINK_MEDIA_TYPE = "application/x-votable+xml;content=datalink"
 DID_COLUMN = "obs_publisher_did"
 #: The descriptor's XML ID: it must not clash with a FIELD's.
 DESCRIPTOR_ID = "datalink"
-
-
-def _element(parent: etree._Element | None, tag: str, **attributes: str) -> etree._Element:
-    qualified = f"{{{VOTABLE_NS}}}{tag}"
-    if parent is None:
-        return etree.Element(qualified, attributes, nsmap={None: VOTABLE_NS})
-    return etree.SubElement(parent, qualified, attributes)
 
 
 def serialized(element: etree._Element) -> bytes:
@@ -47,16 +39,16 @@ def links_element(links_url: str, columns: Sequence[ResultColumn]) -> etree._Ele
     ids = safe_ids(names)  # the IDs the result writers give the FIELDs
     if DESCRIPTOR_ID in {i.lower() for i in ids}:
         return None
-    resource = _element(None, "RESOURCE", type="meta", utype="adhoc:service",
+    resource = element(None, "RESOURCE", type="meta", utype="adhoc:service",
                         name=DESCRIPTOR_ID, ID=DESCRIPTOR_ID)
-    _element(resource, "DESCRIPTION").text = (
+    element(resource, "DESCRIPTION").text = (
         "DataLink links of each dataset: the file, its header, a preview, the night's "
         "calibration frames and cutouts.")
     for name, value in (("standardID", DATALINK_STANDARD_ID), ("accessURL", links_url),
                         ("contentType", DATALINK_MEDIA_TYPE)):
-        _element(resource, "PARAM", name=name, datatype="char", arraysize="*", value=value)
-    group = _element(resource, "GROUP", name="inputParams")
-    _element(group, "PARAM", name="ID", datatype="char", arraysize="*",
+        element(resource, "PARAM", name=name, datatype="char", arraysize="*", value=value)
+    group = element(resource, "GROUP", name="inputParams")
+    element(group, "PARAM", name="ID", datatype="char", arraysize="*",
              ucd="meta.id;meta.main", ref=ids[names.index(DID_COLUMN)], value="")
     return resource
 

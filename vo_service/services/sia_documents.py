@@ -21,7 +21,7 @@ from lxml import etree
 from vo_service.result import ResultColumn
 from vo_service.serialize import vosi
 from vo_service.serialize.formats import SUPPORTED_FORMATS
-from vo_service.serialize.votable import VOTABLE_NS, safe_ids
+from vo_service.serialize.votable import element, safe_ids
 from vo_service.services.descriptors import links_descriptor, serialized
 from vo_service.services.sia_params import PARAMETERS, POL_STATES, SiaParameter
 
@@ -32,16 +32,8 @@ SIA_STANDARD_ID = "ivo://ivoa.net/std/SIA#query-2.0"
 THIS = "this"
 
 
-
-def _element(parent: etree._Element | None, tag: str, **attributes: str) -> etree._Element:
-    qualified = f"{{{VOTABLE_NS}}}{tag}"
-    if parent is None:
-        return etree.Element(qualified, attributes, nsmap={None: VOTABLE_NS})
-    return etree.SubElement(parent, qualified, attributes)
-
-
 def _text_param(parent: etree._Element, name: str, value: str) -> None:
-    _element(parent, "PARAM", name=name, datatype="char", arraysize="*", value=value)
+    element(parent, "PARAM", name=name, datatype="char", arraysize="*", value=value)
 
 
 def _input(group: etree._Element, parameter: SiaParameter) -> etree._Element:
@@ -61,15 +53,15 @@ def _input(group: etree._Element, parameter: SiaParameter) -> etree._Element:
         attributes.update(datatype="char", arraysize="*")
     if parameter.unit is not None:
         attributes["unit"] = parameter.unit
-    param = _element(group, "PARAM", **attributes, value="")
-    _element(param, "DESCRIPTION").text = parameter.description
+    param = element(group, "PARAM", **attributes, value="")
+    element(param, "DESCRIPTION").text = parameter.description
     return param
 
 
 def _options(param: etree._Element, values: Iterable[str]) -> None:
-    listed = _element(param, "VALUES")
+    listed = element(param, "VALUES")
     for value in values:
-        _element(listed, "OPTION", value=value)
+        element(listed, "OPTION", value=value)
 
 
 def self_description(query_url: str, options: Mapping[str, Sequence[str]] | None
@@ -77,27 +69,27 @@ def self_description(query_url: str, options: Mapping[str, Sequence[str]] | None
     """The query's self-describing service descriptor (SIA 2.0, the SIA {query} service
     descriptor); with
     ``options``, the values to offer per parameter name (MAXREC=0)."""
-    resource = _element(None, "RESOURCE", type="meta", utype="adhoc:service", name=THIS,
+    resource = element(None, "RESOURCE", type="meta", utype="adhoc:service", name=THIS,
                         ID=THIS)
-    _element(resource, "DESCRIPTION").text = (
+    element(resource, "DESCRIPTION").text = (
         "SIA 2.0 image search of the Lick Observatory archive: images (dataproduct_type "
         "image or cube) whose ObsCore metadata satisfy every parameter given; repeated "
         "parameters are alternatives.  Spectra are found through the TAP service.")
     _text_param(resource, "standardID", SIA_STANDARD_ID)
     _text_param(resource, "accessURL", query_url)
-    group = _element(resource, "GROUP", name="inputParams")
+    group = element(resource, "GROUP", name="inputParams")
     for parameter in PARAMETERS:
         param = _input(group, parameter)
         if parameter.kind == "pol":
             _options(param, POL_STATES)
         elif options is not None and parameter.name in options:
             _options(param, options[parameter.name])
-    maxrec = _element(group, "PARAM", name="MAXREC", datatype="int", value="")
-    _element(maxrec, "DESCRIPTION").text = ("Most rows to return; 0 for this description "
+    maxrec = element(group, "PARAM", name="MAXREC", datatype="int", value="")
+    element(maxrec, "DESCRIPTION").text = ("Most rows to return; 0 for this description "
                                             "and the columns only")
-    responseformat = _element(group, "PARAM", name="RESPONSEFORMAT", datatype="char",
+    responseformat = element(group, "PARAM", name="RESPONSEFORMAT", datatype="char",
                               arraysize="*", value="")
-    _element(responseformat, "DESCRIPTION").text = "Output format (default: VOTable BINARY2)"
+    element(responseformat, "DESCRIPTION").text = "Output format (default: VOTable BINARY2)"
     _options(responseformat, [f.mime_type for f in SUPPORTED_FORMATS])
     return resource
 
