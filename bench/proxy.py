@@ -21,15 +21,12 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
-
 from bench.datalink import _free_port, build_files, curl, local_read
 from bench.report import record
-from bench.tap import PROJECT, build_database, start_server
+from bench.tap import PROJECT, answering, build_database, start_server
 
 ROWS = 20_000
 PREFIX = "/_lick_archive_files"
@@ -55,15 +52,10 @@ def start_nginx(home: Path, port: int, upstream: int) -> subprocess.Popen[bytes]
     (home / "temp").chmod(0o777)
     (home / "nginx.conf").write_text(nginx_config(home, port, upstream))
     process = subprocess.Popen(["nginx", "-c", str(home / "nginx.conf"), "-p", str(home)])
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/tap/availability", timeout=2)
-            return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"nginx did not start: {(home / 'error.log').read_text()}")
+    try:
+        return answering(process, port, 20, "nginx did not start")
+    except RuntimeError:
+        raise RuntimeError(f"nginx did not start: {(home / 'error.log').read_text()}") from None
 
 
 def main() -> None:

@@ -92,15 +92,22 @@ def start_server(data_dir: Path, port: int, workers: int = 1) -> subprocess.Pope
     process = subprocess.Popen([sys.executable, "-m", "vo_service.cli", "serve"], env=env,
                                cwd=PROJECT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    return answering(process, port, 60, "server did not start")
+
+
+def answering(process: subprocess.Popen[bytes], port: int, seconds: float, failure: str
+              ) -> subprocess.Popen[bytes]:
+    """``process`` once /tap/availability answers on ``port``; killed if it does not
+    within ``seconds``."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             httpx.get(f"http://127.0.0.1:{port}/tap/availability", timeout=2)
             return process
         except httpx.HTTPError:
-            time.sleep(0.3)
+            time.sleep(0.2)
     process.kill()
-    raise RuntimeError("server did not start")
+    raise RuntimeError(failure)
 
 
 def _cpu_s(pid: int) -> float:

@@ -129,7 +129,8 @@ class RunningServer:
         return self.log_path.read_text(errors="replace")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback TCP port nothing listens on now."""
     import socket
 
     with socket.socket() as sock:
@@ -147,7 +148,7 @@ def running_server(database: TestDatabase, extra_env: dict[str, str] | None = No
 
     import httpx
 
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
     env.update({

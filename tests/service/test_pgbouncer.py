@@ -22,19 +22,18 @@ import psycopg2
 import pytest
 from astropy.table import Table
 
-from tests.conftest import DemoArchive, RunningServer, TestDatabase, embedded_url, running_server
+from tests.conftest import (
+    DemoArchive,
+    RunningServer,
+    TestDatabase,
+    embedded_url,
+    free_port,
+    running_server,
+)
 from vo_service.database.cluster import SUPERUSER
 
 COUNT = {"LANG": "ADQL", "RESPONSEFORMAT": "csv",
          "QUERY": "SELECT COUNT(*) AS n FROM ivoa.obscore"}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +45,7 @@ def bouncer(database: TestDatabase, archive: DemoArchive) -> Iterator[int]:
     db = database.settings.database
     socket_dir = Path(database.settings.service.data_dir) / "postgres" / "socket"
     home = Path(tempfile.mkdtemp(prefix="lick-pgbouncer-"))
-    port = _free_port()
+    port = free_port()
     (home / "users.txt").write_text(f'"{db.owner_role}" ""\n"{db.query_role}" ""\n')
     # at most 3 server connections per role: far fewer than the service's pools, so
     # every connection serves many clients' transactions in turn

@@ -27,6 +27,7 @@ from tests.conftest import (
     TestDatabase,
     cli_env,
     fetch,
+    free_port,
     running_server,
 )
 from tests.datalink.helpers import PROPRIETARY, PUBLIC, one, owner_auth
@@ -45,14 +46,6 @@ class Deployment:
     @property
     def tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca))
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def nginx_config(site: str, port: int, upstreams: list[str], cert: Path, key: Path,
@@ -86,7 +79,7 @@ def deployment(database: TestDatabase, archive: DemoArchive) -> Iterator[Deploym
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    port = _free_port()
+    port = free_port()
     proxy = f"https://127.0.0.1:{port}"
     env = {"LICK_ARCHIVE_SERVICE_BASE_URL": proxy,
            "LICK_ARCHIVE_SERVICE_TRUSTED_PROXIES": "127.0.0.1",

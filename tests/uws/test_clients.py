@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ import pyvo
 import requests
 import uvicorn
 
+from tests.conftest import free_port
 from tests.uws.app import uws_app
 from vo_service.uws.errors import ExecutionFailed
 from vo_service.uws.events import PhaseEvents
@@ -41,15 +41,9 @@ def votable_executor(job: Job, workspace: Workspace) -> list[JobResult]:
     return [JobResult("result", "application/x-votable+xml", "result.vot", size)]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def tap_url(service: UwsService, events: PhaseEvents) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     app = uws_app(service, events, base_url=f"http://127.0.0.1:{port}")
     runner = JobRunner(service.store, votable_executor, service.jobs_dir, threads=2,
                        events=events)
