@@ -172,6 +172,18 @@ def _location(head: bytes) -> str:
     return urllib.parse.urlsplit(line[9:].strip().decode()).path
 
 
+async def _final_phase(connection: Connection, job: str, waits: int) -> bytes:
+    """The job's phase once it ended, or after ``waits`` blocking reads (UWS 1.1
+    blocking: WAIT on the job resource, 10 s each at most)."""
+    phase = b""
+    for _ in range(waits):
+        _, _, document = await connection.request("GET", f"{job}?WAIT=10")
+        phase = _phase(document)
+        if phase in (b"COMPLETED", b"ERROR", b"ABORTED"):
+            break
+    return phase
+
+
 async def _async_job(connection: Connection, i: int) -> tuple[int, str]:
     """Create, run, wait for, read and delete one async job: (status, detail)."""
     query = urllib.parse.urlencode({**cone_params(i), "PHASE": "RUN"}).encode()
@@ -179,12 +191,8 @@ async def _async_job(connection: Connection, i: int) -> tuple[int, str]:
     if status != 303:
         return status, f"create {status}"
     job = _location(head)
-    phase, started = b"", time.perf_counter()
-    for _ in range(30):  # UWS 1.1 blocking: WAIT on the job resource
-        status, _, document = await connection.request("GET", f"{job}?WAIT=10")
-        phase = _phase(document)
-        if phase in (b"COMPLETED", b"ERROR", b"ABORTED"):
-            break
+    started = time.perf_counter()
+    phase = await _final_phase(connection, job, 30)
     if phase != b"COMPLETED":
         return 0, (f"job {job} {phase.decode() or 'unreadable'} after 30 WAITs "
                    f"({time.perf_counter() - started:.1f} s)")
@@ -263,12 +271,7 @@ async def queue_jobs(base: str, jobs: int) -> tuple[int, int, float]:
         connection = Connection(parts.hostname or "127.0.0.1", parts.port or 80)
         try:
             for job in batch:
-                for _ in range(60):
-                    _, _, document = await connection.request("GET", f"{job}?WAIT=10")
-                    phase = _phase(document)
-                    if phase in (b"COMPLETED", b"ERROR", b"ABORTED"):
-                        break
-                phases[job] = phase
+                phases[job] = await _final_phase(connection, job, 60)
                 await connection.request("POST", job, b"ACTION=DELETE")
         finally:
             await connection.close()
