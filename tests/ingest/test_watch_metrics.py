@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import PROJECT, _free_port, cli_env, embedded_url, fetch
+from tests.conftest import PROJECT, cli_env, embedded_url, fetch, free_port
 from tests.ingest.test_watcher import fits_bytes, prepare
 
 
@@ -34,7 +34,7 @@ def test_the_watcher_serves_its_metrics_and_logs_json(database: Any, tmp_path: P
     for i in range(3):
         (night / f"r{i:04d}.fits").write_bytes(fits_bytes(0, obj=f"m{i}"))
     (night / "r0099.fits").write_bytes(b"not a FITS file at all")
-    port = _free_port()
+    port = free_port()
     env = {**cli_env(database),
            "LICK_ARCHIVE_DATABASE_URL": embedded_url(database, "test_watch_metrics"),
            "LICK_ARCHIVE_INGEST_ROOTS": str(root),
